@@ -1,0 +1,47 @@
+/*
+ * Conventions shared by every vgpu library: the export macro and the error
+ * convention (STYLE.md rule 9).
+ *
+ * Functions return 0 (or a count) on success and a negative code on failure:
+ * either a negated errno value (-EINVAL, -ENOMEM, ...) or one of the VGPU_E_*
+ * codes below, which sit outside errno's range. Constructors return NULL.
+ * vgpu_strerror() names every code.
+ */
+#ifndef VGPU_COMMON_H
+#define VGPU_COMMON_H
+
+#if defined(__GNUC__)
+#define VGPU_EXPORT __attribute__((visibility("default")))
+#else
+#define VGPU_EXPORT
+#endif
+
+#define VGPU_E_BASE            1000
+/* Frame magic is not VGPU. */
+#define VGPU_E_BAD_MAGIC       (-(VGPU_E_BASE + 1))
+/* Frame version unknown. */
+#define VGPU_E_BAD_VERSION     (-(VGPU_E_BASE + 2))
+/* Frame type unknown. */
+#define VGPU_E_BAD_TYPE        (-(VGPU_E_BASE + 3))
+/* Payload over the receiver's limit. */
+#define VGPU_E_TOO_LARGE       (-(VGPU_E_BASE + 4))
+/* The stream ended in the middle of a frame. */
+#define VGPU_E_TRUNCATED       (-(VGPU_E_BASE + 5))
+/* Payload size wrong for the frame's type. */
+#define VGPU_E_BAD_PAYLOAD     (-(VGPU_E_BASE + 6))
+/* Request bytes do not match their op. */
+#define VGPU_E_INVALID_REQUEST (-(VGPU_E_BASE + 7))
+#define VGPU_E_LAST            VGPU_E_INVALID_REQUEST
+
+/**
+ * vgpu_strerror() - name a code.
+ * @code: a device error code (VGPU_ERR_*, 0 and up), or a negative library
+ *        code (VGPU_E_* or a negated errno value).
+ *
+ * For a device error code the result is its SPEC.md name ("INVALID_LENGTH");
+ * an unknown device code gives "UNKNOWN". For a negative code the result is a
+ * short sentence. The string is static: never free it. Thread-safe.
+ */
+VGPU_EXPORT const char *vgpu_strerror(int code);
+
+#endif /* VGPU_COMMON_H */

@@ -1,0 +1,452 @@
+/*
+ * The vgpu-stub register state machine (SPEC.md sections 3-5).
+ *
+ * Every access is checked first and acted on second; nothing a guest does
+ * can fail, assert or touch memory outside the device's own buffers. Effects
+ * leave only through dev->ops.
+ */
+#include "vgpu/devmodel.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- Helpers ------------------------------------------------------------ */
+
+static int
+access_size_ok(unsigned size)
+{
+    return size == 1 || size == 2 || size == 4 || size == VGPU_BUF_MAX_ACCESS;
+}
+
+/* All ones in the low @size bytes: what a refused read returns. */
+static uint64_t
+all_ones(unsigned size)
+{
+    if (size >= sizeof(uint64_t)) {
+        return UINT64_MAX;
+    }
+    return (UINT64_C(1) << (size * 8u)) - 1u;
+}
+
+/* Report a guest error: count it, and hand the adapter one formatted line.
+ * The text lives in dev->why, so no allocation and no I/O happens here. */
+static void __attribute__((format(printf, 2, 3)))
+guest_error(struct vgpu_dev *dev, const char *fmt, ...)
+{
+    va_list ap;
+
+    dev->stats.guest_errors++;
+    if (!dev->ops->guest_error) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(dev->why, sizeof(dev->why), fmt, ap);
+    va_end(ap);
+    dev->ops->guest_error(dev->opaque, dev->why);
+}
+
+static const char *
+reg_label(uint64_t addr)
+{
+    const char *name = vgpu_reg_name(addr);
+
+    return name ? name : "register space";
+}
+
+/* Raise or lower the line when IRQ_CTRL & IRQ_STATUS changes. Only changes
+ * reach the adapter, so a rise is exactly where MSI sends its message. */
+static void
+update_irq(struct vgpu_dev *dev)
+{
+    int level = (dev->irq_ctrl & VGPU_IRQ_CTRL_ENABLE) &&
+                (dev->irq_status & VGPU_IRQ_STATUS_DONE);
+
+    if (level != dev->irq_level) {
+        dev->irq_level = level;
+        dev->ops->set_irq(dev->opaque, level);
+    }
+}
+
+/*
+ * Every transition to DONE or ERROR ends here (SPEC.md section 4, "On
+ * completion"): response bytes and RESPONSE_LEN, TIMESTAMP, IRQ_STATUS.
+ * @len must already be at most VGPU_BUF_SIZE.
+ */
+static void
+finish(struct vgpu_dev *dev, uint32_t err, const uint8_t *data, size_t len)
+{
+    if (len > 0) {
+        memcpy(dev->resp_buf, data, len);
+    }
+    dev->response_len = (uint32_t)len;
+    dev->error_code = err;
+    dev->status = err == VGPU_ERR_NONE ? VGPU_STATUS_DONE : VGPU_STATUS_ERROR;
+    if (err == VGPU_ERR_NONE) {
+        dev->stats.completions++;
+    } else {
+        dev->stats.errors++;
+    }
+    dev->timestamp = dev->ops->now_ns(dev->opaque);
+    dev->irq_status |= VGPU_IRQ_STATUS_DONE;
+    update_irq(dev);
+}
+
+/* An error code from a transport or mediator, as ERROR_CODE will show it.
+ * Codes the device cannot report (NONE, BUSY, unknown) are the peer breaking
+ * the protocol. */
+static uint32_t
+sanitize_error(uint32_t code)
+{
+    if (code <= VGPU_ERR_BUSY || code >= VGPU_ERR_COUNT) {
+        return VGPU_ERR_PROTOCOL_ERROR;
+    }
+    return code;
+}
+
+/* ---- The doorbell (SPEC.md section 4) --------------------------------- */
+
+static void
+ring_doorbell(struct vgpu_dev *dev)
+{
+    struct vgpu_request req;
+    uint32_t gen;
+    int rc;
+
+    if (dev->status == VGPU_STATUS_BUSY) {
+        guest_error(dev, "DOORBELL rung while BUSY (request id %u in flight)",
+                    dev->inflight_id);
+        return;
+    }
+    if (dev->request_len == 0 || dev->request_len > VGPU_BUF_SIZE) {
+        finish(dev, VGPU_ERR_INVALID_LENGTH, NULL, 0);
+        return;
+    }
+
+    /* The request is entirely in flight before the transport sees it, so a
+     * transport that completes it synchronously finds a consistent device. */
+    memcpy(dev->snapshot, dev->req_buf, dev->request_len);
+    dev->inflight_id = dev->request_id;
+    dev->error_code = VGPU_ERR_NONE;
+    dev->response_len = 0;
+    dev->status = VGPU_STATUS_BUSY;
+    gen = ++dev->generation;
+    dev->stats.doorbells++;
+
+    req.vm_id = dev->cfg.vm_id;
+    req.request_id = dev->inflight_id;
+    req.generation = gen;
+    req.pool_id = dev->cfg.pool_id;
+    req.priority = dev->cfg.priority;
+    req.data = dev->snapshot;
+    req.len = dev->request_len;
+
+    rc = dev->ops->submit(dev->opaque, &req);
+    /* Fail only this request, and only if nothing has ended it meanwhile. */
+    if (rc != 0 && dev->status == VGPU_STATUS_BUSY && dev->generation == gen) {
+        finish(dev,
+               rc > 0 ? sanitize_error((uint32_t)rc)
+                      : VGPU_ERR_MEDIATOR_UNAVAILABLE,
+               NULL, 0);
+    }
+}
+
+/* ---- Registers ---------------------------------------------------------- */
+
+static uint32_t
+reg_read(const struct vgpu_dev *dev, uint64_t addr)
+{
+    switch (addr) {
+    case VGPU_REG_DOORBELL:
+        return 0;
+    case VGPU_REG_STATUS:
+        return dev->status;
+    case VGPU_REG_POOL_ID:
+        return dev->cfg.pool_id;
+    case VGPU_REG_PRIORITY:
+        return dev->cfg.priority;
+    case VGPU_REG_VM_ID:
+        return dev->cfg.vm_id;
+    case VGPU_REG_ERROR_CODE:
+        return dev->error_code;
+    case VGPU_REG_REQUEST_LEN:
+        return dev->request_len;
+    case VGPU_REG_RESPONSE_LEN:
+        return dev->response_len;
+    case VGPU_REG_PROTOCOL_VER:
+        return VGPU_PROTOCOL_VERSION;
+    case VGPU_REG_CAPABILITIES:
+        return VGPU_CAPABILITIES;
+    case VGPU_REG_IRQ_CTRL:
+        return dev->irq_ctrl;
+    case VGPU_REG_IRQ_STATUS:
+        return dev->irq_status;
+    case VGPU_REG_REQUEST_ID:
+        return dev->request_id;
+    case VGPU_REG_TIMESTAMP_LO:
+        return (uint32_t)dev->timestamp;
+    case VGPU_REG_TIMESTAMP_HI:
+        return (uint32_t)(dev->timestamp >> 32);
+    case VGPU_REG_SCRATCH:
+        return dev->scratch;
+    default:
+        return 0; /* unreachable: every aligned offset is named above */
+    }
+}
+
+static void
+reg_write(struct vgpu_dev *dev, uint64_t addr, uint32_t val)
+{
+    switch (addr) {
+    case VGPU_REG_DOORBELL:
+        if (val == VGPU_DOORBELL_RING) {
+            ring_doorbell(dev);
+        } else {
+            guest_error(dev, "DOORBELL: value 0x%x ignored (only %u rings)",
+                        val, VGPU_DOORBELL_RING);
+        }
+        break;
+    case VGPU_REG_REQUEST_LEN:
+        dev->request_len = val; /* checked at the doorbell */
+        break;
+    case VGPU_REG_IRQ_CTRL:
+        dev->irq_ctrl = val & VGPU_IRQ_CTRL_MASK;
+        update_irq(dev);
+        break;
+    case VGPU_REG_IRQ_STATUS:
+        dev->irq_status &= ~(val & VGPU_IRQ_STATUS_MASK);
+        update_irq(dev);
+        break;
+    case VGPU_REG_REQUEST_ID:
+        dev->request_id = val;
+        break;
+    case VGPU_REG_SCRATCH:
+        dev->scratch = val;
+        break;
+    default:
+        guest_error(dev, "write of 0x%x to read-only register %s (0x%03x)", val,
+                    reg_label(addr), (unsigned)addr);
+        break;
+    }
+}
+
+/* ---- Buffers --------------------------------------------------------------
+ */
+
+/* Byte-wise little-endian access clipped to the buffer: bytes past its end
+ * read as 0 and are never written, whatever the offset and size. */
+static uint64_t
+buf_read(const uint8_t *buf, uint64_t off, unsigned size)
+{
+    uint64_t val = 0;
+
+    for (unsigned i = 0; i < size; i++) {
+        if (off + i < VGPU_BUF_SIZE) {
+            val |= (uint64_t)buf[off + i] << (8u * i);
+        }
+    }
+    return val;
+}
+
+static void
+buf_write(uint8_t *buf, uint64_t off, uint64_t val, unsigned size)
+{
+    for (unsigned i = 0; i < size; i++) {
+        if (off + i < VGPU_BUF_SIZE) {
+            buf[off + i] = (uint8_t)(val >> (8u * i));
+        }
+    }
+}
+
+static int
+in_range(uint64_t addr, uint64_t base)
+{
+    return addr >= base && addr - base < VGPU_BUF_SIZE;
+}
+
+/* ---- Public API ------------------------------------------------------------
+ */
+
+int
+vgpu_dev_config_check(const struct vgpu_dev_config *cfg)
+{
+    if (!cfg || cfg->pool_id < VGPU_POOL_FIRST ||
+        cfg->pool_id > VGPU_POOL_LAST || cfg->priority > VGPU_PRIO_HIGH ||
+        cfg->vm_id < VGPU_VM_ID_MIN) {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int
+vgpu_dev_init(struct vgpu_dev *dev, const struct vgpu_dev_config *cfg,
+              const struct vgpu_dev_ops *ops, void *opaque)
+{
+    if (!dev || vgpu_dev_config_check(cfg) != 0 || !ops || !ops->submit ||
+        !ops->set_irq || !ops->now_ns) {
+        return -EINVAL;
+    }
+    memset(dev, 0, sizeof(*dev));
+    dev->ops = ops;
+    dev->opaque = opaque;
+    dev->cfg = *cfg;
+    dev->status = VGPU_STATUS_IDLE;
+    return 0;
+}
+
+void
+vgpu_dev_fini(struct vgpu_dev *dev)
+{
+    if (dev->irq_level) {
+        dev->irq_level = 0;
+        dev->ops->set_irq(dev->opaque, 0);
+    }
+    dev->ops = NULL;
+    dev->opaque = NULL;
+}
+
+uint64_t
+vgpu_dev_mmio_read(struct vgpu_dev *dev, uint64_t addr, unsigned size)
+{
+    if (!access_size_ok(size) || addr >= VGPU_BAR0_SIZE) {
+        guest_error(dev, "read of %u bytes at 0x%llx: not a BAR0 access", size,
+                    (unsigned long long)addr);
+        return all_ones(size);
+    }
+    if (addr < VGPU_REG_SPACE_END) {
+        if (size != VGPU_REG_SIZE || addr % VGPU_REG_SIZE != 0) {
+            guest_error(dev,
+                        "read of %u bytes at 0x%03llx: registers take "
+                        "aligned %u-byte accesses",
+                        size, (unsigned long long)addr, VGPU_REG_SIZE);
+            return all_ones(size);
+        }
+        return reg_read(dev, addr);
+    }
+    if (in_range(addr, VGPU_REQ_BUF_OFFSET)) {
+        return buf_read(dev->req_buf, addr - VGPU_REQ_BUF_OFFSET, size);
+    }
+    if (in_range(addr, VGPU_RESP_BUF_OFFSET)) {
+        return buf_read(dev->resp_buf, addr - VGPU_RESP_BUF_OFFSET, size);
+    }
+    return 0; /* reserved space */
+}
+
+void
+vgpu_dev_mmio_write(struct vgpu_dev *dev, uint64_t addr, uint64_t val,
+                    unsigned size)
+{
+    if (!access_size_ok(size) || addr >= VGPU_BAR0_SIZE) {
+        guest_error(dev, "write of %u bytes at 0x%llx: not a BAR0 access", size,
+                    (unsigned long long)addr);
+        return;
+    }
+    if (addr < VGPU_REG_SPACE_END) {
+        if (size != VGPU_REG_SIZE || addr % VGPU_REG_SIZE != 0) {
+            guest_error(dev,
+                        "write of %u bytes at 0x%03llx: registers take "
+                        "aligned %u-byte accesses",
+                        size, (unsigned long long)addr, VGPU_REG_SIZE);
+            return;
+        }
+        reg_write(dev, addr, (uint32_t)val);
+        return;
+    }
+    if (in_range(addr, VGPU_REQ_BUF_OFFSET)) {
+        buf_write(dev->req_buf, addr - VGPU_REQ_BUF_OFFSET, val, size);
+        return;
+    }
+    if (in_range(addr, VGPU_RESP_BUF_OFFSET)) {
+        guest_error(dev, "write to the read-only response buffer at 0x%03llx",
+                    (unsigned long long)addr);
+        return;
+    }
+    guest_error(dev, "write to reserved space at 0x%03llx",
+                (unsigned long long)addr);
+}
+
+int
+vgpu_dev_complete(struct vgpu_dev *dev, uint32_t generation,
+                  uint32_t request_id, uint32_t status, const uint8_t *data,
+                  size_t len)
+{
+    if (dev->status != VGPU_STATUS_BUSY || generation != dev->generation ||
+        request_id != dev->inflight_id) {
+        dev->stats.stale_responses++;
+        return -ESTALE;
+    }
+    /* SPEC.md sections 4 and 7: more than the buffer holds is
+     * RESPONSE_TOO_LARGE, whether it is a result or an error's message. */
+    if (len > VGPU_BUF_SIZE) {
+        finish(dev, VGPU_ERR_RESPONSE_TOO_LARGE, NULL, 0);
+        return 0;
+    }
+    if (!data) {
+        len = 0;
+    }
+    finish(dev,
+           status == VGPU_ERR_NONE ? VGPU_ERR_NONE : sanitize_error(status),
+           data, len);
+    return 0;
+}
+
+void
+vgpu_dev_transport_lost(struct vgpu_dev *dev)
+{
+    if (dev->status == VGPU_STATUS_BUSY) {
+        finish(dev, VGPU_ERR_MEDIATOR_UNAVAILABLE, NULL, 0);
+    }
+}
+
+void
+vgpu_dev_timeout(struct vgpu_dev *dev)
+{
+    if (dev->status == VGPU_STATUS_BUSY) {
+        finish(dev, VGPU_ERR_TIMEOUT, NULL, 0);
+    }
+}
+
+void
+vgpu_dev_reset(struct vgpu_dev *dev)
+{
+    dev->generation++; /* a late answer to the abandoned request is stale */
+    dev->status = VGPU_STATUS_IDLE;
+    dev->error_code = VGPU_ERR_NONE;
+    dev->request_len = 0;
+    dev->response_len = 0;
+    dev->irq_ctrl = 0;
+    dev->irq_status = 0;
+    dev->request_id = 0;
+    dev->scratch = 0;
+    dev->timestamp = 0;
+    dev->inflight_id = 0;
+    memset(dev->req_buf, 0, sizeof(dev->req_buf));
+    memset(dev->resp_buf, 0, sizeof(dev->resp_buf));
+    memset(dev->snapshot, 0, sizeof(dev->snapshot));
+    update_irq(dev);
+}
+
+int
+vgpu_dev_busy(const struct vgpu_dev *dev)
+{
+    return dev->status == VGPU_STATUS_BUSY;
+}
+
+void
+vgpu_dev_inflight(const struct vgpu_dev *dev, uint32_t *generation,
+                  uint32_t *request_id)
+{
+    if (generation) {
+        *generation = dev->generation;
+    }
+    if (request_id) {
+        *request_id = dev->inflight_id;
+    }
+}
+
+void
+vgpu_dev_get_stats(const struct vgpu_dev *dev, struct vgpu_dev_stats *out)
+{
+    *out = dev->stats;
+}
