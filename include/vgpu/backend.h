@@ -1,0 +1,104 @@
+/*
+ * The backend ops table (ARCHITECTURE.md "backend", STYLE.md rule 7): how the
+ * mediator executes one operation of SPEC.md section 8. The CPU backend
+ * (src/backend_cpu) implements every op; the CUDA backend (src/backend_cuda)
+ * implements the same table. The mediator picks a backend per pool by name
+ * with vgpu_backend_find().
+ *
+ * A backend trusts only a struct vgpu_op_desc that vgpu_op_validate()
+ * accepted: the counts, operands_len and out_len in it are consistent, and
+ * operands points to operands_len readable bytes. It reads operands with
+ * vgpu_get_le32() and memcpy, never through a cast pointer, because the
+ * request bytes may sit at any alignment.
+ */
+#ifndef VGPU_BACKEND_H
+#define VGPU_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vgpu/common.h"
+#include "vgpu/proto.h"
+
+/* The name of each backend, as vgpu_backend_find() and the config spell it. */
+#define VGPU_BACKEND_CPU_NAME  "cpu"
+#define VGPU_BACKEND_CUDA_NAME "cuda"
+
+/*
+ * One backend. Every member is set; the table is a constant that lives for
+ * the whole program.
+ */
+struct vgpu_backend_ops {
+    /* The backend's name ("cpu", "cuda"): a static string. */
+    const char *name;
+
+    /**
+     * open() - make an execution context.
+     * @spec:    backend options, NULL or "" for the defaults. The CPU backend
+     *           takes none and refuses anything else; the CUDA backend takes
+     *           a device index ("0"). Read during the call only.
+     * @ctx:     set to the new context on success; untouched on failure.
+     * @err:     on failure, receives a one-line reason (NUL-terminated,
+     *           truncated to @err_len); may be NULL if @err_len is 0.
+     *
+     * The caller owns the context and releases it with close().
+     * Thread-safe: open() may run on any thread, concurrently.
+     *
+     * Return: 0, or a negative errno code (-EINVAL for a bad @spec,
+     * -ENOMEM, -ENODEV when the hardware is missing).
+     */
+    int (*open)(const char *spec, void **ctx, char *err, size_t err_len);
+
+    /**
+     * exec() - execute one validated operation.
+     * @ctx:     a context from open().
+     * @op:      the request as vgpu_op_validate() described it; its operands
+     *           stay valid and unchanged during the call. Read only.
+     * @out:     receives the response bytes (SPEC.md section 8, little-endian);
+     *           must not overlap @op->operands. May be NULL if @out_cap is 0.
+     * @out_cap: bytes available at @out.
+     * @out_len: set to the bytes written: @op->out_len on success, else 0.
+     * @msg:     on failure, receives a one-line reason (NUL-terminated,
+     *           truncated to @msg_len) that the mediator sends as the
+     *           RESPONSE payload; may be NULL if @msg_len is 0.
+     *
+     * Integer and elementwise float results are bit-identical on every
+     * backend; DOT_F32 agrees within 1e-5 relative (SPEC.md section 8).
+     *
+     * Thread-safe on distinct contexts. One context serves one executor: the
+     * caller serialises exec() calls on it (the CPU backend happens to allow
+     * concurrent calls, but a caller must not count on it).
+     *
+     * Return: a device status code, never negative: VGPU_ERR_NONE on
+     * success; VGPU_ERR_RESPONSE_TOO_LARGE when @op->out_len exceeds
+     * @out_cap (nothing is computed); VGPU_ERR_BACKEND_ERROR, with @msg set,
+     * for anything else that stops it (an op the backend lacks, a descriptor
+     * that does not hold together, a device failure).
+     */
+    int (*exec)(void *ctx, const struct vgpu_op_desc *op, uint8_t *out,
+                size_t out_cap, size_t *out_len, char *msg, size_t msg_len);
+
+    /**
+     * close() - release a context from open(). @ctx may be NULL (a no-op).
+     * No exec() on it may be running. Thread-safe on distinct contexts.
+     */
+    void (*close)(void *ctx);
+};
+
+/**
+ * vgpu_backend_cpu - the CPU backend: every op of SPEC.md section 8 in plain
+ * C, with the exact float rules of src/backend_cpu/cpu.c (fmaf where the SPEC
+ * says so, no other fusion, in-order float accumulation for DOT_F32).
+ */
+VGPU_EXPORT extern const struct vgpu_backend_ops vgpu_backend_cpu;
+
+/**
+ * vgpu_backend_find() - the backend called @name.
+ * @name: "cpu", or "cuda" in a build with VGPU_WITH_CUDA; compared exactly.
+ *
+ * Return: the backend's ops table (static, never freed), or NULL when @name
+ * is NULL, unknown, or names a backend this build lacks. Thread-safe.
+ */
+VGPU_EXPORT const struct vgpu_backend_ops *vgpu_backend_find(const char *name);
+
+#endif /* VGPU_BACKEND_H */

@@ -1,0 +1,290 @@
+/*
+ * The CPU backend: every operation of SPEC.md section 8 in plain C.
+ *
+ * Float rules, which the CUDA backend matches for every op but DOT_F32:
+ * - This file is compiled with -ffp-contract=off, so the compiler never fuses
+ *   a * b + c on its own; the only fused operations are the fmaf() calls the
+ *   SPEC asks for (SAXPY_F32 and MATMUL_F32).
+ * - ADD_F32 is one IEEE single-precision addition per element.
+ * - SAXPY_F32 is r[i] = fmaf(alpha, x[i], y[i]): one rounding.
+ * - DOT_F32 multiplies each pair in single precision (rounded), then adds the
+ *   products to a float accumulator that starts at +0.0f, in index order
+ *   (x[0]*y[0] first). Two roundings per element, no fusion, no reordering;
+ *   a GPU reduction sums in another order, so the SPEC allows 1e-5 relative.
+ * - MATMUL_F32 computes C[i][j] as acc = 0.0f, then for t = 0 .. k-1 in
+ *   order acc = fmaf(A[i][t], B[t][j], acc); with k = 0 every C[i][j] is +0.
+ * NaN and infinity propagate as IEEE arithmetic makes them.
+ *
+ * Operands are read and results written little-endian through
+ * vgpu_get_le32()/vgpu_put_le32() and memcpy between uint32_t and float,
+ * never through a cast pointer: request bytes may be unaligned.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vgpu/backend.h"
+#include "vgpu/proto.h"
+
+_Static_assert(sizeof(float) == VGPU_ELEM_SIZE, "float must be 32 bits");
+_Static_assert(sizeof(uint32_t) == VGPU_ELEM_SIZE, "uint32_t is 32 bits");
+
+/* A context holds no state the ops need; it exists so that the CPU backend has
+ * the same lifecycle as any other, and so a stray pointer is caught. */
+#define CPU_CTX_MAGIC 0x43505530u /* "CPU0" */
+
+struct cpu_ctx {
+    uint32_t magic;
+};
+
+static void cpu_msg(char *msg, size_t msg_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+cpu_msg(char *msg, size_t msg_len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (msg == NULL || msg_len == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, msg_len, fmt, ap);
+    va_end(ap);
+}
+
+static float
+cpu_get_f32(const uint8_t *p)
+{
+    uint32_t bits = vgpu_get_le32(p);
+    float f;
+
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+static void
+cpu_put_f32(uint8_t *p, float f)
+{
+    uint32_t bits;
+
+    memcpy(&bits, &f, sizeof(bits));
+    vgpu_put_le32(p, bits);
+}
+
+/* The byte offset of element @i of an operand array. */
+static size_t
+cpu_off(size_t i)
+{
+    return i * VGPU_ELEM_SIZE;
+}
+
+static void
+cpu_echo(const struct vgpu_op_desc *op, uint8_t *out)
+{
+    if (op->n > 0) {
+        memcpy(out, op->operands, op->n);
+    }
+}
+
+/* Two's-complement wrap: the sum is taken in uint32_t, where overflow is
+ * defined, and the bit pattern is the int32 result. */
+static void
+cpu_add_i32(const struct vgpu_op_desc *op, uint8_t *out)
+{
+    const uint8_t *a = op->operands;
+    const uint8_t *b = a + cpu_off(op->n);
+
+    for (size_t i = 0; i < op->n; i++) {
+        uint32_t c =
+            vgpu_get_le32(a + cpu_off(i)) + vgpu_get_le32(b + cpu_off(i));
+        vgpu_put_le32(out + cpu_off(i), c);
+    }
+}
+
+static void
+cpu_add_f32(const struct vgpu_op_desc *op, uint8_t *out)
+{
+    const uint8_t *a = op->operands;
+    const uint8_t *b = a + cpu_off(op->n);
+
+    for (size_t i = 0; i < op->n; i++) {
+        float c = cpu_get_f32(a + cpu_off(i)) + cpu_get_f32(b + cpu_off(i));
+        cpu_put_f32(out + cpu_off(i), c);
+    }
+}
+
+static void
+cpu_saxpy_f32(const struct vgpu_op_desc *op, uint8_t *out)
+{
+    float alpha = cpu_get_f32(op->operands);
+    const uint8_t *x = op->operands + VGPU_ELEM_SIZE;
+    const uint8_t *y = x + cpu_off(op->n);
+
+    for (size_t i = 0; i < op->n; i++) {
+        float r = fmaf(alpha, cpu_get_f32(x + cpu_off(i)),
+                       cpu_get_f32(y + cpu_off(i)));
+        cpu_put_f32(out + cpu_off(i), r);
+    }
+}
+
+static void
+cpu_dot_f32(const struct vgpu_op_desc *op, uint8_t *out)
+{
+    const uint8_t *x = op->operands;
+    const uint8_t *y = x + cpu_off(op->n);
+    float acc = 0.0f;
+
+    for (size_t i = 0; i < op->n; i++) {
+        /* Two statements, and -ffp-contract=off: the product is rounded
+         * before it is added. */
+        float prod = cpu_get_f32(x + cpu_off(i)) * cpu_get_f32(y + cpu_off(i));
+        acc = acc + prod;
+    }
+    cpu_put_f32(out, acc);
+}
+
+/* Cost: m * p * k fmaf calls, at most 256 * 252 in a 1 KiB request; larger
+ * counts are possible only through a larger frame and are bounded by out_len
+ * and operands_len, which the caller's limits bound. */
+static void
+cpu_matmul_f32(const struct vgpu_op_desc *op, uint8_t *out)
+{
+    size_t m = op->n;
+    size_t k = op->k;
+    size_t p = op->p;
+    const uint8_t *a = op->operands;
+    const uint8_t *b = a + cpu_off(m * k);
+
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < p; j++) {
+            float acc = 0.0f;
+            for (size_t t = 0; t < k; t++) {
+                acc = fmaf(cpu_get_f32(a + cpu_off(i * k + t)),
+                           cpu_get_f32(b + cpu_off(t * p + j)), acc);
+            }
+            cpu_put_f32(out + cpu_off(i * p + j), acc);
+        }
+    }
+}
+
+/*
+ * The descriptor comes from vgpu_op_validate(), but exec() is the last line
+ * before memory is touched, so it checks that the lengths still agree with
+ * the counts (a few multiplications) instead of trusting a caller that may
+ * have built or altered the struct itself.
+ */
+static int
+cpu_check_desc(const struct vgpu_op_desc *op, char *msg, size_t msg_len)
+{
+    uint64_t req_len = vgpu_op_request_len(op->op, op->n, op->k, op->p);
+    uint64_t hdr =
+        op->op == VGPU_OP_MATMUL_F32 ? VGPU_MATMUL_HDR_SIZE : VGPU_OP_HDR_SIZE;
+
+    if (req_len == 0) {
+        cpu_msg(msg, msg_len, "cpu backend: unknown op 0x%02x",
+                (unsigned)op->op);
+        return -EINVAL;
+    }
+    if (req_len - hdr != op->operands_len ||
+        vgpu_op_response_len(op->op, op->n, op->k, op->p) != op->out_len ||
+        (op->operands_len > 0 && op->operands == NULL)) {
+        cpu_msg(msg, msg_len,
+                "cpu backend: descriptor of %s does not match its counts",
+                vgpu_op_name(op->op));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int
+cpu_open(const char *spec, void **ctx, char *err, size_t err_len)
+{
+    struct cpu_ctx *c;
+
+    if (spec != NULL && spec[0] != '\0') {
+        cpu_msg(err, err_len, "cpu backend takes no options, got '%s'", spec);
+        return -EINVAL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        cpu_msg(err, err_len, "cpu backend: out of memory");
+        return -ENOMEM;
+    }
+    c->magic = CPU_CTX_MAGIC;
+    *ctx = c;
+    return 0;
+}
+
+static int
+cpu_exec(void *ctx, const struct vgpu_op_desc *op, uint8_t *out, size_t out_cap,
+         size_t *out_len, char *msg, size_t msg_len)
+{
+    const struct cpu_ctx *c = ctx;
+
+    *out_len = 0;
+    if (c == NULL || c->magic != CPU_CTX_MAGIC || op == NULL) {
+        cpu_msg(msg, msg_len, "cpu backend: bad context or descriptor");
+        return VGPU_ERR_BACKEND_ERROR;
+    }
+    if (cpu_check_desc(op, msg, msg_len) < 0) {
+        return VGPU_ERR_BACKEND_ERROR;
+    }
+    if (op->out_len > out_cap) {
+        cpu_msg(msg, msg_len,
+                "%s response of %llu bytes exceeds the %zu available",
+                vgpu_op_name(op->op), (unsigned long long)op->out_len, out_cap);
+        return VGPU_ERR_RESPONSE_TOO_LARGE;
+    }
+
+    switch (op->op) {
+    case VGPU_OP_NOP:
+        break;
+    case VGPU_OP_ECHO:
+        cpu_echo(op, out);
+        break;
+    case VGPU_OP_ADD_I32:
+        cpu_add_i32(op, out);
+        break;
+    case VGPU_OP_ADD_F32:
+        cpu_add_f32(op, out);
+        break;
+    case VGPU_OP_SAXPY_F32:
+        cpu_saxpy_f32(op, out);
+        break;
+    case VGPU_OP_DOT_F32:
+        cpu_dot_f32(op, out);
+        break;
+    case VGPU_OP_MATMUL_F32:
+        cpu_matmul_f32(op, out);
+        break;
+    default:
+        /* Known to proto but not implemented here: a build mismatch. */
+        cpu_msg(msg, msg_len, "cpu backend: op %s not implemented",
+                vgpu_op_name(op->op));
+        return VGPU_ERR_BACKEND_ERROR;
+    }
+    *out_len = (size_t)op->out_len;
+    return VGPU_ERR_NONE;
+}
+
+static void
+cpu_close(void *ctx)
+{
+    struct cpu_ctx *c = ctx;
+
+    if (c != NULL) {
+        c->magic = 0;
+        free(c);
+    }
+}
+
+const struct vgpu_backend_ops vgpu_backend_cpu = {
+    .name = VGPU_BACKEND_CPU_NAME,
+    .open = cpu_open,
+    .exec = cpu_exec,
+    .close = cpu_close,
+};
