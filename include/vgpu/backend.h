@@ -35,8 +35,10 @@ struct vgpu_backend_ops {
     /**
      * open() - make an execution context.
      * @spec:    backend options, NULL or "" for the defaults. The CPU backend
-     *           takes none and refuses anything else; the CUDA backend takes
-     *           a device index ("0"). Read during the call only.
+     *           takes "" or "delay_us=N" (see vgpu_backend_cpu) and refuses
+     *           anything else with -EINVAL and a message naming the spec; the
+     *           CUDA backend takes a device index ("0"). Read during the call
+     *           only.
      * @ctx:     set to the new context on success; untouched on failure.
      * @err:     on failure, receives a one-line reason (NUL-terminated,
      *           truncated to @err_len); may be NULL if @err_len is 0.
@@ -85,10 +87,20 @@ struct vgpu_backend_ops {
     void (*close)(void *ctx);
 };
 
+/* The largest N of the CPU backend's "delay_us=N" spec: 10 s. */
+#define VGPU_BACKEND_CPU_DELAY_US_MAX 10000000u
+
 /**
  * vgpu_backend_cpu - the CPU backend: every op of SPEC.md section 8 in plain
  * C, with the exact float rules of src/backend_cpu/cpu.c (fmaf where the SPEC
  * says so, no other fusion, in-order float accumulation for DOT_F32).
+ *
+ * Spec (the part after ':' in "cpu:delay_us=5000"): "" for plain execution,
+ * or "delay_us=N", N decimal digits in 0 .. VGPU_BACKEND_CPU_DELAY_US_MAX,
+ * which makes every exec() on that context sleep N microseconds before it
+ * computes. The delay is a testing knob that simulates a slow device (the
+ * scheduling tests use it to keep an executor busy); it blocks the calling
+ * thread. Any other spec is refused with -EINVAL.
  */
 VGPU_EXPORT extern const struct vgpu_backend_ops vgpu_backend_cpu;
 
@@ -100,5 +112,26 @@ VGPU_EXPORT extern const struct vgpu_backend_ops vgpu_backend_cpu;
  * is NULL, unknown, or names a backend this build lacks. Thread-safe.
  */
 VGPU_EXPORT const struct vgpu_backend_ops *vgpu_backend_find(const char *name);
+
+/* How many backends vgpu_backend_register() can add to the built-in ones. */
+#define VGPU_BACKEND_EXTRA_MAX 8u
+
+/**
+ * vgpu_backend_register() - add a backend to the ones vgpu_backend_find()
+ * knows, for the rest of the program: the simulator's backend_override, and
+ * tests that need a backend the build lacks. A mediator configured with
+ * @ops->name for a pool then uses @ops there.
+ * @ops: a complete table that lives for the whole program (a constant);
+ *       its name must not be a built-in backend's.
+ *
+ * Registering the same table again does nothing. Tables are never removed.
+ * Thread-safe against vgpu_backend_find(); two threads registering tables
+ * of the same name at once may both succeed (do not do that).
+ *
+ * Return: 0; -EINVAL when @ops or a member is NULL; -EEXIST when another
+ * table already has that name; -ENOSPC when VGPU_BACKEND_EXTRA_MAX tables
+ * are registered already.
+ */
+VGPU_EXPORT int vgpu_backend_register(const struct vgpu_backend_ops *ops);
 
 #endif /* VGPU_BACKEND_H */

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vgpu/backend.h"
 #include "vgpu/proto.h"
@@ -32,12 +33,21 @@
 _Static_assert(sizeof(float) == VGPU_ELEM_SIZE, "float must be 32 bits");
 _Static_assert(sizeof(uint32_t) == VGPU_ELEM_SIZE, "uint32_t is 32 bits");
 
-/* A context holds no state the ops need; it exists so that the CPU backend has
- * the same lifecycle as any other, and so a stray pointer is caught. */
+/* A context holds no state the ops need but the testing delay; it exists so
+ * that the CPU backend has the same lifecycle as any other, and so a stray
+ * pointer is caught. */
 #define CPU_CTX_MAGIC 0x43505530u /* "CPU0" */
+
+/* The spec "delay_us=N": N microseconds of sleep in each exec, 0 .. max. */
+#define CPU_SPEC_DELAY_KEY "delay_us="
+#define CPU_SPEC_DELAY_MAX VGPU_BACKEND_CPU_DELAY_US_MAX
+#define CPU_NS_PER_US      1000u
+#define CPU_US_PER_SEC     1000000u
+#define CPU_DECIMAL_RADIX  10u
 
 struct cpu_ctx {
     uint32_t magic;
+    uint32_t delay_us;
 };
 
 static void cpu_msg(char *msg, size_t msg_len, const char *fmt, ...)
@@ -200,13 +210,68 @@ cpu_check_desc(const struct vgpu_op_desc *op, char *msg, size_t msg_len)
     return 0;
 }
 
+/*
+ * Parse the spec: NULL or "" (no delay), or "delay_us=N" with N plain decimal
+ * digits (no sign, no spaces) in 0 .. CPU_SPEC_DELAY_MAX. Digits are added
+ * one at a time and checked against the bound at each step, so a long string
+ * of digits cannot overflow.
+ */
+static int
+cpu_parse_spec(const char *spec, uint32_t *delay_us)
+{
+    size_t key_len = strlen(CPU_SPEC_DELAY_KEY);
+    const char *p;
+    uint32_t v = 0;
+
+    *delay_us = 0;
+    if (spec == NULL || spec[0] == '\0') {
+        return 0;
+    }
+    if (strncmp(spec, CPU_SPEC_DELAY_KEY, key_len) != 0) {
+        return -EINVAL;
+    }
+    p = spec + key_len;
+    if (*p == '\0') {
+        return -EINVAL;
+    }
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            return -EINVAL;
+        }
+        v = v * CPU_DECIMAL_RADIX + (uint32_t)(*p - '0');
+        if (v > CPU_SPEC_DELAY_MAX) {
+            return -EINVAL;
+        }
+    }
+    *delay_us = v;
+    return 0;
+}
+
+/* Sleep @us microseconds, resuming after a signal. */
+static void
+cpu_delay(uint32_t us)
+{
+    struct timespec ts = {
+        .tv_sec = (time_t)(us / CPU_US_PER_SEC),
+        .tv_nsec = (long)(us % CPU_US_PER_SEC) * (long)CPU_NS_PER_US,
+    };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        continue;
+    }
+}
+
 static int
 cpu_open(const char *spec, void **ctx, char *err, size_t err_len)
 {
     struct cpu_ctx *c;
+    uint32_t delay_us;
 
-    if (spec != NULL && spec[0] != '\0') {
-        cpu_msg(err, err_len, "cpu backend takes no options, got '%s'", spec);
+    if (cpu_parse_spec(spec, &delay_us) < 0) {
+        cpu_msg(err, err_len,
+                "cpu backend: bad spec '%s' (want \"\" or \"delay_us=N\", "
+                "N in 0..%u)",
+                spec, CPU_SPEC_DELAY_MAX);
         return -EINVAL;
     }
     c = calloc(1, sizeof(*c));
@@ -215,6 +280,7 @@ cpu_open(const char *spec, void **ctx, char *err, size_t err_len)
         return -ENOMEM;
     }
     c->magic = CPU_CTX_MAGIC;
+    c->delay_us = delay_us;
     *ctx = c;
     return 0;
 }
@@ -229,6 +295,10 @@ cpu_exec(void *ctx, const struct vgpu_op_desc *op, uint8_t *out, size_t out_cap,
     if (c == NULL || c->magic != CPU_CTX_MAGIC || op == NULL) {
         cpu_msg(msg, msg_len, "cpu backend: bad context or descriptor");
         return VGPU_ERR_BACKEND_ERROR;
+    }
+    if (c->delay_us > 0) {
+        /* The testing knob of the spec: a slow device. */
+        cpu_delay(c->delay_us);
     }
     if (cpu_check_desc(op, msg, msg_len) < 0) {
         return VGPU_ERR_BACKEND_ERROR;

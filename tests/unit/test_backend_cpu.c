@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -178,6 +179,105 @@ test_open(void **state)
     assert_null(ctx);
     assert_non_null(strstr(err, "fast"));
     vgpu_backend_cpu.close(NULL);
+}
+
+/* Specs the CPU backend must refuse, each with -EINVAL and its text in the
+ * message. */
+static const char *const bad_specs[] = {
+    "fast",
+    "delay_us",
+    "delay_us=",
+    "delay_us=-1",
+    "delay_us=+5",
+    "delay_us= 5",
+    "delay_us=5 ",
+    "delay_us=1x",
+    "delay_us=0x10",
+    "delay_us=10000001",
+    "delay_us=99999999999999999999999",
+    "DELAY_US=5",
+    "delay_ms=5",
+    ":delay_us=5",
+};
+
+static void
+test_open_spec_bad(void **state)
+{
+    char err[MSG_CAP];
+    void *ctx;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad_specs) / sizeof(bad_specs[0]); i++) {
+        ctx = NULL;
+        err[0] = '\0';
+        assert_int_equal(
+            vgpu_backend_cpu.open(bad_specs[i], &ctx, err, sizeof(err)),
+            -EINVAL);
+        assert_null(ctx);
+        if (strstr(err, bad_specs[i]) == NULL) {
+            fail_msg("spec '%s': message '%s' does not name it", bad_specs[i],
+                     err);
+        }
+    }
+    /* No room for a message is fine too. */
+    assert_int_equal(vgpu_backend_cpu.open("fast", &ctx, NULL, 0), -EINVAL);
+}
+
+static void
+test_open_spec_good(void **state)
+{
+    static const char *const good[] = {"", "delay_us=0", "delay_us=1",
+                                       "delay_us=007", "delay_us=10000000"};
+    void *ctx;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ctx = NULL;
+        assert_int_equal(vgpu_backend_cpu.open(good[i], &ctx, NULL, 0), 0);
+        assert_non_null(ctx);
+        vgpu_backend_cpu.close(ctx);
+    }
+}
+
+static uint64_t
+mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "delay_us=N" holds each exec at least N us and still computes the result. */
+static void
+test_open_spec_delay(void **state)
+{
+    const uint32_t delay_us = 20000;
+    struct vgpu_op_desc desc;
+    struct cpu_run r;
+    void *ctx = NULL;
+    uint64_t t0;
+    uint64_t took;
+
+    (void)state;
+    run_begin(&r, VGPU_OP_ADD_I32, 1);
+    run_u32(&r, 100);
+    run_u32(&r, 200);
+    assert_int_equal(vgpu_op_validate(r.req, r.len, &desc, NULL, 0), 0);
+
+    assert_int_equal(vgpu_backend_cpu.open("delay_us=20000", &ctx, NULL, 0), 0);
+    t0 = mono_ns();
+    assert_int_equal(vgpu_backend_cpu.exec(ctx, &desc, r.out, OUT_CAP,
+                                           &r.out_len, r.msg, sizeof(r.msg)),
+                     VGPU_ERR_NONE);
+    took = mono_ns() - t0;
+    vgpu_backend_cpu.close(ctx);
+    assert_int_equal(r.out_len, 4);
+    assert_int_equal(vgpu_get_le32(r.out), 300);
+    if (took < (uint64_t)delay_us * 1000u) {
+        fail_msg("exec took %llu ns, want at least %u us",
+                 (unsigned long long)took, delay_us);
+    }
 }
 
 /* ---- NOP and ECHO -------------------------------------------------------- */
@@ -699,6 +799,9 @@ main(void)
     static const struct CMUnitTest tests[] = {
         VGPU_TEST("/backend/cpu/find", test_find),
         VGPU_TEST("/backend/cpu/open", test_open),
+        VGPU_TEST("/backend/cpu/open/spec-bad", test_open_spec_bad),
+        VGPU_TEST("/backend/cpu/open/spec-good", test_open_spec_good),
+        VGPU_TEST("/backend/cpu/open/spec-delay", test_open_spec_delay),
         VGPU_TEST("/backend/cpu/nop", test_nop),
         VGPU_TEST("/backend/cpu/echo/basic", test_echo),
         VGPU_TEST("/backend/cpu/echo/max-n", test_echo_max),

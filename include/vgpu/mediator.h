@@ -1,0 +1,166 @@
+/*
+ * The mediator core (SPEC.md sections 7-9, ARCHITECTURE.md): per-connection
+ * protocol state, the scheduler and the backends, with no sockets.
+ *
+ * A transport (the daemon's epoll server, or the simulator's direct calls)
+ * opens one struct vgpu_mconn per device connection, feeds it the bytes it
+ * receives, and gets encoded frames back through ops->send. Requests wait in
+ * the scheduler until the transport calls vgpu_mediator_dispatch(), which
+ * runs them on the pool's backend and sends each RESPONSE on the connection
+ * its REQUEST came from.
+ *
+ * Threading: a mediator and its connections are not thread-safe; the owner
+ * serialises every call (the daemon's event loop, or the simulator's lock).
+ *
+ * Ownership: the core never frees a connection on its own. When it decides a
+ * connection must end (a protocol error, a refused HELLO, an output buffer
+ * that is full), it sends what it has to send and calls ops->close; the
+ * transport then calls vgpu_mediator_conn_close() when it is ready to, which
+ * is the only place a connection is freed.
+ */
+#ifndef VGPU_MEDIATOR_H
+#define VGPU_MEDIATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vgpu/backend.h"
+#include "vgpu/common.h"
+#include "vgpu/regs.h"
+
+struct vgpu_mediator;
+struct vgpu_mconn;
+
+/* Log levels, most severe first. */
+#define VGPU_LOG_ERROR 0
+#define VGPU_LOG_WARN  1
+#define VGPU_LOG_INFO  2
+#define VGPU_LOG_DEBUG 3
+
+/* The transport's side. */
+struct vgpu_mediator_ops {
+    /* Queue @len bytes (whole frames) for the peer of a connection.
+     * @conn_opaque is what the transport gave vgpu_mediator_conn_open().
+     * Return 0, or a negative code when the bytes cannot be queued (the
+     * connection's output buffer is full): the core then gives up on the
+     * connection and calls close. Must not call back into the core. */
+    int (*send)(void *conn_opaque, const uint8_t *bytes, size_t len);
+    /* The core is done with this connection: flush what was sent, then
+     * close it and call vgpu_mediator_conn_close(). Must not call back into
+     * the core from inside this call. */
+    void (*close)(void *conn_opaque);
+    /* Monotonic nanoseconds, for queue wait, service time and aging. */
+    uint64_t (*now_ns)(void *opaque);
+    /* One log line, without a newline. May be NULL. */
+    void (*log)(void *opaque, int level, const char *line);
+    /* Optional admission check of a HELLO (the registry, issue 7): return 0
+     * to admit, or VGPU_ERR_REJECTED with a reason written to @why. */
+    int (*admit)(void *opaque, uint32_t vm_id, uint8_t pool, uint8_t priority,
+                 char *why, size_t why_len);
+};
+
+/* Configuration. vgpu_mediator_config_default() fills the defaults. */
+struct vgpu_mediator_config {
+    int policy;           /* VGPU_SCHED_PRIORITY or VGPU_SCHED_WEIGHTED */
+    uint32_t max_wait_ms; /* aging bound of the priority policy */
+    uint32_t weights[VGPU_PRIO_COUNT]; /* weighted policy: low, medium, high */
+    uint32_t vm_queue_cap;             /* queued requests per VM */
+    /* Backend of each pool, as "cpu" or "cuda:0"; NULL: default_backend. */
+    const char *pool_backend[VGPU_POOL_COUNT];
+    const char *default_backend;
+    int log_level; /* lines above this level are not produced */
+};
+
+/* Counters of one VM, for `vgpu-mediator --stats`. Times in nanoseconds. */
+struct vgpu_vm_stats {
+    uint32_t vm_id;
+    uint8_t pool;
+    uint8_t priority;
+    int connected;
+    uint64_t requests;               /* REQUEST frames received */
+    uint64_t responses;              /* RESPONSE frames sent */
+    uint64_t errors[VGPU_ERR_COUNT]; /* responses by status code */
+    uint64_t bytes_in;               /* request payload bytes */
+    uint64_t bytes_out;              /* response payload bytes */
+    uint64_t wait_p50, wait_p99;     /* queue wait */
+    uint64_t service_p50, service_p99;
+    uint64_t service_total; /* sum of service times: executor time used */
+};
+
+/** vgpu_mediator_config_default() - the defaults of SPEC.md section 9. */
+VGPU_EXPORT void vgpu_mediator_config_default(struct vgpu_mediator_config *cfg);
+
+/**
+ * vgpu_mediator_create() - a mediator with the backends of @cfg opened.
+ * @ops:    the transport; must outlive the mediator.
+ * @opaque: passed to now_ns, log and admit.
+ * @err:    receives a one-line reason on failure (a backend that would not
+ *          open, a bad weight, ...).
+ * Return: the mediator, or NULL.
+ */
+VGPU_EXPORT struct vgpu_mediator *
+vgpu_mediator_create(const struct vgpu_mediator_config *cfg,
+                     const struct vgpu_mediator_ops *ops, void *opaque,
+                     char *err, size_t err_len);
+
+/**
+ * vgpu_mediator_destroy() - close the backends and free everything. Every
+ * connection must have been closed first.
+ */
+VGPU_EXPORT void vgpu_mediator_destroy(struct vgpu_mediator *m);
+
+/**
+ * vgpu_mediator_conn_open() - a new device connection, awaiting HELLO.
+ * Return: the connection, or NULL when out of memory.
+ */
+VGPU_EXPORT struct vgpu_mconn *vgpu_mediator_conn_open(struct vgpu_mediator *m,
+                                                       void *conn_opaque);
+
+/**
+ * vgpu_mediator_conn_input() - bytes received on a connection, in any split.
+ * Frames are handled as they complete: HELLO is answered, REQUESTs are
+ * validated and queued (or answered at once with INVALID_REQUEST,
+ * RESPONSE_TOO_LARGE or REJECTED), PING gets PONG. A protocol error sends an
+ * ERROR frame and calls ops->close.
+ * Return: 0, or a negative code once the connection is closing (the rest of
+ * the bytes are ignored).
+ */
+VGPU_EXPORT int vgpu_mediator_conn_input(struct vgpu_mconn *c,
+                                         const uint8_t *data, size_t len);
+
+/**
+ * vgpu_mediator_conn_close() - the connection is gone. Its queued requests
+ * are dropped (there is nobody to answer), and it is freed.
+ */
+VGPU_EXPORT void vgpu_mediator_conn_close(struct vgpu_mconn *c);
+
+/**
+ * vgpu_mediator_dispatch() - run queued requests: at most @budget per pool
+ * with work (0: all of them), each on its pool's backend, answering each on
+ * its connection.
+ * Return: the number of requests executed.
+ */
+VGPU_EXPORT size_t vgpu_mediator_dispatch(struct vgpu_mediator *m,
+                                          size_t budget);
+
+/** vgpu_mediator_pending() - requests waiting in the scheduler. */
+VGPU_EXPORT size_t vgpu_mediator_pending(const struct vgpu_mediator *m);
+
+/**
+ * vgpu_mediator_shutdown() - stop taking work (SIGTERM): every queued request
+ * is answered REJECTED "mediator shutting down", and later REQUESTs get the
+ * same answer. Connections stay open so the answers can be flushed.
+ * Return: the number of queued requests answered.
+ */
+VGPU_EXPORT size_t vgpu_mediator_shutdown(struct vgpu_mediator *m);
+
+/**
+ * vgpu_mediator_stats() - call @fn once per VM seen since start, in vm_id
+ * order. Return: the number of VMs.
+ */
+VGPU_EXPORT size_t vgpu_mediator_stats(const struct vgpu_mediator *m,
+                                       void (*fn)(const struct vgpu_vm_stats *,
+                                                  void *),
+                                       void *arg);
+
+#endif /* VGPU_MEDIATOR_H */

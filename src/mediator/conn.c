@@ -1,0 +1,581 @@
+/*
+ * One device connection (vgpu/mediator.h): its streaming decoder and the
+ * protocol state machine AWAIT_HELLO -> READY -> CLOSING of SPEC.md section
+ * 7, the checks of a HELLO, and the checks that queue a REQUEST or answer it
+ * at once.
+ *
+ * Every peer is hostile: whatever bytes arrive, the worst outcome is an
+ * ERROR frame and ops->close for that connection; no other connection and no
+ * queued work of another VM is touched.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+/* The name of a message type, for messages. */
+static const char *
+conn_msg_name(uint32_t type)
+{
+    switch (type) {
+    case VGPU_MSG_HELLO:
+        return "HELLO";
+    case VGPU_MSG_HELLO_ACK:
+        return "HELLO_ACK";
+    case VGPU_MSG_REQUEST:
+        return "REQUEST";
+    case VGPU_MSG_RESPONSE:
+        return "RESPONSE";
+    case VGPU_MSG_ERROR:
+        return "ERROR";
+    case VGPU_MSG_PING:
+        return "PING";
+    case VGPU_MSG_PONG:
+        return "PONG";
+    default:
+        return "UNKNOWN";
+    }
+}
+
+static struct vgpu_med_ident
+conn_ident_of(const struct vgpu_hdr *h)
+{
+    struct vgpu_med_ident id = {
+        .vm_id = h->vm_id,
+        .request_id = h->request_id,
+        .pool = h->pool_id,
+        .priority = h->priority,
+    };
+
+    return id;
+}
+
+/* The identity an ERROR frame carries: the connection's once greeted, else
+ * what the offending frame claimed (zero when there is none). */
+static struct vgpu_med_ident
+conn_error_ident(const struct vgpu_mconn *c, const struct vgpu_hdr *h)
+{
+    struct vgpu_med_ident id = {0};
+
+    if (h != NULL) {
+        id = conn_ident_of(h);
+    }
+    if (c->owns_vm) {
+        id.vm_id = c->vm_id;
+        id.pool = c->pool;
+        id.priority = c->priority;
+    }
+    return id;
+}
+
+/* "3", or "-" before HELLO, for log lines. */
+static const char *
+conn_vm_text(const struct vgpu_mconn *c, char *buf, size_t len)
+{
+    if (!c->owns_vm) {
+        return "-";
+    }
+    snprintf(buf, len, "%u", (unsigned)c->vm_id);
+    return buf;
+}
+
+/* ---- Sending ------------------------------------------------------------- */
+
+int
+vgpu_med_send(struct vgpu_mconn *c, uint16_t type,
+              const struct vgpu_med_ident *id, uint32_t status,
+              const void *payload, size_t len)
+{
+    struct vgpu_mediator *m = c->m;
+    struct vgpu_hdr h;
+    char vm[16];
+    int n;
+    int rc;
+
+    if (c->state == VGPU_MCONN_CLOSING) {
+        return c->close_rc;
+    }
+    vgpu_hdr_init(&h, type);
+    h.vm_id = id->vm_id;
+    h.request_id = id->request_id;
+    h.pool_id = id->pool;
+    h.priority = id->priority;
+    h.status = status;
+    n = vgpu_frame_encode(&h, payload, len, m->wire, sizeof(m->wire));
+    if (n < 0) {
+        /* Not reached: every payload the core sends fits the buffer. */
+        vgpu_med_log(m, VGPU_LOG_ERROR, "vm=%s: cannot encode %s: %s",
+                     conn_vm_text(c, vm, sizeof(vm)), conn_msg_name(type),
+                     vgpu_strerror(n));
+        vgpu_med_conn_abort(c, n);
+        return n;
+    }
+    rc = m->ops->send(c->opaque, m->wire, (size_t)n);
+    if (rc != 0) {
+        rc = rc < 0 ? rc : -EPIPE;
+        vgpu_med_log(m, VGPU_LOG_WARN, "vm=%s: cannot send %s: %s; closing",
+                     conn_vm_text(c, vm, sizeof(vm)), conn_msg_name(type),
+                     vgpu_strerror(rc));
+        vgpu_med_conn_abort(c, rc);
+        return rc;
+    }
+    return 0;
+}
+
+int
+vgpu_med_respond(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
+                 uint32_t status, const void *payload, size_t len)
+{
+    int rc = vgpu_med_send(c, VGPU_MSG_RESPONSE, id, status, payload, len);
+
+    if (rc == 0 && c->stats != NULL) {
+        vgpu_stats_response(c->stats, status, len);
+    }
+    return rc;
+}
+
+void
+vgpu_med_refuse(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
+                uint32_t status, const char *fmt, ...)
+{
+    char msg[VGPU_MED_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    vgpu_med_log(c->m, VGPU_LOG_WARN, "vm=%u req=%u status=%s: %s",
+                 (unsigned)id->vm_id, (unsigned)id->request_id,
+                 vgpu_strerror((int)status), msg);
+    vgpu_med_respond(c, id, status, msg, strlen(msg));
+}
+
+void
+vgpu_med_conn_abort(struct vgpu_mconn *c, int rc)
+{
+    if (c->state == VGPU_MCONN_CLOSING) {
+        return;
+    }
+    c->state = VGPU_MCONN_CLOSING;
+    c->close_rc = rc < 0 ? rc : -EPIPE;
+    if (c->owns_vm) {
+        vgpu_med_drop_vm(c->m, c->vm_id);
+    }
+    c->m->ops->close(c->opaque);
+}
+
+/* Send an ERROR frame with @status and the formatted reason, log it, and
+ * close the connection; input returns @rc from now on. */
+static void conn_fail(struct vgpu_mconn *c, const struct vgpu_hdr *h,
+                      uint32_t status, int rc, const char *what,
+                      const char *note, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static void
+conn_fail(struct vgpu_mconn *c, const struct vgpu_hdr *h, uint32_t status,
+          int rc, const char *what, const char *note, const char *fmt, ...)
+{
+    struct vgpu_med_ident id = conn_error_ident(c, h);
+    char msg[VGPU_MED_MSG_MAX];
+    size_t len;
+    char vm[16];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!c->owns_vm && h != NULL && h->type == VGPU_MSG_HELLO) {
+        /* A refused HELLO: name the VM it claimed. */
+        snprintf(vm, sizeof(vm), "%u", (unsigned)h->vm_id);
+    } else if (c->owns_vm) {
+        snprintf(vm, sizeof(vm), "%u", (unsigned)c->vm_id);
+    } else {
+        snprintf(vm, sizeof(vm), "-");
+    }
+    vgpu_med_log(c->m, VGPU_LOG_WARN, "vm=%s: %s: %s; closing", vm, what, msg);
+    len = strlen(msg);
+    if (note != NULL) {
+        snprintf(msg + len, sizeof(msg) - len, " (%s)", note);
+        len = strlen(msg);
+    }
+    vgpu_med_send(c, VGPU_MSG_ERROR, &id, status, msg, len);
+    vgpu_med_conn_abort(c, rc);
+}
+
+/* ---- Open and close ------------------------------------------------------ */
+
+struct vgpu_mconn *
+vgpu_mediator_conn_open(struct vgpu_mediator *m, void *conn_opaque)
+{
+    struct vgpu_mconn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        return NULL;
+    }
+    c->m = m;
+    c->opaque = conn_opaque;
+    c->state = VGPU_MCONN_AWAIT_HELLO;
+    vgpu_decoder_init(&c->dec, c->payload, sizeof(c->payload), VGPU_BUF_SIZE);
+    c->next = m->conns;
+    if (m->conns != NULL) {
+        m->conns->prev = c;
+    }
+    m->conns = c;
+    return c;
+}
+
+void
+vgpu_mediator_conn_close(struct vgpu_mconn *c)
+{
+    struct vgpu_mediator *m;
+    size_t dropped = 0;
+
+    if (c == NULL) {
+        return;
+    }
+    m = c->m;
+    /* Only the connection that owns the vm_id may take its work away: a
+     * refused duplicate never owned it. */
+    if (c->owns_vm) {
+        dropped = vgpu_med_drop_vm(m, c->vm_id);
+        c->stats->connected = 0;
+        vgpu_med_log(m, VGPU_LOG_INFO,
+                     "vm=%u: disconnected, %zu queued requests dropped",
+                     (unsigned)c->vm_id, dropped);
+    }
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        m->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    free(c);
+}
+
+/* ---- HELLO --------------------------------------------------------------- */
+
+/* The live connection that owns @vm_id, or NULL. O(connections); a HELLO
+ * is rare. */
+static const struct vgpu_mconn *
+conn_owner(const struct vgpu_mediator *m, uint32_t vm_id)
+{
+    for (const struct vgpu_mconn *o = m->conns; o != NULL; o = o->next) {
+        if (o->owns_vm && o->vm_id == vm_id) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+static void
+conn_hello(struct vgpu_mconn *c, const struct vgpu_frame *f)
+{
+    static const char refused[] = "hello refused";
+    struct vgpu_mediator *m = c->m;
+    const struct vgpu_hdr *h = &f->hdr;
+    struct vgpu_med_ident id = conn_ident_of(h);
+    struct vgpu_stats_vm *rec;
+    uint8_t ack[VGPU_HELLO_ACK_PAYLOAD_SIZE];
+    char why[VGPU_MED_MSG_MAX] = "";
+    uint32_t version;
+    uint32_t caps;
+
+    if (f->payload == NULL ||
+        vgpu_hello_unpack(f->payload, h->payload_len, &version, &caps) != 0) {
+        /* Not reached: the decoder checks the size of a HELLO. */
+        conn_fail(c, h, VGPU_ERR_PROTOCOL_ERROR, -EPROTO, "protocol error",
+                  NULL, "HELLO payload of %u bytes, want %u",
+                  (unsigned)h->payload_len, VGPU_HELLO_PAYLOAD_SIZE);
+        return;
+    }
+    if ((version >> VGPU_MED_VERSION_MAJOR_SHIFT) !=
+        (VGPU_PROTOCOL_VERSION >> VGPU_MED_VERSION_MAJOR_SHIFT)) {
+        conn_fail(
+            c, h, VGPU_ERR_PROTOCOL_ERROR, -EPROTO, refused, NULL,
+            "protocol version %u.%u is not supported (the mediator "
+            "speaks %u.x)",
+            (unsigned)(version >> VGPU_MED_VERSION_MAJOR_SHIFT),
+            (unsigned)(version & VGPU_MED_VERSION_MINOR_MASK),
+            (unsigned)(VGPU_PROTOCOL_VERSION >> VGPU_MED_VERSION_MAJOR_SHIFT));
+        return;
+    }
+    if (h->vm_id < VGPU_VM_ID_MIN) {
+        conn_fail(c, h, VGPU_ERR_REJECTED, -ECONNREFUSED, refused, NULL,
+                  "vm_id %u is not valid (at least %u)", (unsigned)h->vm_id,
+                  VGPU_VM_ID_MIN);
+        return;
+    }
+    if (h->pool_id < VGPU_POOL_FIRST || h->pool_id > VGPU_POOL_LAST) {
+        conn_fail(c, h, VGPU_ERR_REJECTED, -ECONNREFUSED, refused, NULL,
+                  "pool 0x%02x is not a letter %c..%c", (unsigned)h->pool_id,
+                  VGPU_POOL_FIRST, VGPU_POOL_LAST);
+        return;
+    }
+    if (h->priority > VGPU_PRIO_HIGH) {
+        conn_fail(c, h, VGPU_ERR_REJECTED, -ECONNREFUSED, refused, NULL,
+                  "priority %u is not one of %u..%u", (unsigned)h->priority,
+                  VGPU_PRIO_LOW, VGPU_PRIO_HIGH);
+        return;
+    }
+    if (conn_owner(m, h->vm_id) != NULL) {
+        conn_fail(c, h, VGPU_ERR_REJECTED, -ECONNREFUSED, refused, NULL,
+                  "vm_id %u is already connected", (unsigned)h->vm_id);
+        return;
+    }
+    if (m->ops->admit != NULL &&
+        m->ops->admit(m->opaque, h->vm_id, h->pool_id, h->priority, why,
+                      sizeof(why)) != 0) {
+        why[sizeof(why) - 1] = '\0';
+        conn_fail(c, h, VGPU_ERR_REJECTED, -ECONNREFUSED, refused, NULL, "%s",
+                  why[0] != '\0' ? why : "refused by the registry");
+        return;
+    }
+    rec = vgpu_stats_get(m->stats, h->vm_id);
+    if (rec == NULL) {
+        conn_fail(c, h, VGPU_ERR_REJECTED, -ENOMEM, refused, NULL,
+                  "mediator out of memory");
+        return;
+    }
+    c->state = VGPU_MCONN_READY;
+    c->owns_vm = 1;
+    c->vm_id = h->vm_id;
+    c->pool = h->pool_id;
+    c->priority = h->priority;
+    c->stats = rec;
+    rec->connected = 1;
+    rec->pool = h->pool_id;
+    rec->priority = h->priority;
+    vgpu_med_log(m, VGPU_LOG_INFO,
+                 "vm=%u: connected: pool %c priority %u version %u.%u caps "
+                 "0x%x",
+                 (unsigned)c->vm_id, (char)c->pool, (unsigned)c->priority,
+                 (unsigned)(version >> VGPU_MED_VERSION_MAJOR_SHIFT),
+                 (unsigned)(version & VGPU_MED_VERSION_MINOR_MASK),
+                 (unsigned)caps);
+    vgpu_hello_ack_pack(ack, caps & VGPU_CAPABILITIES, VGPU_BUF_SIZE);
+    vgpu_med_send(c, VGPU_MSG_HELLO_ACK, &id, VGPU_ERR_NONE, ack, sizeof(ack));
+}
+
+/* ---- REQUEST ------------------------------------------------------------- */
+
+/* A REQUEST whose header names another VM, pool or priority than the HELLO
+ * is answered REJECTED. Return: 1 if it was. */
+static int
+conn_check_ident(struct vgpu_mconn *c, const struct vgpu_med_ident *id)
+{
+    if (id->vm_id != c->vm_id) {
+        vgpu_med_refuse(c, id, VGPU_ERR_REJECTED,
+                        "request vm_id %u does not match the connection's "
+                        "vm_id %u",
+                        (unsigned)id->vm_id, (unsigned)c->vm_id);
+        return 1;
+    }
+    if (id->pool != c->pool) {
+        vgpu_med_refuse(c, id, VGPU_ERR_REJECTED,
+                        "request pool 0x%02x does not match the "
+                        "connection's pool %c",
+                        (unsigned)id->pool, (char)c->pool);
+        return 1;
+    }
+    if (id->priority != c->priority) {
+        vgpu_med_refuse(c, id, VGPU_ERR_REJECTED,
+                        "request priority %u does not match the "
+                        "connection's priority %u",
+                        (unsigned)id->priority, (unsigned)c->priority);
+        return 1;
+    }
+    return 0;
+}
+
+static void
+conn_request(struct vgpu_mconn *c, const struct vgpu_frame *f)
+{
+    struct vgpu_mediator *m = c->m;
+    struct vgpu_med_ident id = conn_ident_of(&f->hdr);
+    size_t len = f->hdr.payload_len;
+    char why[VGPU_MED_MSG_MAX] = "";
+    struct vgpu_op_desc desc;
+    struct vgpu_med_request *r;
+    size_t queued;
+    int rc;
+
+    c->stats->requests++;
+    c->stats->bytes_in += len;
+    if (conn_check_ident(c, &id)) {
+        return;
+    }
+    if (f->truncated) {
+        /* Not reached while the decoder's limit is its buffer's size. */
+        vgpu_med_refuse(c, &id, VGPU_ERR_INVALID_REQUEST,
+                        "request of %zu bytes is over the %u-byte buffer", len,
+                        VGPU_BUF_SIZE);
+        return;
+    }
+    if (vgpu_op_validate(f->payload, len, &desc, why, sizeof(why)) != 0) {
+        vgpu_med_refuse(c, &id, VGPU_ERR_INVALID_REQUEST, "%s", why);
+        return;
+    }
+    if (desc.out_len > VGPU_BUF_SIZE) {
+        vgpu_med_refuse(c, &id, VGPU_ERR_RESPONSE_TOO_LARGE,
+                        "%s response of %llu bytes is over the %u-byte buffer",
+                        vgpu_op_name(desc.op), (unsigned long long)desc.out_len,
+                        VGPU_BUF_SIZE);
+        return;
+    }
+    if (m->shutting_down) {
+        vgpu_med_refuse(c, &id, VGPU_ERR_REJECTED, "mediator shutting down");
+        return;
+    }
+    queued = vgpu_sched_vm_queued(m->sched, c->vm_id);
+    if (queued >= m->vm_queue_cap) {
+        vgpu_med_refuse(c, &id, VGPU_ERR_REJECTED,
+                        "queue full: vm %u has %zu requests queued",
+                        (unsigned)c->vm_id, queued);
+        return;
+    }
+    r = malloc(sizeof(*r) + len);
+    if (r == NULL) {
+        vgpu_med_refuse(c, &id, VGPU_ERR_REJECTED, "mediator out of memory");
+        return;
+    }
+    vgpu_sched_item_init(&r->item, c->vm_id, c->pool, c->priority);
+    r->conn = c;
+    r->request_id = id.request_id;
+    r->len = len;
+    if (len > 0) {
+        memcpy(r->bytes, f->payload, len);
+    }
+    /* The descriptor, pointing into the copy. */
+    r->desc = desc;
+    r->desc.operands =
+        desc.operands != NULL ? r->bytes + (desc.operands - f->payload) : NULL;
+    rc = vgpu_sched_enqueue(m->sched, &r->item, vgpu_med_now(m));
+    if (rc < 0) {
+        vgpu_med_request_free(r);
+        if (rc == -EAGAIN) {
+            vgpu_med_refuse(c, &id, VGPU_ERR_REJECTED,
+                            "queue full: vm %u has %zu requests queued",
+                            (unsigned)c->vm_id,
+                            vgpu_sched_vm_queued(m->sched, c->vm_id));
+        } else {
+            vgpu_med_refuse(c, &id, VGPU_ERR_REJECTED, "cannot queue: %s",
+                            vgpu_strerror(rc));
+        }
+        return;
+    }
+    vgpu_med_log(m, VGPU_LOG_DEBUG, "vm=%u req=%u op=%s queued in=%zu",
+                 (unsigned)id.vm_id, (unsigned)id.request_id,
+                 vgpu_op_name(desc.op), len);
+}
+
+/* ---- Frames -------------------------------------------------------------- */
+
+static void
+conn_frame(struct vgpu_mconn *c, const struct vgpu_frame *f)
+{
+    const struct vgpu_hdr *h = &f->hdr;
+    struct vgpu_med_ident id;
+
+    if (c->state == VGPU_MCONN_AWAIT_HELLO) {
+        if (h->type != VGPU_MSG_HELLO) {
+            conn_fail(c, h, VGPU_ERR_PROTOCOL_ERROR, -EPROTO, "protocol error",
+                      NULL, "expected HELLO, got %s", conn_msg_name(h->type));
+            return;
+        }
+        conn_hello(c, f);
+        return;
+    }
+    switch (h->type) {
+    case VGPU_MSG_REQUEST:
+        conn_request(c, f);
+        break;
+    case VGPU_MSG_PING:
+        id = conn_ident_of(h);
+        vgpu_med_send(c, VGPU_MSG_PONG, &id, VGPU_ERR_NONE, NULL, 0);
+        break;
+    case VGPU_MSG_PONG:
+        break;
+    case VGPU_MSG_HELLO:
+        conn_fail(c, h, VGPU_ERR_PROTOCOL_ERROR, -EPROTO, "protocol error",
+                  NULL, "unexpected HELLO: the connection is already greeted");
+        break;
+    default:
+        conn_fail(c, h, VGPU_ERR_PROTOCOL_ERROR, -EPROTO, "protocol error",
+                  NULL, "unexpected %s from a device", conn_msg_name(h->type));
+        break;
+    }
+}
+
+/* The decoder refused a header: say why, with the offending value. The
+ * decoder keeps the refused header in its state (it unpacks it before the
+ * check), which is where the value comes from. */
+static void
+conn_decoder_error(struct vgpu_mconn *c, int rc)
+{
+    const struct vgpu_hdr *h = &c->dec.hdr;
+    char detail[VGPU_MED_MSG_MAX];
+
+    switch (rc) {
+    case VGPU_E_BAD_MAGIC:
+        snprintf(detail, sizeof(detail), "bad magic 0x%08x",
+                 (unsigned)h->magic);
+        break;
+    case VGPU_E_BAD_VERSION:
+        snprintf(detail, sizeof(detail), "bad version %u",
+                 (unsigned)h->version);
+        break;
+    case VGPU_E_BAD_TYPE:
+        snprintf(detail, sizeof(detail), "bad type %u", (unsigned)h->type);
+        break;
+    case VGPU_E_TOO_LARGE:
+        snprintf(detail, sizeof(detail),
+                 "payload of %u bytes over the limit of %u",
+                 (unsigned)h->payload_len, VGPU_BUF_SIZE);
+        break;
+    case VGPU_E_BAD_PAYLOAD:
+        snprintf(detail, sizeof(detail), "%s with a payload of %u bytes",
+                 conn_msg_name(h->type), (unsigned)h->payload_len);
+        break;
+    default:
+        snprintf(detail, sizeof(detail), "%s", vgpu_strerror(rc));
+        conn_fail(c, NULL, VGPU_ERR_PROTOCOL_ERROR, rc, "protocol error", NULL,
+                  "%s", detail);
+        return;
+    }
+    /* The log line has the value; the ERROR frame adds the code's text. */
+    conn_fail(c, NULL, VGPU_ERR_PROTOCOL_ERROR, rc, "protocol error",
+              vgpu_strerror(rc), "%s", detail);
+}
+
+int
+vgpu_mediator_conn_input(struct vgpu_mconn *c, const uint8_t *data, size_t len)
+{
+    size_t pos = 0;
+
+    if (c->state == VGPU_MCONN_CLOSING) {
+        return c->close_rc;
+    }
+    if (data == NULL && len > 0) {
+        return -EINVAL;
+    }
+    while (pos < len && c->state != VGPU_MCONN_CLOSING) {
+        struct vgpu_frame f;
+        size_t used = 0;
+        int rc = vgpu_decoder_feed(&c->dec, data + pos, len - pos, &used, &f);
+
+        pos += used;
+        if (rc < 0) {
+            conn_decoder_error(c, rc);
+        } else if (rc == 0) {
+            break;
+        } else {
+            conn_frame(c, &f);
+        }
+    }
+    return c->state == VGPU_MCONN_CLOSING ? c->close_rc : 0;
+}

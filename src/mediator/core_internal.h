@@ -1,0 +1,148 @@
+/*
+ * What core.c (the mediator: create, dispatch, shutdown) and conn.c (one
+ * connection's protocol state machine) share. Internal to src/mediator.
+ *
+ * Not thread-safe, like the public API: the owner serialises every call.
+ */
+#ifndef VGPU_MEDIATOR_CORE_INTERNAL_H
+#define VGPU_MEDIATOR_CORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vgpu/backend.h"
+#include "vgpu/mediator.h"
+#include "vgpu/proto.h"
+
+#include "sched.h"
+#include "stats.h"
+
+/* The major part of a protocol version is its high 16 bits. */
+#define VGPU_MED_VERSION_MAJOR_SHIFT 16u
+#define VGPU_MED_VERSION_MINOR_MASK  0xFFFFu
+
+/* Bounds of the texts the core builds: a RESPONSE or ERROR message, and a
+ * log line. Longer texts are truncated. */
+#define VGPU_MED_MSG_MAX 256u
+#define VGPU_MED_LOG_MAX 512u
+
+/* Connection states. */
+enum {
+    VGPU_MCONN_AWAIT_HELLO = 0, /* only HELLO is accepted */
+    VGPU_MCONN_READY = 1,       /* greeted: REQUEST, PING, PONG */
+    VGPU_MCONN_CLOSING = 2,     /* ops->close called; input ignored */
+};
+
+/* The backend of one pool. Pools with the same backend string share one
+ * context; only the first of them owns (and closes) it. */
+struct vgpu_med_backend {
+    const struct vgpu_backend_ops *ops;
+    void *ctx;
+    int owner;
+};
+
+/* A queued request: the scheduler's item, where to answer, and a copy of the
+ * request bytes (desc.operands points into bytes). */
+struct vgpu_med_request {
+    struct vgpu_sched_item item;
+    struct vgpu_mconn *conn;
+    uint32_t request_id;
+    struct vgpu_op_desc desc;
+    size_t len;
+    uint8_t bytes[];
+};
+
+/* Who a RESPONSE or ERROR frame is about: copied into its header. */
+struct vgpu_med_ident {
+    uint32_t vm_id;
+    uint32_t request_id;
+    uint8_t pool;
+    uint8_t priority;
+};
+
+struct vgpu_mediator {
+    const struct vgpu_mediator_ops *ops;
+    void *opaque;
+    int log_level;
+    int shutting_down;
+    uint32_t vm_queue_cap;
+    struct vgpu_sched *sched;
+    struct vgpu_stats *stats;
+    struct vgpu_med_backend backends[VGPU_POOL_COUNT];
+    struct vgpu_mconn *conns; /* every open connection, newest first */
+    /* Scratch space of one call: an encoded frame, and a backend's result. */
+    uint8_t wire[VGPU_HDR_SIZE + VGPU_BUF_SIZE];
+    uint8_t result[VGPU_BUF_SIZE];
+};
+
+struct vgpu_mconn {
+    struct vgpu_mediator *m;
+    void *opaque;
+    struct vgpu_mconn *prev;
+    struct vgpu_mconn *next;
+    int state;
+    int close_rc; /* what conn_input returns once closing */
+    int owns_vm;  /* greeted: vm_id is this connection's */
+    uint32_t vm_id;
+    uint8_t pool;
+    uint8_t priority;
+    struct vgpu_stats_vm *stats; /* the VM's record, once greeted */
+    struct vgpu_decoder dec;
+    uint8_t payload[VGPU_BUF_SIZE];
+};
+
+/**
+ * vgpu_med_log() - one log line through ops->log, if there is one and
+ * @level is within the configured level. The text is formatted only then.
+ */
+void vgpu_med_log(struct vgpu_mediator *m, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** vgpu_med_now() - ops->now_ns. */
+uint64_t vgpu_med_now(struct vgpu_mediator *m);
+
+/**
+ * vgpu_med_send() - encode one frame of @type about @id with @status and
+ * @len bytes of @payload (at most VGPU_BUF_SIZE), and give it to ops->send.
+ * On a send failure the connection is aborted (vgpu_med_conn_abort()).
+ * Return: 0, or the negative code of the failure.
+ */
+int vgpu_med_send(struct vgpu_mconn *c, uint16_t type,
+                  const struct vgpu_med_ident *id, uint32_t status,
+                  const void *payload, size_t len);
+
+/**
+ * vgpu_med_respond() - send one RESPONSE and count it in the VM's stats.
+ * Return: as vgpu_med_send().
+ */
+int vgpu_med_respond(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
+                     uint32_t status, const void *payload, size_t len);
+
+/**
+ * vgpu_med_refuse() - answer a REQUEST at once with a RESPONSE of @status
+ * whose payload is the formatted message, and log it at WARN.
+ */
+void vgpu_med_refuse(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
+                     uint32_t status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/**
+ * vgpu_med_conn_abort() - the core is done with @c: mark it closing (input
+ * returns @rc from now on), drop the VM's queued requests (nobody will read
+ * their answers) and call ops->close, once. Idempotent.
+ */
+void vgpu_med_conn_abort(struct vgpu_mconn *c, int rc);
+
+/**
+ * vgpu_med_drop_vm() - take every queued request of @vm_id out of the
+ * scheduler and free it, unanswered. Return: how many.
+ */
+size_t vgpu_med_drop_vm(struct vgpu_mediator *m, uint32_t vm_id);
+
+/** vgpu_med_request_free() - free a request that is not queued. */
+void vgpu_med_request_free(struct vgpu_med_request *r);
+
+/** vgpu_med_request_of() - the request that embeds @item. */
+struct vgpu_med_request *vgpu_med_request_of(struct vgpu_sched_item *item);
+
+#endif /* VGPU_MEDIATOR_CORE_INTERNAL_H */

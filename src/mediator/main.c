@@ -1,0 +1,438 @@
+/*
+ * vgpu-mediator: the daemon (SPEC.md section 9). Wires the configuration,
+ * the log, the event loop, the server and the mediator core together.
+ *
+ * The scheduler runs in the loop's before-sleep hook: one request per pool
+ * with work per iteration, and while work remains the next wait does not
+ * block, so reading new requests, writing responses and executing take
+ * turns. Signals arrive on a signalfd in the same loop.
+ *
+ * Exit status: 0 on success, 1 on a runtime failure, 2 on a bad flag or
+ * configuration.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "server.h"
+#include "vgpu/mediator.h"
+
+#ifndef VGPU_VERSION_STRING
+#define VGPU_VERSION_STRING "unknown"
+#endif
+
+#define MAIN_PROG "vgpu-mediator"
+
+#define MAIN_EXIT_OK     0
+#define MAIN_EXIT_FAIL   1
+#define MAIN_EXIT_CONFIG 2
+
+/* SIGTERM: how long connections may take to flush, and the hard bound on
+ * the whole shutdown after it. */
+#define MAIN_DRAIN_MS 2000
+#define MAIN_STOP_MS  2500
+
+/* --stats: how long to wait for the daemon's answer. */
+#define MAIN_STATS_TIMEOUT_S 5
+
+struct daemon {
+    const struct vgpu_daemon_config *cfg;
+    struct vgpu_log *log;
+    struct vgpu_event_loop *loop;
+    struct vgpu_server *srv;
+    struct vgpu_mediator *m;
+    struct vgpu_mediator_ops ops;
+    int sigfd;
+    int draining;
+};
+
+static uint64_t
+main_now_ns(void *opaque)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+static void
+main_log(void *opaque, int level, const char *line)
+{
+    struct daemon *d = opaque;
+    int fd = d->srv != NULL ? vgpu_server_current_fd(d->srv) : -1;
+
+    if (fd >= 0) {
+        /* A line about a device's input (a HELLO, a protocol error): say
+         * which connection it came from. */
+        vgpu_log_printf(d->log, level, "conn fd=%d %s", fd, line);
+        return;
+    }
+    vgpu_log_write(d->log, level, line);
+}
+
+static void
+main_before_sleep(struct vgpu_event_loop *loop, void *data)
+{
+    struct daemon *d = data;
+
+    vgpu_server_reap(d->srv);
+    if (vgpu_mediator_dispatch(d->m, 1) > 0) {
+        vgpu_server_reap(d->srv);
+    }
+    vgpu_event_set_dont_wait(loop, vgpu_mediator_pending(d->m) > 0);
+    if (d->draining && vgpu_server_conn_count(d->srv) == 0) {
+        vgpu_event_loop_stop(loop);
+    }
+}
+
+static int64_t
+main_stop_timer(struct vgpu_event_loop *loop, int64_t id, void *data)
+{
+    struct daemon *d = data;
+
+    vgpu_log_printf(d->log, VGPU_LOG_WARN,
+                    "shutdown: %zu connection(s) still flushing after %d ms; "
+                    "closing them",
+                    vgpu_server_conn_count(d->srv), MAIN_STOP_MS);
+    vgpu_event_loop_stop(loop);
+    return VGPU_EVENT_TIMER_DONE;
+}
+
+/* SIGTERM/SIGINT: stop accepting, answer what is queued, flush, exit. */
+static void
+main_shutdown(struct daemon *d, const char *signame)
+{
+    if (d->draining) {
+        vgpu_log_printf(d->log, VGPU_LOG_WARN,
+                        "%s again: stopping without waiting for flushes",
+                        signame);
+        vgpu_event_loop_stop(d->loop);
+        return;
+    }
+    d->draining = 1;
+    vgpu_log_printf(d->log, VGPU_LOG_INFO, "%s: shutting down", signame);
+    vgpu_server_stop_accepting(d->srv);
+    (void)vgpu_mediator_shutdown(d->m); /* the core logs the count */
+    vgpu_server_drain(d->srv, MAIN_DRAIN_MS);
+    vgpu_log_printf(d->log, VGPU_LOG_INFO,
+                    "shutdown: flushing %zu connection(s), at most %d ms",
+                    vgpu_server_conn_count(d->srv), MAIN_DRAIN_MS);
+    if (vgpu_event_timer_add(d->loop, MAIN_STOP_MS, main_stop_timer, d) < 0) {
+        vgpu_event_loop_stop(d->loop);
+    }
+}
+
+static void
+main_signal_event(struct vgpu_event_loop *loop, int fd, void *data, int mask)
+{
+    struct daemon *d = data;
+    struct signalfd_siginfo si;
+
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGTERM:
+            main_shutdown(d, "SIGTERM");
+            break;
+        case SIGINT:
+            main_shutdown(d, "SIGINT");
+            break;
+        case SIGHUP:
+            if (vgpu_log_reopen(d->log) == 0) {
+                vgpu_log_printf(d->log, VGPU_LOG_INFO, "SIGHUP: log reopened");
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Block the signals the loop handles and open a signalfd for them. */
+static int
+main_signals(sigset_t *old)
+{
+    sigset_t set;
+    int fd;
+
+    /* A peer that hangs up must not kill the daemon: sends use
+     * MSG_NOSIGNAL, and a log on a closed pipe gets EPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, old) < 0) {
+        return -errno;
+    }
+    fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+
+        sigprocmask(SIG_SETMASK, old, NULL);
+        return rc;
+    }
+    return fd;
+}
+
+static void
+main_log_start(const struct daemon *d)
+{
+    const struct vgpu_daemon_config *cfg = d->cfg;
+    char pools[VGPU_POOL_COUNT * 48];
+    size_t n = 0;
+
+    pools[0] = '\0';
+    for (size_t i = 0; i < VGPU_POOL_COUNT && n < sizeof(pools); i++) {
+        if (cfg->pool_backend[i] != NULL) {
+            n += (size_t)snprintf(pools + n, sizeof(pools) - n, " %c=%s",
+                                  (char)(VGPU_POOL_FIRST + i),
+                                  cfg->pool_backend[i]);
+        }
+    }
+    vgpu_log_printf(
+        d->log, VGPU_LOG_INFO,
+        "vgpu-mediator %s listening on %s (control %s); policy=%s "
+        "weights=%u:%u:%u max_wait_ms=%u vm_queue_cap=%u output_kib=%u "
+        "pools:%s default=%s",
+        VGPU_VERSION_STRING, cfg->socket_path, cfg->control_path,
+        vgpu_config_policy_name(cfg->policy),
+        (unsigned)cfg->weights[VGPU_PRIO_HIGH],
+        (unsigned)cfg->weights[VGPU_PRIO_MEDIUM],
+        (unsigned)cfg->weights[VGPU_PRIO_LOW], (unsigned)cfg->max_wait_ms,
+        (unsigned)cfg->vm_queue_cap, (unsigned)cfg->output_kib,
+        n ? pools : " (none)", cfg->default_backend);
+}
+
+/* A failure at start: to stderr, and to the log when it is a file. */
+static int
+main_fail(const struct daemon *d, int status, const char *what)
+{
+    fprintf(stderr, "%s: %s\n", MAIN_PROG, what);
+    if (d->log != NULL && d->cfg->log_file != NULL) {
+        vgpu_log_write(d->log, VGPU_LOG_ERROR, what);
+    }
+    return status;
+}
+
+static int
+main_run(const struct vgpu_daemon_config *cfg)
+{
+    struct vgpu_server_config scfg = {
+        .socket_path = cfg->socket_path,
+        .control_path = cfg->control_path,
+        .output_cap = (size_t)cfg->output_kib * 1024u,
+    };
+    struct daemon d = {.cfg = cfg, .sigfd = -1};
+    struct vgpu_mediator_config core;
+    sigset_t old_mask;
+    char err[512];
+    int status;
+    int rc;
+
+    if (vgpu_config_check_backends(cfg, err, sizeof(err)) < 0) {
+        return main_fail(&d, MAIN_EXIT_CONFIG, err);
+    }
+    d.log = vgpu_log_create(cfg->log_file, cfg->log_level, err, sizeof(err));
+    if (d.log == NULL) {
+        status = main_fail(&d, MAIN_EXIT_FAIL, err);
+        goto err;
+    }
+    d.sigfd = main_signals(&old_mask);
+    if (d.sigfd < 0) {
+        snprintf(err, sizeof(err), "signalfd: %s", strerror(-d.sigfd));
+        status = main_fail(&d, MAIN_EXIT_FAIL, err);
+        goto err_log;
+    }
+    d.loop = vgpu_event_loop_create();
+    if (d.loop == NULL) {
+        status = main_fail(&d, MAIN_EXIT_FAIL, "cannot create the event loop");
+        goto err_signals;
+    }
+    d.srv = vgpu_server_create(d.loop, d.log, &scfg);
+    if (d.srv == NULL) {
+        status = main_fail(&d, MAIN_EXIT_FAIL, "out of memory");
+        goto err_loop;
+    }
+    vgpu_server_fill_ops(&d.ops);
+    d.ops.now_ns = main_now_ns;
+    d.ops.log = main_log;
+    vgpu_config_to_core(cfg, &core);
+    d.m = vgpu_mediator_create(&core, &d.ops, &d, err, sizeof(err));
+    if (d.m == NULL) {
+        status = main_fail(&d, MAIN_EXIT_FAIL, err);
+        goto err_server;
+    }
+    vgpu_server_set_mediator(d.srv, d.m);
+    rc = vgpu_server_listen(d.srv, err, sizeof(err));
+    if (rc < 0) {
+        status = main_fail(&d, MAIN_EXIT_FAIL, err);
+        goto err_mediator;
+    }
+    rc =
+        vgpu_event_add(d.loop, d.sigfd, VGPU_EVENT_READ, main_signal_event, &d);
+    if (rc < 0) {
+        snprintf(err, sizeof(err), "signalfd: %s", vgpu_strerror(rc));
+        status = main_fail(&d, MAIN_EXIT_FAIL, err);
+        goto err_mediator;
+    }
+    vgpu_event_set_before_sleep(d.loop, main_before_sleep, &d);
+    main_log_start(&d);
+
+    rc = vgpu_event_loop_run(d.loop);
+    if (rc < 0) {
+        vgpu_log_printf(d.log, VGPU_LOG_ERROR, "event loop: %s",
+                        vgpu_strerror(rc));
+    }
+    status = rc < 0 ? MAIN_EXIT_FAIL : MAIN_EXIT_OK;
+    vgpu_event_del(d.loop, d.sigfd, VGPU_EVENT_READ);
+    vgpu_server_stop_accepting(d.srv);
+    vgpu_log_printf(d.log, VGPU_LOG_INFO, "stopped");
+
+err_mediator:
+    /* Connections first: the core frees nothing on its own. */
+    vgpu_server_close_all(d.srv);
+    vgpu_mediator_destroy(d.m);
+err_server:
+    vgpu_server_destroy(d.srv);
+err_loop:
+    vgpu_event_loop_destroy(d.loop);
+err_signals:
+    close(d.sigfd);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+err_log:
+    vgpu_log_destroy(d.log);
+err:
+    return status;
+}
+
+/* --stats: ask the daemon at the control socket and print its answer. */
+static int
+main_stats(const struct vgpu_daemon_config *cfg)
+{
+    static const char cmd[] = "stats\n";
+    struct timeval tv = {.tv_sec = MAIN_STATS_TIMEOUT_S};
+    struct sockaddr_un sa;
+    char buf[4096];
+    size_t off = 0;
+    ssize_t n;
+    int fd;
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        goto err;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cfg->control_path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        goto err_close;
+    }
+    while (off < sizeof(cmd) - 1) {
+        n = send(fd, cmd + off, sizeof(cmd) - 1 - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            goto err_close;
+        }
+        off += (size_t)n;
+    }
+    for (;;) {
+        n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            goto err_close;
+        }
+        if (n == 0) {
+            break;
+        }
+        fwrite(buf, 1, (size_t)n, stdout);
+    }
+    close(fd);
+    return fflush(stdout) == 0 ? MAIN_EXIT_OK : MAIN_EXIT_FAIL;
+
+err_close:
+    close(fd);
+err:
+    fprintf(stderr, "%s: cannot reach the mediator at %s: %s\n", MAIN_PROG,
+            cfg->control_path, strerror(errno));
+    return MAIN_EXIT_FAIL;
+}
+
+/* A file's error already names the file ("PATH:LINE: ..."); a flag's error
+ * gets the program's name. */
+static void
+main_config_error(const struct vgpu_daemon_config *cfg, const char *err)
+{
+    const char *file = cfg->config_file;
+    size_t len = file ? strlen(file) : 0;
+
+    if (file != NULL && strncmp(err, file, len) == 0 && err[len] == ':') {
+        fprintf(stderr, "%s\n", err);
+    } else {
+        fprintf(stderr, "%s: %s\n", MAIN_PROG, err);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    struct vgpu_daemon_config cfg;
+    char err[512];
+    int status;
+    int rc;
+
+    if (vgpu_config_init(&cfg) < 0) {
+        fprintf(stderr, "%s: out of memory\n", MAIN_PROG);
+        return MAIN_EXIT_FAIL;
+    }
+    rc = vgpu_config_parse_args(&cfg, argc, argv, err, sizeof(err));
+    if (rc < 0) {
+        main_config_error(&cfg, err);
+        vgpu_config_fini(&cfg);
+        return rc == -ENOMEM ? MAIN_EXIT_FAIL : MAIN_EXIT_CONFIG;
+    }
+    switch (cfg.action) {
+    case VGPU_CONFIG_HELP:
+        vgpu_config_usage(stdout, MAIN_PROG);
+        status = MAIN_EXIT_OK;
+        break;
+    case VGPU_CONFIG_VERSION:
+        printf("%s %s\n", MAIN_PROG, VGPU_VERSION_STRING);
+        status = MAIN_EXIT_OK;
+        break;
+    case VGPU_CONFIG_CHECK:
+        rc = vgpu_config_check_file(cfg.check_file, err, sizeof(err));
+        if (rc == 0) {
+            printf("%s: ok\n", cfg.check_file);
+            status = MAIN_EXIT_OK;
+        } else {
+            fprintf(stderr, "%s\n", err);
+            status = rc == -ENOMEM ? MAIN_EXIT_FAIL : MAIN_EXIT_CONFIG;
+        }
+        break;
+    case VGPU_CONFIG_STATS:
+        status = main_stats(&cfg);
+        break;
+    default:
+        status = main_run(&cfg);
+        break;
+    }
+    vgpu_config_fini(&cfg);
+    return status;
+}
