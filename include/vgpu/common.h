@@ -31,7 +31,13 @@
 #define VGPU_E_BAD_PAYLOAD     (-(VGPU_E_BASE + 6))
 /* Request bytes do not match their op. */
 #define VGPU_E_INVALID_REQUEST (-(VGPU_E_BASE + 7))
-#define VGPU_E_LAST            VGPU_E_INVALID_REQUEST
+/* The device ended the request in ERROR (libvgpu-guest). */
+#define VGPU_E_DEVICE          (-(VGPU_E_BASE + 8))
+/* A request is already in flight (libvgpu-guest). */
+#define VGPU_E_BUSY            (-(VGPU_E_BASE + 9))
+/* The device is not a vgpu-stub: wrong ids or revision (libvgpu-guest). */
+#define VGPU_E_NOT_VGPU        (-(VGPU_E_BASE + 10))
+#define VGPU_E_LAST            VGPU_E_NOT_VGPU
 
 /**
  * vgpu_strerror() - name a code.

@@ -41,6 +41,12 @@ library_name(int code)
         return "frame payload size is wrong for its type";
     case VGPU_E_INVALID_REQUEST:
         return "request bytes do not match their operation";
+    case VGPU_E_DEVICE:
+        return "the device ended the request in ERROR";
+    case VGPU_E_BUSY:
+        return "a request is already in flight";
+    case VGPU_E_NOT_VGPU:
+        return "the device is not a vgpu-stub";
     default:
         return NULL;
     }
