@@ -46,6 +46,12 @@ grep -q '^100% tests passed' "$BUILD/ctest.log" || rc=1
 echo "== coverage"
 stage coverage sh ci/coverage.sh "$BUILD" "$MIN" src/devmodel src/proto
 
+echo "== threaded simulator under ThreadSanitizer (build/tsan)"
+cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DVGPU_SANITIZE=thread -DVGPU_WERROR=ON -DVGPU_BUILD_TESTS=OFF >/dev/null
+cmake --build build/tsan --target vgpu-sim -- -j2 >/dev/null
+stage sim_threaded_tsan sh tests/integration/sim_threaded.sh \
+    build/tsan/src/sim/vgpu-sim
 
 # One closing line over everything: the CTest tests and the stages above.
 total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$BUILD/ctest.log")

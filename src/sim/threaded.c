@@ -1,0 +1,279 @@
+/*
+ * The threaded transport: the in-process mediator core (transport_local.c)
+ * runs on one dispatcher thread, and each VM is driven by its own guest
+ * thread (vgpu-sim --threads), so that TSan sees the races a real daemon
+ * and its devices could have.
+ *
+ * A doorbell, on the guest thread with the VM's lock held (the sim bus takes
+ * it), copies the REQUEST frame into the dispatcher's queue and returns with
+ * the device BUSY. The dispatcher takes every queued frame, feeds each to
+ * its VM's connection (connecting first if the connection was dropped),
+ * dispatches, and the core's send callback completes the device under that
+ * VM's lock and wakes its waiters (the bus's wait_irq).
+ *
+ * Lock order (sim_internal.h): core_lock -> vm->lock -> q_lock.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim_internal.h"
+
+/* One REQUEST frame on its way to the core. */
+struct sim_item {
+    struct sim_item *next;
+    struct sim_vm *vm;
+    uint32_t generation; /* of the request, to skip an abandoned one */
+    size_t len;
+    uint8_t bytes[];
+};
+
+/* A frame whose request the device has abandoned (a reset, a disconnect)
+ * is not sent. Called with vm->lock held. */
+static int
+thr_still_inflight(const struct sim_item *it)
+{
+    uint32_t gen;
+
+    if (!vgpu_dev_busy(&it->vm->dev)) {
+        return 0;
+    }
+    vgpu_dev_inflight(&it->vm->dev, &gen, NULL);
+    return gen == it->generation;
+}
+
+/* Run one frame through the core. Called with core_lock held. */
+static void
+thr_run_item(struct vgpu_sim *sim, struct sim_item *it)
+{
+    struct sim_vm *vm = it->vm;
+    int live;
+
+    pthread_mutex_lock(&vm->lock);
+    live = thr_still_inflight(it);
+    pthread_mutex_unlock(&vm->lock);
+    if (!live) {
+        return;
+    }
+    if (vm->mconn == NULL && sim_local_connect(vm) < 0) {
+        /* sim_local_connect() ended the request (the connection is lost). */
+        sim_log(sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
+                (unsigned)vm->dev.cfg.vm_id, vm->message);
+        return;
+    }
+    vgpu_mediator_conn_input(vm->mconn, it->bytes, it->len);
+    sim_local_reap(sim);
+}
+
+static void *
+thr_main(void *arg)
+{
+    struct vgpu_sim *sim = arg;
+
+    for (;;) {
+        struct sim_item *list;
+
+        pthread_mutex_lock(&sim->q_lock);
+        while (sim->q_head == NULL && !sim->q_stop) {
+            pthread_cond_wait(&sim->q_cond, &sim->q_lock);
+        }
+        if (sim->q_stop) {
+            pthread_mutex_unlock(&sim->q_lock);
+            break;
+        }
+        list = sim->q_head;
+        sim->q_head = NULL;
+        sim->q_tail = NULL;
+        pthread_mutex_unlock(&sim->q_lock);
+
+        /* Every frame that arrived meanwhile is queued in the core before
+         * the first dispatch, so the scheduler chooses among them. */
+        pthread_mutex_lock(&sim->core_lock);
+        while (list != NULL) {
+            struct sim_item *next = list->next;
+
+            thr_run_item(sim, list);
+            free(list);
+            list = next;
+        }
+        vgpu_mediator_dispatch(sim->m, 0);
+        sim_local_reap(sim);
+        pthread_mutex_unlock(&sim->core_lock);
+    }
+    return NULL;
+}
+
+static int
+thr_start(struct vgpu_sim *sim, char *err, size_t err_len)
+{
+    int rc;
+
+    if (sim->cfg.no_mediator) {
+        return 0;
+    }
+    rc = sim_local_create(sim, err, err_len);
+    if (rc < 0) {
+        return rc;
+    }
+    /* Greet every VM before the dispatcher exists: nothing else runs. */
+    pthread_mutex_lock(&sim->core_lock);
+    for (unsigned i = 0; i < sim->cfg.n_vms && rc == 0; i++) {
+        struct sim_vm *vm = &sim->vms[i];
+
+        rc = sim_local_connect(vm);
+        if (rc < 0) {
+            snprintf(err, err_len, "vm %u: %s", (unsigned)vm->dev.cfg.vm_id,
+                     vm->message);
+        }
+    }
+    pthread_mutex_unlock(&sim->core_lock);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = pthread_create(&sim->thread, NULL, thr_main, sim);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot start the dispatcher thread: %s",
+                 strerror(rc));
+        return -rc;
+    }
+    sim->thread_started = 1;
+    return 0;
+}
+
+static void
+thr_stop(struct vgpu_sim *sim)
+{
+    struct sim_item *list;
+
+    if (sim->thread_started) {
+        pthread_mutex_lock(&sim->q_lock);
+        sim->q_stop = 1;
+        pthread_cond_broadcast(&sim->q_cond);
+        pthread_mutex_unlock(&sim->q_lock);
+        pthread_join(sim->thread, NULL);
+        sim->thread_started = 0;
+    }
+    list = sim->q_head;
+    sim->q_head = NULL;
+    sim->q_tail = NULL;
+    while (list != NULL) {
+        struct sim_item *next = list->next;
+
+        free(list);
+        list = next;
+    }
+    pthread_mutex_lock(&sim->core_lock);
+    sim_local_destroy(sim);
+    pthread_mutex_unlock(&sim->core_lock);
+}
+
+/* On the guest thread, with vm->lock held. */
+static int
+thr_submit(struct sim_vm *vm, const uint8_t *frame, size_t len)
+{
+    struct vgpu_sim *sim = vm->sim;
+    struct sim_item *it = malloc(sizeof(*it) + len);
+
+    if (it == NULL) {
+        return VGPU_ERR_MEDIATOR_UNAVAILABLE;
+    }
+    it->next = NULL;
+    it->vm = vm;
+    vgpu_dev_inflight(&vm->dev, &it->generation, NULL);
+    it->len = len;
+    memcpy(it->bytes, frame, len);
+    pthread_mutex_lock(&sim->q_lock);
+    if (sim->q_stop) {
+        pthread_mutex_unlock(&sim->q_lock);
+        free(it);
+        return VGPU_ERR_MEDIATOR_UNAVAILABLE;
+    }
+    if (sim->q_tail != NULL) {
+        sim->q_tail->next = it;
+    } else {
+        sim->q_head = it;
+    }
+    sim->q_tail = it;
+    pthread_cond_signal(&sim->q_cond);
+    pthread_mutex_unlock(&sim->q_lock);
+    return 0;
+}
+
+int
+sim_threaded_wait(struct sim_vm *vm, int timeout_ms)
+{
+    struct timespec ts;
+    int idle;
+
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&vm->lock);
+    while (vgpu_dev_busy(&vm->dev)) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&vm->done_cond, &vm->lock);
+        } else if (pthread_cond_timedwait(&vm->done_cond, &vm->lock, &ts) ==
+                   ETIMEDOUT) {
+            break;
+        }
+    }
+    idle = !vgpu_dev_busy(&vm->dev);
+    pthread_mutex_unlock(&vm->lock);
+    return idle;
+}
+
+static int
+thr_poll(struct vgpu_sim *sim, int timeout_ms)
+{
+    (void)sim;
+    (void)timeout_ms;
+    return 0;
+}
+
+/* Synchronous: the connection is closed, and a request in flight ended,
+ * when this returns. */
+static void
+thr_disconnect(struct sim_vm *vm)
+{
+    struct vgpu_sim *sim = vm->sim;
+
+    if (sim->m == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&sim->core_lock);
+    sim_local_close(vm);
+    pthread_mutex_unlock(&sim->core_lock);
+    sim_log(sim, VGPU_LOG_INFO, "vm=%u: disconnected by the caller",
+            (unsigned)vm->dev.cfg.vm_id);
+}
+
+/* @fn runs with core_lock held: it must not call back into the sim. */
+static size_t
+thr_stats(struct vgpu_sim *sim,
+          void (*fn)(const struct vgpu_vm_stats *, void *), void *arg)
+{
+    size_t n;
+
+    pthread_mutex_lock(&sim->core_lock);
+    n = sim_local_stats(sim, fn, arg);
+    pthread_mutex_unlock(&sim->core_lock);
+    return n;
+}
+
+const struct sim_transport sim_transport_threaded = {
+    .name = "threaded",
+    .start = thr_start,
+    .stop = thr_stop,
+    .submit = thr_submit,
+    .poll = thr_poll,
+    .disconnect = thr_disconnect,
+    .stats = thr_stats,
+};

@@ -1,0 +1,478 @@
+/*
+ * The socket transport: each VM has its own Unix stream connection to a
+ * vgpu-mediator daemon, exactly as a QEMU device would.
+ *
+ * Connecting is blocking (connect, HELLO, and at most SIM_HELLO_TIMEOUT_MS
+ * for HELLO_ACK); afterwards the socket is non-blocking. A REQUEST is
+ * written whole (partial writes resumed after poll(POLLOUT), at most
+ * SIM_WRITE_TIMEOUT_MS). Responses are read when the simulator is pumped:
+ * vgpu_sim_poll() for every VM, or one VM's STATUS read and wait_irq.
+ *
+ * A connection that ends (EOF, an error, an ERROR frame, a frame the
+ * decoder refuses) ends the request in flight and is closed; the next
+ * doorbell reconnects once and, if that fails, ends in
+ * MEDIATOR_UNAVAILABLE. The device's timeout (cfg.timeout_ms) is checked
+ * whenever the VM is pumped.
+ *
+ * Single-threaded, like the deterministic mode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sim_internal.h"
+
+/* Milliseconds from @now until @when, rounded up, for poll(). */
+static int
+sock_ms_until(uint64_t now, uint64_t when)
+{
+    uint64_t ms;
+
+    if (when <= now) {
+        return 0;
+    }
+    ms = (when - now + SIM_NS_PER_MS - 1u) / SIM_NS_PER_MS;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static uint64_t
+sock_deadline(int timeout_ms)
+{
+    if (timeout_ms < 0) {
+        return UINT64_MAX;
+    }
+    return sim_now_ns() + (uint64_t)timeout_ms * SIM_NS_PER_MS;
+}
+
+/* Close the connection and treat it as lost, with @why in the log. */
+static void
+sock_drop(struct sim_vm *vm, int level, const char *why)
+{
+    if (vm->fd < 0) {
+        return;
+    }
+    sim_log(vm->sim, level, "vm=%u: connection closed: %s",
+            (unsigned)vm->dev.cfg.vm_id, why);
+    close(vm->fd);
+    vm->fd = -1;
+    sim_vm_lost(vm);
+}
+
+/* Write @len bytes, resuming partial writes. Return 0 or a negative errno. */
+static int
+sock_write_all(struct sim_vm *vm, const uint8_t *buf, size_t len)
+{
+    uint64_t deadline = sock_deadline(SIM_WRITE_TIMEOUT_MS);
+    size_t off = 0;
+
+    while (off < len) {
+        ssize_t n = send(vm->fd, buf + off, len - off, MSG_NOSIGNAL);
+
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {.fd = vm->fd, .events = POLLOUT};
+            uint64_t now = sim_now_ns();
+
+            if (now >= deadline) {
+                return -ETIMEDOUT;
+            }
+            if (poll(&p, 1, sock_ms_until(now, deadline)) < 0 &&
+                errno != EINTR) {
+                return -errno;
+            }
+            continue;
+        }
+        return n < 0 ? -errno : -EPIPE;
+    }
+    return 0;
+}
+
+/* Answer the PINGs the last input held. */
+static int
+sock_pongs(struct sim_vm *vm)
+{
+    uint8_t frame[VGPU_HDR_SIZE];
+    struct vgpu_hdr h;
+
+    vgpu_hdr_init(&h, VGPU_MSG_PONG);
+    h.vm_id = vm->dev.cfg.vm_id;
+    h.pool_id = vm->dev.cfg.pool_id;
+    h.priority = vm->dev.cfg.priority;
+    vgpu_hdr_pack(&h, frame);
+    for (; vm->pings > 0; vm->pings--) {
+        int rc = sock_write_all(vm, frame, sizeof(frame));
+
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Read everything the socket holds and feed it to the VM. Return: 0 when
+ * the socket is drained, -1 when the connection was dropped (EOF, an error,
+ * or input that ends it).
+ */
+static int
+sock_read_some(struct sim_vm *vm)
+{
+    uint8_t *buf = vm->sim->rbuf;
+    char why[SIM_MSG_MAX];
+
+    while (vm->fd >= 0) {
+        ssize_t n = read(vm->fd, buf, SIM_READ_CHUNK);
+
+        if (n > 0) {
+            if (sim_vm_input(vm, buf, (size_t)n) < 0) {
+                sock_drop(vm, VGPU_LOG_WARN, vm->message);
+                return -1;
+            }
+            if (vm->pings > 0 && sock_pongs(vm) < 0) {
+                sock_drop(vm, VGPU_LOG_WARN, "cannot answer PING");
+                return -1;
+            }
+            if ((size_t)n < SIM_READ_CHUNK) {
+                return 0; /* drained: save the read() that says EAGAIN */
+            }
+            continue;
+        }
+        if (n == 0) {
+            sock_drop(vm, VGPU_LOG_WARN, "the mediator closed the connection");
+            return -1;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return 0;
+        }
+        snprintf(why, sizeof(why), "read: %s", strerror(errno));
+        sock_drop(vm, VGPU_LOG_WARN, why);
+        return -1;
+    }
+    return -1;
+}
+
+/* The device's timeout for the request in flight. */
+static void
+sock_check_timeout(struct sim_vm *vm, uint64_t now)
+{
+    if (vm->deadline_ns != 0 && now >= vm->deadline_ns &&
+        vgpu_dev_busy(&vm->dev)) {
+        uint32_t id;
+
+        vgpu_dev_inflight(&vm->dev, NULL, &id);
+        sim_log(vm->sim, VGPU_LOG_WARN,
+                "vm=%u req=%u: no response within %u ms: TIMEOUT",
+                (unsigned)vm->dev.cfg.vm_id, (unsigned)id,
+                (unsigned)vm->sim->cfg.timeout_ms);
+        vm->deadline_ns = 0;
+        vgpu_dev_timeout(&vm->dev);
+    }
+}
+
+/* Connect @vm and wait for HELLO_ACK. Return 0, or a negative code with
+ * vm->message set. */
+static int
+sock_connect(struct sim_vm *vm)
+{
+    const char *path = vm->sim->cfg.socket_path;
+    uint8_t hello[VGPU_HDR_SIZE + VGPU_HELLO_PAYLOAD_SIZE];
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    uint64_t deadline;
+    size_t n;
+    int fd;
+    int rc;
+
+    vm->message[0] = '\0';
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(vm->message, sizeof(vm->message),
+                 "socket path %s is longer than %zu bytes", path,
+                 sizeof(sa.sun_path) - 1u);
+        return -ENAMETOOLONG;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1u);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(vm->message, sizeof(vm->message), "socket: %s",
+                 strerror(errno));
+        return rc;
+    }
+    while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (errno != EINTR) {
+            rc = -errno;
+            snprintf(vm->message, sizeof(vm->message),
+                     "cannot connect to %s: %s", path, strerror(errno));
+            close(fd);
+            return rc;
+        }
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+        rc = -errno;
+        snprintf(vm->message, sizeof(vm->message), "fcntl: %s",
+                 strerror(errno));
+        close(fd);
+        return rc;
+    }
+    vm->fd = fd;
+    vm->connected = 0;
+    vgpu_decoder_reset(&vm->dec);
+    n = sim_hello_frame(vm, hello, sizeof(hello));
+    rc = sock_write_all(vm, hello, n);
+    if (rc < 0) {
+        snprintf(vm->message, sizeof(vm->message), "cannot send HELLO: %s",
+                 vgpu_strerror(rc));
+        close(fd);
+        vm->fd = -1;
+        return rc;
+    }
+    deadline = sock_deadline(SIM_HELLO_TIMEOUT_MS);
+    while (!vm->connected) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint64_t now = sim_now_ns();
+
+        if (now >= deadline) {
+            snprintf(vm->message, sizeof(vm->message),
+                     "no HELLO_ACK from %s within %d ms", path,
+                     SIM_HELLO_TIMEOUT_MS);
+            close(fd);
+            vm->fd = -1;
+            return -ETIMEDOUT;
+        }
+        if (poll(&p, 1, sock_ms_until(now, deadline)) < 0 && errno != EINTR) {
+            rc = -errno;
+            snprintf(vm->message, sizeof(vm->message), "poll: %s",
+                     strerror(errno));
+            close(fd);
+            vm->fd = -1;
+            return rc;
+        }
+        if (sock_read_some(vm) < 0) {
+            /* vm->message says why (an ERROR frame: a refused HELLO). */
+            return -ECONNREFUSED;
+        }
+    }
+    sim_log(vm->sim, VGPU_LOG_DEBUG, "vm=%u: connected to %s fd=%d",
+            (unsigned)vm->dev.cfg.vm_id, path, fd);
+    return 0;
+}
+
+static void
+sock_stop(struct vgpu_sim *sim)
+{
+    if (sim->vms != NULL) {
+        for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
+            if (sim->vms[i].fd >= 0) {
+                close(sim->vms[i].fd);
+                sim->vms[i].fd = -1;
+            }
+        }
+    }
+    free(sim->rbuf);
+    free(sim->pfd_vm);
+    free(sim->pfds);
+    sim->rbuf = NULL;
+    sim->pfd_vm = NULL;
+    sim->pfds = NULL;
+}
+
+static int
+sock_start(struct vgpu_sim *sim, char *err, size_t err_len)
+{
+    sim->pfds = calloc(sim->cfg.n_vms, sizeof(*sim->pfds));
+    sim->pfd_vm = calloc(sim->cfg.n_vms, sizeof(*sim->pfd_vm));
+    sim->rbuf = malloc(SIM_READ_CHUNK);
+    if (sim->pfds == NULL || sim->pfd_vm == NULL || sim->rbuf == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return -ENOMEM;
+    }
+    if (sim->cfg.no_mediator) {
+        return 0;
+    }
+    for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
+        struct sim_vm *vm = &sim->vms[i];
+        int rc = sock_connect(vm);
+
+        if (rc < 0) {
+            snprintf(err, err_len, "vm %u: %s", (unsigned)vm->dev.cfg.vm_id,
+                     vm->message);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int
+sock_submit(struct sim_vm *vm, const uint8_t *frame, size_t len)
+{
+    char why[SIM_MSG_MAX];
+    int rc;
+
+    if (vm->fd < 0) {
+        if (sock_connect(vm) < 0) {
+            sim_log(vm->sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
+                    (unsigned)vm->dev.cfg.vm_id, vm->message);
+            return VGPU_ERR_MEDIATOR_UNAVAILABLE;
+        }
+        sim_log(vm->sim, VGPU_LOG_INFO, "vm=%u: reconnected",
+                (unsigned)vm->dev.cfg.vm_id);
+    }
+    rc = sock_write_all(vm, frame, len);
+    if (rc < 0) {
+        snprintf(why, sizeof(why), "cannot send REQUEST: %s",
+                 vgpu_strerror(rc));
+        sock_drop(vm, VGPU_LOG_WARN, why);
+        return VGPU_ERR_MEDIATOR_UNAVAILABLE;
+    }
+    vm->deadline_ns = 0;
+    if (vm->sim->cfg.timeout_ms > 0) {
+        vm->deadline_ns =
+            sim_now_ns() + (uint64_t)vm->sim->cfg.timeout_ms * SIM_NS_PER_MS;
+    }
+    return 0;
+}
+
+int
+sim_socket_pump(struct sim_vm *vm, int timeout_ms)
+{
+    uint64_t deadline = sock_deadline(timeout_ms);
+
+    for (;;) {
+        uint64_t now;
+
+        if (!vgpu_dev_busy(&vm->dev)) {
+            return 1;
+        }
+        if (vm->fd >= 0) {
+            /* Wait for input (not at all when @timeout_ms is 0), then
+             * read it: one poll() and one read() per response. */
+            struct pollfd p = {.fd = vm->fd, .events = POLLIN};
+            uint64_t wake = deadline;
+            int wait_ms = 0;
+
+            now = sim_now_ns();
+            if (vm->deadline_ns != 0 && vm->deadline_ns < wake) {
+                wake = vm->deadline_ns;
+            }
+            if (timeout_ms != 0) {
+                wait_ms = wake == UINT64_MAX ? -1 : sock_ms_until(now, wake);
+            }
+            if (poll(&p, 1, wait_ms) > 0) {
+                sock_read_some(vm);
+            }
+        }
+        now = sim_now_ns();
+        sock_check_timeout(vm, now);
+        if (!vgpu_dev_busy(&vm->dev)) {
+            return 1;
+        }
+        if (now >= deadline || vm->fd < 0) {
+            return 0;
+        }
+    }
+}
+
+static uint64_t
+sock_ends(const struct vgpu_sim *sim)
+{
+    uint64_t ends = 0;
+
+    for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
+        ends += sim_vm_ends(&sim->vms[i]);
+    }
+    return ends;
+}
+
+static int
+sock_poll(struct vgpu_sim *sim, int timeout_ms)
+{
+    uint64_t deadline = sock_deadline(timeout_ms);
+    uint64_t before = sock_ends(sim);
+
+    for (;;) {
+        uint64_t wake = deadline;
+        uint64_t now;
+        uint64_t done;
+        nfds_t n = 0;
+        int rc;
+
+        for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
+            struct sim_vm *vm = &sim->vms[i];
+
+            if (vm->fd >= 0) {
+                sim->pfds[n].fd = vm->fd;
+                sim->pfds[n].events = POLLIN;
+                sim->pfds[n].revents = 0;
+                sim->pfd_vm[n] = i;
+                n++;
+            }
+            if (vm->deadline_ns != 0 && vgpu_dev_busy(&vm->dev) &&
+                vm->deadline_ns < wake) {
+                wake = vm->deadline_ns;
+            }
+        }
+        if (n == 0 && wake == UINT64_MAX) {
+            return 0; /* nothing can ever arrive */
+        }
+        now = sim_now_ns();
+        rc = poll(sim->pfds, n,
+                  wake == UINT64_MAX ? -1 : sock_ms_until(now, wake));
+        if (rc < 0 && errno != EINTR) {
+            return -errno;
+        }
+        for (nfds_t k = 0; rc > 0 && k < n; k++) {
+            if (sim->pfds[k].revents != 0) {
+                sock_read_some(&sim->vms[sim->pfd_vm[k]]);
+            }
+        }
+        now = sim_now_ns();
+        for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
+            sock_check_timeout(&sim->vms[i], now);
+        }
+        done = sock_ends(sim) - before;
+        if (done > 0 || now >= deadline) {
+            return done > INT_MAX ? INT_MAX : (int)done;
+        }
+    }
+}
+
+static void
+sock_disconnect(struct sim_vm *vm)
+{
+    sock_drop(vm, VGPU_LOG_INFO, "disconnected by the caller");
+}
+
+static size_t
+sock_stats(struct vgpu_sim *sim,
+           void (*fn)(const struct vgpu_vm_stats *, void *), void *arg)
+{
+    (void)sim;
+    (void)fn;
+    (void)arg;
+    return 0; /* the daemon has them: vgpu-mediator --stats */
+}
+
+const struct sim_transport sim_transport_socket = {
+    .name = "socket",
+    .start = sock_start,
+    .stop = sock_stop,
+    .submit = sock_submit,
+    .poll = sock_poll,
+    .disconnect = sock_disconnect,
+    .stats = sock_stats,
+};
