@@ -10,6 +10,8 @@
 #ifndef VGPU_COMMON_H
 #define VGPU_COMMON_H
 
+#include <stddef.h>
+
 #if defined(__GNUC__)
 #define VGPU_EXPORT __attribute__((visibility("default")))
 #else
@@ -49,5 +51,14 @@
  * short sentence. The string is static: never free it. Thread-safe.
  */
 VGPU_EXPORT const char *vgpu_strerror(int code);
+
+/**
+ * vgpu_set_err() - format a one-line reason into a caller's buffer, the way
+ * every constructor with an (err, err_len) pair reports why it failed.
+ * Does nothing when @err is NULL or @err_len is 0; truncates to fit.
+ * Thread-safe.
+ */
+VGPU_EXPORT void vgpu_set_err(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* VGPU_COMMON_H */

@@ -34,7 +34,6 @@
 #include <limits.h>
 #include <linux/pci_regs.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,19 +69,6 @@ struct sysfs_bus {
     int uio_fd;            /* /dev/uioN, or -1 */
     int cfg_fd;            /* <dev>/config, when unmasking goes through it */
 };
-
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || err_len == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- BAR0 accesses -------------------------------------------------------
  */
@@ -389,12 +375,12 @@ set_dir(struct sysfs_bus *b, const char *devices, const char *bdf)
 static int
 not_vgpu(const struct sysfs_bus *b, char *err, size_t err_len)
 {
-    set_err(err, err_len,
-            "%s: %s: vendor 0x%04x device 0x%04x revision 0x%02x, expected "
-            "vendor 0x%04x device 0x%04x revision 0x%02x",
-            b->bdf, vgpu_strerror(VGPU_E_NOT_VGPU), b->vendor, b->device,
-            b->revision, VGPU_PCI_VENDOR_ID, VGPU_PCI_DEVICE_ID,
-            VGPU_PCI_REVISION);
+    vgpu_set_err(
+        err, err_len,
+        "%s: %s: vendor 0x%04x device 0x%04x revision 0x%02x, expected "
+        "vendor 0x%04x device 0x%04x revision 0x%02x",
+        b->bdf, vgpu_strerror(VGPU_E_NOT_VGPU), b->vendor, b->device,
+        b->revision, VGPU_PCI_VENDOR_ID, VGPU_PCI_DEVICE_ID, VGPU_PCI_REVISION);
     return VGPU_E_NOT_VGPU;
 }
 
@@ -408,21 +394,21 @@ find_named(struct sysfs_bus *b, const char *devices, const char *bdf, char *err,
     int rc;
 
     if (normalize_bdf(bdf, norm, sizeof(norm)) != 0) {
-        set_err(err, err_len,
-                "'%s' is not a PCI address (expected 0000:00:04.0 or "
-                "00:04.0)",
-                bdf);
+        vgpu_set_err(err, err_len,
+                     "'%s' is not a PCI address (expected 0000:00:04.0 or "
+                     "00:04.0)",
+                     bdf);
         return -EINVAL;
     }
     rc = set_dir(b, devices, norm);
     if (rc < 0) {
-        set_err(err, err_len, "%s: path too long", devices);
+        vgpu_set_err(err, err_len, "%s: path too long", devices);
         return rc;
     }
     if (stat(b->dir, &st) != 0) {
         rc = -errno;
-        set_err(err, err_len, "no PCI device %s (%s: %s)", norm, b->dir,
-                strerror(-rc));
+        vgpu_set_err(err, err_len, "no PCI device %s (%s: %s)", norm, b->dir,
+                     strerror(-rc));
         return rc;
     }
     rc = read_ids(b->dir, &b->vendor, &b->device);
@@ -430,8 +416,9 @@ find_named(struct sysfs_bus *b, const char *devices, const char *bdf, char *err,
         rc = read_revision(b->dir, &b->revision);
     }
     if (rc < 0) {
-        set_err(err, err_len, "%s: cannot read vendor, device and revision: %s",
-                b->dir, strerror(-rc));
+        vgpu_set_err(err, err_len,
+                     "%s: cannot read vendor, device and revision: %s", b->dir,
+                     strerror(-rc));
         return rc;
     }
     if (b->vendor != VGPU_PCI_VENDOR_ID || b->device != VGPU_PCI_DEVICE_ID ||
@@ -455,8 +442,8 @@ find_any(struct sysfs_bus *b, const char *devices, char *err, size_t err_len)
     n = scandir(devices, &names, NULL, alphasort);
     if (n < 0) {
         rc = -errno;
-        set_err(err, err_len, "cannot list PCI devices in %s: %s", devices,
-                strerror(-rc));
+        vgpu_set_err(err, err_len, "cannot list PCI devices in %s: %s", devices,
+                     strerror(-rc));
         return rc;
     }
     for (int i = 0; i < n && !found; i++) {
@@ -496,10 +483,10 @@ find_any(struct sysfs_bus *b, const char *devices, char *err, size_t err_len)
     if (wrong_rev) {
         return not_vgpu(b, err, err_len);
     }
-    set_err(err, err_len,
-            "no vgpu-stub (vendor 0x%04x device 0x%04x) among the %d PCI "
-            "devices in %s",
-            VGPU_PCI_VENDOR_ID, VGPU_PCI_DEVICE_ID, count, devices);
+    vgpu_set_err(err, err_len,
+                 "no vgpu-stub (vendor 0x%04x device 0x%04x) among the %d PCI "
+                 "devices in %s",
+                 VGPU_PCI_VENDOR_ID, VGPU_PCI_DEVICE_ID, count, devices);
     return -ENODEV;
 }
 
@@ -519,22 +506,22 @@ enable_device(struct sysfs_bus *b, char *err, size_t err_len)
     }
     rc = path_of(path, b->dir, "enable");
     if (rc < 0) {
-        set_err(err, err_len, "%s: path too long", b->dir);
+        vgpu_set_err(err, err_len, "%s: path too long", b->dir);
         return rc;
     }
     fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = -errno;
-        set_err(err, err_len, "cannot enable %s: %s: %s", b->bdf, path,
-                strerror(-rc));
+        vgpu_set_err(err, err_len, "cannot enable %s: %s: %s", b->bdf, path,
+                     strerror(-rc));
         return rc;
     }
     n = write(fd, "1", 1);
     rc = n == 1 ? 0 : (n < 0 ? -errno : -EIO);
     close(fd);
     if (rc < 0) {
-        set_err(err, err_len, "cannot enable %s: writing 1 to %s: %s", b->bdf,
-                path, strerror(-rc));
+        vgpu_set_err(err, err_len, "cannot enable %s: writing 1 to %s: %s",
+                     b->bdf, path, strerror(-rc));
     }
     return rc;
 }
@@ -549,31 +536,31 @@ map_bar(struct sysfs_bus *b, char *err, size_t err_len)
 
     rc = path_of(path, b->dir, "resource0");
     if (rc < 0) {
-        set_err(err, err_len, "%s: path too long", b->dir);
+        vgpu_set_err(err, err_len, "%s: path too long", b->dir);
         return rc;
     }
     b->res_fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
     if (b->res_fd < 0) {
         rc = -errno;
-        set_err(err, err_len, "cannot open %s: %s", path, strerror(-rc));
+        vgpu_set_err(err, err_len, "cannot open %s: %s", path, strerror(-rc));
         return rc;
     }
     if (fstat(b->res_fd, &st) != 0) {
         rc = -errno;
-        set_err(err, err_len, "cannot stat %s: %s", path, strerror(-rc));
+        vgpu_set_err(err, err_len, "cannot stat %s: %s", path, strerror(-rc));
         return rc;
     }
     if (st.st_size < (off_t)VGPU_BAR0_SIZE) {
-        set_err(err, err_len, "%s: %s: BAR0 is %lld bytes, expected %u", b->bdf,
-                vgpu_strerror(VGPU_E_NOT_VGPU), (long long)st.st_size,
-                VGPU_BAR0_SIZE);
+        vgpu_set_err(err, err_len, "%s: %s: BAR0 is %lld bytes, expected %u",
+                     b->bdf, vgpu_strerror(VGPU_E_NOT_VGPU),
+                     (long long)st.st_size, VGPU_BAR0_SIZE);
         return VGPU_E_NOT_VGPU;
     }
     p = mmap(NULL, VGPU_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
              b->res_fd, 0);
     if (p == MAP_FAILED) {
         rc = -errno;
-        set_err(err, err_len, "cannot mmap %s: %s", path, strerror(-rc));
+        vgpu_set_err(err, err_len, "cannot mmap %s: %s", path, strerror(-rc));
         return rc;
     }
     b->bar = p;
@@ -728,13 +715,13 @@ vgpu_open_sysfs(const char *bdf, const char *sysfs_root, unsigned flags,
     }
     n = snprintf(devices, sizeof(devices), "%s%s", sysfs_root, PCI_DEVICES_DIR);
     if (n < 0 || (size_t)n >= sizeof(devices)) {
-        set_err(err, err_len, "%s: path too long", sysfs_root);
+        vgpu_set_err(err, err_len, "%s: path too long", sysfs_root);
         errno = ENAMETOOLONG;
         return NULL;
     }
     b = calloc(1, sizeof(*b));
     if (b == NULL) {
-        set_err(err, err_len, "out of memory");
+        vgpu_set_err(err, err_len, "out of memory");
         errno = ENOMEM;
         return NULL;
     }
@@ -761,7 +748,7 @@ vgpu_open_sysfs(const char *bdf, const char *sysfs_root, unsigned flags,
 
         rc = -errno;
         snprintf(why, sizeof(why), "%s", err != NULL && err_len ? err : "");
-        set_err(err, err_len, "%s: %s", b->bdf, why);
+        vgpu_set_err(err, err_len, "%s: %s", b->bdf, why);
         goto err;
     }
     return c;

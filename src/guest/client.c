@@ -21,7 +21,6 @@
  *   control bytes replaced by '?', so that a tool can print it as one line.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +51,6 @@ struct vgpu_client {
     int use_irq;      /* wait on ops->wait_irq instead of polling */
     struct vgpu_error last;
 };
-
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || err_len == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t
 now_ns(void)
@@ -103,18 +89,19 @@ check_identity(const struct vgpu_bus_ops *ops, void *ctx, char *err,
     }
     rc = ops->identity(ctx, &vendor, &device, &revision);
     if (rc < 0) {
-        set_err(err, err_len, "%s bus: cannot read the PCI identity: %s",
-                ops->name ? ops->name : "?", vgpu_strerror(rc));
+        vgpu_set_err(err, err_len, "%s bus: cannot read the PCI identity: %s",
+                     ops->name ? ops->name : "?", vgpu_strerror(rc));
         errno = -rc;
         return -1;
     }
     if (vendor != VGPU_PCI_VENDOR_ID || device != VGPU_PCI_DEVICE_ID ||
         revision != VGPU_PCI_REVISION) {
-        set_err(err, err_len,
-                "%s: vendor 0x%04x device 0x%04x revision 0x%02x, expected "
-                "vendor 0x%04x device 0x%04x revision 0x%02x",
-                vgpu_strerror(VGPU_E_NOT_VGPU), vendor, device, revision,
-                VGPU_PCI_VENDOR_ID, VGPU_PCI_DEVICE_ID, VGPU_PCI_REVISION);
+        vgpu_set_err(
+            err, err_len,
+            "%s: vendor 0x%04x device 0x%04x revision 0x%02x, expected "
+            "vendor 0x%04x device 0x%04x revision 0x%02x",
+            vgpu_strerror(VGPU_E_NOT_VGPU), vendor, device, revision,
+            VGPU_PCI_VENDOR_ID, VGPU_PCI_DEVICE_ID, VGPU_PCI_REVISION);
         errno = ENODEV;
         return -1;
     }
@@ -130,7 +117,7 @@ vgpu_open_bus(const struct vgpu_bus_ops *ops, void *ctx, char *err,
 
     if (ops == NULL || ops->read32 == NULL || ops->write32 == NULL ||
         ops->read_buf == NULL || ops->write_buf == NULL) {
-        set_err(err, err_len, "bus ops lack read32, write32 or a copy");
+        vgpu_set_err(err, err_len, "bus ops lack read32, write32 or a copy");
         errno = EINVAL;
         return NULL;
     }
@@ -139,17 +126,17 @@ vgpu_open_bus(const struct vgpu_bus_ops *ops, void *ctx, char *err,
     }
     ver = ops->read32(ctx, VGPU_REG_PROTOCOL_VER);
     if (PROTOCOL_MAJOR(ver) != PROTOCOL_MAJOR(VGPU_PROTOCOL_VERSION)) {
-        set_err(err, err_len,
-                "device speaks protocol 0x%08x (major %u); this library "
-                "speaks 0x%08x (major %u)",
-                ver, PROTOCOL_MAJOR(ver), VGPU_PROTOCOL_VERSION,
-                PROTOCOL_MAJOR(VGPU_PROTOCOL_VERSION));
+        vgpu_set_err(err, err_len,
+                     "device speaks protocol 0x%08x (major %u); this library "
+                     "speaks 0x%08x (major %u)",
+                     ver, PROTOCOL_MAJOR(ver), VGPU_PROTOCOL_VERSION,
+                     PROTOCOL_MAJOR(VGPU_PROTOCOL_VERSION));
         errno = EPROTO;
         return NULL;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        set_err(err, err_len, "out of memory");
+        vgpu_set_err(err, err_len, "out of memory");
         errno = ENOMEM;
         return NULL;
     }

@@ -26,22 +26,6 @@ static const char *const prio_names[VGPU_PRIO_COUNT] = {
     [VGPU_PRIO_HIGH] = "high",
 };
 
-static void med_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-med_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || err_len == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
-
 void
 vgpu_med_log(struct vgpu_mediator *m, int level, const char *fmt, ...)
 {
@@ -143,17 +127,18 @@ med_open_backend(struct vgpu_med_backend *b, size_t i, const char *str,
         b->ops = vgpu_backend_find(name);
     }
     if (b->ops == NULL) {
-        med_err(err, err_len, "pool %c: backend '%s': unknown backend '%.*s'",
-                (char)(VGPU_POOL_FIRST + i), str, (int)name_len, str);
+        vgpu_set_err(err, err_len,
+                     "pool %c: backend '%s': unknown backend '%.*s'",
+                     (char)(VGPU_POOL_FIRST + i), str, (int)name_len, str);
         return -ENOENT;
     }
     rc = b->ops->open(spec, &b->ctx, why, sizeof(why));
     if (rc < 0) {
         b->ops = NULL;
         b->ctx = NULL;
-        med_err(err, err_len, "pool %c: backend '%s': %s",
-                (char)(VGPU_POOL_FIRST + i), str,
-                why[0] != '\0' ? why : vgpu_strerror(rc));
+        vgpu_set_err(err, err_len, "pool %c: backend '%s': %s",
+                     (char)(VGPU_POOL_FIRST + i), str,
+                     why[0] != '\0' ? why : vgpu_strerror(rc));
         return rc;
     }
     b->owner = 1;
@@ -211,19 +196,20 @@ med_sched_config(const struct vgpu_mediator_config *cfg,
                  struct vgpu_sched_config *sc, char *err, size_t err_len)
 {
     if (vgpu_sched_policy_name(cfg->policy) == NULL) {
-        med_err(err, err_len, "policy: unknown scheduling policy %d",
-                cfg->policy);
+        vgpu_set_err(err, err_len, "policy: unknown scheduling policy %d",
+                     cfg->policy);
         return -EINVAL;
     }
     for (size_t p = 0; p < VGPU_PRIO_COUNT; p++) {
         if (cfg->weights[p] == 0) {
-            med_err(err, err_len, "weights: the %s weight is 0 (at least 1)",
-                    prio_names[p]);
+            vgpu_set_err(err, err_len,
+                         "weights: the %s weight is 0 (at least 1)",
+                         prio_names[p]);
             return -EINVAL;
         }
     }
     if (cfg->vm_queue_cap == 0) {
-        med_err(err, err_len, "vm_queue_cap: 0 (at least 1)");
+        vgpu_set_err(err, err_len, "vm_queue_cap: 0 (at least 1)");
         return -EINVAL;
     }
     vgpu_sched_config_default(sc);
@@ -245,14 +231,15 @@ vgpu_mediator_create(const struct vgpu_mediator_config *cfg,
     struct vgpu_sched_config sc;
     struct vgpu_mediator *m;
 
-    med_err(err, err_len, "%s", "");
+    vgpu_set_err(err, err_len, "%s", "");
     if (cfg == NULL) {
         vgpu_mediator_config_default(&defaults);
         cfg = &defaults;
     }
     if (ops == NULL || ops->send == NULL || ops->close == NULL ||
         ops->now_ns == NULL) {
-        med_err(err, err_len, "mediator ops must set send, close and now_ns");
+        vgpu_set_err(err, err_len,
+                     "mediator ops must set send, close and now_ns");
         return NULL;
     }
     if (med_sched_config(cfg, &sc, err, err_len) < 0) {
@@ -260,7 +247,7 @@ vgpu_mediator_create(const struct vgpu_mediator_config *cfg,
     }
     m = calloc(1, sizeof(*m));
     if (m == NULL) {
-        med_err(err, err_len, "out of memory");
+        vgpu_set_err(err, err_len, "out of memory");
         return NULL;
     }
     m->ops = ops;
@@ -269,12 +256,12 @@ vgpu_mediator_create(const struct vgpu_mediator_config *cfg,
     m->vm_queue_cap = cfg->vm_queue_cap;
     m->sched = vgpu_sched_create(&sc);
     if (m->sched == NULL) {
-        med_err(err, err_len, "scheduler: %s", vgpu_strerror(-errno));
+        vgpu_set_err(err, err_len, "scheduler: %s", vgpu_strerror(-errno));
         goto err;
     }
     m->stats = vgpu_stats_create();
     if (m->stats == NULL) {
-        med_err(err, err_len, "out of memory");
+        vgpu_set_err(err, err_len, "out of memory");
         goto err;
     }
     if (med_open_backends(m, cfg, err, err_len) < 0) {

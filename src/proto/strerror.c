@@ -1,10 +1,13 @@
 /*
- * vgpu_strerror(): a name for every code the libraries return. Built from
- * switches over constant strings, so it is thread-safe and never calls
+ * vgpu_strerror(): a name for every code the libraries return; and
+ * vgpu_set_err(), the one formatter of constructors' failure reasons. Built
+ * from switches over constant strings, so it is thread-safe and never calls
  * strerror(), whose buffer may be shared.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "vgpu/common.h"
 #include "vgpu/regs.h"
@@ -137,4 +140,17 @@ vgpu_strerror(int code)
         s = errno_name(code);
     }
     return s != NULL ? s : "unknown error";
+}
+
+void
+vgpu_set_err(char *err, size_t err_len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || err_len == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
 }

@@ -51,19 +51,6 @@ static const char *const sim_level_names[] = {
 
 #define SIM_LEVELS ((int)(sizeof(sim_level_names) / sizeof(sim_level_names[0])))
 
-static void __attribute__((format(printf, 3, 4)))
-sim_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || err_len == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
-
 uint64_t
 sim_now_ns(void)
 {
@@ -132,8 +119,8 @@ sim_log_open(struct vgpu_sim *sim, char *err, size_t err_len)
         int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 
         if (fd < 0) {
-            sim_err(err, err_len, "VGPU_SIM_LOG: cannot open %s: %s", path,
-                    strerror(errno));
+            vgpu_set_err(err, err_len, "VGPU_SIM_LOG: cannot open %s: %s", path,
+                         strerror(errno));
             return -errno;
         }
         sim->log_fd = fd;
@@ -148,10 +135,10 @@ sim_log_open(struct vgpu_sim *sim, char *err, size_t err_len)
             }
         }
         if (i == SIM_LEVELS) {
-            sim_err(err, err_len,
-                    "VGPU_SIM_LOG_LEVEL: '%s' is not one of error, warn, "
-                    "info, debug",
-                    level);
+            vgpu_set_err(err, err_len,
+                         "VGPU_SIM_LOG_LEVEL: '%s' is not one of error, warn, "
+                         "info, debug",
+                         level);
             return -EINVAL;
         }
         sim->log_level = i;
@@ -601,31 +588,32 @@ static int
 sim_check_config(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
 {
     if (cfg == NULL) {
-        sim_err(err, err_len, "no configuration");
+        vgpu_set_err(err, err_len, "no configuration");
         return -EINVAL;
     }
     if (cfg->mode != VGPU_SIM_DETERMINISTIC && cfg->mode != VGPU_SIM_SOCKET &&
         cfg->mode != VGPU_SIM_THREADED) {
-        sim_err(err, err_len,
-                "mode %d is not one of deterministic (%d), "
-                "socket (%d), threaded (%d)",
-                cfg->mode, VGPU_SIM_DETERMINISTIC, VGPU_SIM_SOCKET,
-                VGPU_SIM_THREADED);
+        vgpu_set_err(err, err_len,
+                     "mode %d is not one of deterministic (%d), "
+                     "socket (%d), threaded (%d)",
+                     cfg->mode, VGPU_SIM_DETERMINISTIC, VGPU_SIM_SOCKET,
+                     VGPU_SIM_THREADED);
         return -EINVAL;
     }
     if (cfg->n_vms == 0 || cfg->n_vms > VGPU_SIM_MAX_VMS || cfg->vms == NULL) {
-        sim_err(err, err_len, "n_vms %u: want 1..%u VMs and their identities",
-                cfg->n_vms, VGPU_SIM_MAX_VMS);
+        vgpu_set_err(err, err_len,
+                     "n_vms %u: want 1..%u VMs and their identities",
+                     cfg->n_vms, VGPU_SIM_MAX_VMS);
         return -EINVAL;
     }
     if (cfg->mode == VGPU_SIM_SOCKET &&
         (cfg->socket_path == NULL || cfg->socket_path[0] == '\0')) {
-        sim_err(err, err_len, "socket mode needs socket_path");
+        vgpu_set_err(err, err_len, "socket mode needs socket_path");
         return -EINVAL;
     }
     if (cfg->timeout_ms > VGPU_MAX_TIMEOUT_MS) {
-        sim_err(err, err_len, "timeout_ms %u is over %u",
-                (unsigned)cfg->timeout_ms, VGPU_MAX_TIMEOUT_MS);
+        vgpu_set_err(err, err_len, "timeout_ms %u is over %u",
+                     (unsigned)cfg->timeout_ms, VGPU_MAX_TIMEOUT_MS);
         return -EINVAL;
     }
     for (unsigned i = 0; i < cfg->n_vms; i++) {
@@ -636,12 +624,13 @@ sim_check_config(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
         };
 
         if (vgpu_dev_config_check(&dc) != 0) {
-            sim_err(err, err_len,
-                    "vm %u (index %u): pool 0x%02x priority %u: want vm_id "
-                    ">= %u, pool %c..%c, priority %u..%u",
-                    (unsigned)dc.vm_id, i, (unsigned)dc.pool_id,
-                    (unsigned)dc.priority, VGPU_VM_ID_MIN, VGPU_POOL_FIRST,
-                    VGPU_POOL_LAST, VGPU_PRIO_LOW, VGPU_PRIO_HIGH);
+            vgpu_set_err(
+                err, err_len,
+                "vm %u (index %u): pool 0x%02x priority %u: want vm_id "
+                ">= %u, pool %c..%c, priority %u..%u",
+                (unsigned)dc.vm_id, i, (unsigned)dc.pool_id,
+                (unsigned)dc.priority, VGPU_VM_ID_MIN, VGPU_POOL_FIRST,
+                VGPU_POOL_LAST, VGPU_PRIO_LOW, VGPU_PRIO_HIGH);
             return -EINVAL;
         }
     }
@@ -665,8 +654,8 @@ sim_init_vm(struct vgpu_sim *sim, unsigned i, char *err, size_t err_len)
     vgpu_decoder_init(&vm->dec, vm->payload, sizeof(vm->payload),
                       VGPU_MAX_PAYLOAD);
     if (vgpu_dev_init(&vm->dev, &dc, &sim_dev_ops, vm) != 0) {
-        sim_err(err, err_len, "vm %u: bad device configuration",
-                (unsigned)dc.vm_id);
+        vgpu_set_err(err, err_len, "vm %u: bad device configuration",
+                     (unsigned)dc.vm_id);
         return -EINVAL;
     }
     pthread_mutex_init(&vm->lock, NULL);
@@ -685,13 +674,13 @@ vgpu_sim_create(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
     unsigned inited = 0;
     int started = 0;
 
-    sim_err(err, err_len, "%s", "");
+    vgpu_set_err(err, err_len, "%s", "");
     if (sim_check_config(cfg, err, err_len) < 0) {
         return NULL;
     }
     sim = calloc(1, sizeof(*sim));
     if (sim == NULL) {
-        sim_err(err, err_len, "out of memory");
+        vgpu_set_err(err, err_len, "out of memory");
         return NULL;
     }
     sim->log_fd = STDERR_FILENO;
@@ -709,7 +698,7 @@ vgpu_sim_create(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
     }
     if (sim->ids == NULL || sim->vms == NULL ||
         (cfg->socket_path != NULL && sim->socket_path == NULL)) {
-        sim_err(err, err_len, "out of memory");
+        vgpu_set_err(err, err_len, "out of memory");
         goto err;
     }
     memcpy(sim->ids, cfg->vms, cfg->n_vms * sizeof(*sim->ids));
@@ -743,8 +732,8 @@ vgpu_sim_create(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
 
         sim->vms[i].client = vgpu_open_bus(bus, &sim->vms[i], why, sizeof(why));
         if (sim->vms[i].client == NULL) {
-            sim_err(err, err_len, "vm %u: guest client: %s",
-                    (unsigned)sim->ids[i].vm_id, why);
+            vgpu_set_err(err, err_len, "vm %u: guest client: %s",
+                         (unsigned)sim->ids[i].vm_id, why);
             goto err;
         }
     }
