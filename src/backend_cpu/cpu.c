@@ -21,7 +21,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,22 +48,6 @@ struct cpu_ctx {
     uint32_t magic;
     uint32_t delay_us;
 };
-
-static void cpu_msg(char *msg, size_t msg_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-cpu_msg(char *msg, size_t msg_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (msg == NULL || msg_len == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, msg_len, fmt, ap);
-    va_end(ap);
-}
 
 static float
 cpu_get_f32(const uint8_t *p)
@@ -195,16 +178,16 @@ cpu_check_desc(const struct vgpu_op_desc *op, char *msg, size_t msg_len)
         op->op == VGPU_OP_MATMUL_F32 ? VGPU_MATMUL_HDR_SIZE : VGPU_OP_HDR_SIZE;
 
     if (req_len == 0) {
-        cpu_msg(msg, msg_len, "cpu backend: unknown op 0x%02x",
-                (unsigned)op->op);
+        vgpu_set_err(msg, msg_len, "cpu backend: unknown op 0x%02x",
+                     (unsigned)op->op);
         return -EINVAL;
     }
     if (req_len - hdr != op->operands_len ||
         vgpu_op_response_len(op->op, op->n, op->k, op->p) != op->out_len ||
         (op->operands_len > 0 && op->operands == NULL)) {
-        cpu_msg(msg, msg_len,
-                "cpu backend: descriptor of %s does not match its counts",
-                vgpu_op_name(op->op));
+        vgpu_set_err(msg, msg_len,
+                     "cpu backend: descriptor of %s does not match its counts",
+                     vgpu_op_name(op->op));
         return -EINVAL;
     }
     return 0;
@@ -268,15 +251,15 @@ cpu_open(const char *spec, void **ctx, char *err, size_t err_len)
     uint32_t delay_us;
 
     if (cpu_parse_spec(spec, &delay_us) < 0) {
-        cpu_msg(err, err_len,
-                "cpu backend: bad spec '%s' (want \"\" or \"delay_us=N\", "
-                "N in 0..%u)",
-                spec, CPU_SPEC_DELAY_MAX);
+        vgpu_set_err(err, err_len,
+                     "cpu backend: bad spec '%s' (want \"\" or \"delay_us=N\", "
+                     "N in 0..%u)",
+                     spec, CPU_SPEC_DELAY_MAX);
         return -EINVAL;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        cpu_msg(err, err_len, "cpu backend: out of memory");
+        vgpu_set_err(err, err_len, "cpu backend: out of memory");
         return -ENOMEM;
     }
     c->magic = CPU_CTX_MAGIC;
@@ -293,7 +276,7 @@ cpu_exec(void *ctx, const struct vgpu_op_desc *op, uint8_t *out, size_t out_cap,
 
     *out_len = 0;
     if (c == NULL || c->magic != CPU_CTX_MAGIC || op == NULL) {
-        cpu_msg(msg, msg_len, "cpu backend: bad context or descriptor");
+        vgpu_set_err(msg, msg_len, "cpu backend: bad context or descriptor");
         return VGPU_ERR_BACKEND_ERROR;
     }
     if (c->delay_us > 0) {
@@ -304,9 +287,9 @@ cpu_exec(void *ctx, const struct vgpu_op_desc *op, uint8_t *out, size_t out_cap,
         return VGPU_ERR_BACKEND_ERROR;
     }
     if (op->out_len > out_cap) {
-        cpu_msg(msg, msg_len,
-                "%s response of %llu bytes exceeds the %zu available",
-                vgpu_op_name(op->op), (unsigned long long)op->out_len, out_cap);
+        vgpu_set_err(
+            msg, msg_len, "%s response of %llu bytes exceeds the %zu available",
+            vgpu_op_name(op->op), (unsigned long long)op->out_len, out_cap);
         return VGPU_ERR_RESPONSE_TOO_LARGE;
     }
 
@@ -333,8 +316,8 @@ cpu_exec(void *ctx, const struct vgpu_op_desc *op, uint8_t *out, size_t out_cap,
         break;
     default:
         /* Known to proto but not implemented here: a build mismatch. */
-        cpu_msg(msg, msg_len, "cpu backend: op %s not implemented",
-                vgpu_op_name(op->op));
+        vgpu_set_err(msg, msg_len, "cpu backend: op %s not implemented",
+                     vgpu_op_name(op->op));
         return VGPU_ERR_BACKEND_ERROR;
     }
     *out_len = (size_t)op->out_len;
