@@ -234,13 +234,58 @@ reg_write(struct vgpu_dev *dev, uint64_t addr, uint32_t val)
 /* ---- Buffers --------------------------------------------------------------
  */
 
-/* Byte-wise little-endian access clipped to the buffer: bytes past its end
- * read as 0 and are never written, whatever the offset and size. */
+/*
+ * Little-endian buffer access. An access that lies wholly inside the buffer
+ * takes the fast path: fixed-width byte assembly, which compilers turn into
+ * one load or store. Only an access that crosses the buffer's end takes the
+ * byte loop, where bytes past the end read as 0 and are never written,
+ * whatever the offset and size (the seed's overrun at 1021-1023).
+ */
+static uint64_t
+load_le(const uint8_t *p, unsigned size)
+{
+    uint64_t v = p[0];
+
+    if (size >= 2) {
+        v |= (uint64_t)p[1] << 8;
+    }
+    if (size >= 4) {
+        v |= (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+    }
+    if (size == 8) {
+        v |= (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+             (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+    }
+    return v;
+}
+
+static void
+store_le(uint8_t *p, uint64_t v, unsigned size)
+{
+    p[0] = (uint8_t)v;
+    if (size >= 2) {
+        p[1] = (uint8_t)(v >> 8);
+    }
+    if (size >= 4) {
+        p[2] = (uint8_t)(v >> 16);
+        p[3] = (uint8_t)(v >> 24);
+    }
+    if (size == 8) {
+        p[4] = (uint8_t)(v >> 32);
+        p[5] = (uint8_t)(v >> 40);
+        p[6] = (uint8_t)(v >> 48);
+        p[7] = (uint8_t)(v >> 56);
+    }
+}
+
 static uint64_t
 buf_read(const uint8_t *buf, uint64_t off, unsigned size)
 {
     uint64_t val = 0;
 
+    if (off + size <= VGPU_BUF_SIZE) {
+        return load_le(buf + off, size);
+    }
     for (unsigned i = 0; i < size; i++) {
         if (off + i < VGPU_BUF_SIZE) {
             val |= (uint64_t)buf[off + i] << (8u * i);
@@ -252,6 +297,10 @@ buf_read(const uint8_t *buf, uint64_t off, unsigned size)
 static void
 buf_write(uint8_t *buf, uint64_t off, uint64_t val, unsigned size)
 {
+    if (off + size <= VGPU_BUF_SIZE) {
+        store_le(buf + off, val, size);
+        return;
+    }
     for (unsigned i = 0; i < size; i++) {
         if (off + i < VGPU_BUF_SIZE) {
             buf[off + i] = (uint8_t)(val >> (8u * i));
