@@ -137,6 +137,41 @@ vgpu_med_respond(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
     return rc;
 }
 
+/* Report refusals left out of the log, if any. */
+static void
+conn_refusals_summary(struct vgpu_mconn *c)
+{
+    if (c->refuse_unlogged == 0) {
+        return;
+    }
+    vgpu_med_log(c->m, VGPU_LOG_WARN,
+                 "vm=%u: %llu more refused requests not logged (at most %u "
+                 "lines a second per connection)",
+                 (unsigned)c->vm_id, (unsigned long long)c->refuse_unlogged,
+                 VGPU_MED_REFUSE_LOG_BURST);
+    c->refuse_unlogged = 0;
+}
+
+/* Whether this refusal may have its own log line (see core_internal.h). */
+static int
+conn_refusal_loggable(struct vgpu_mconn *c)
+{
+    uint64_t now = vgpu_med_now(c->m);
+
+    if (c->refuse_logged == 0 ||
+        now - c->refuse_window_start >= VGPU_MED_REFUSE_LOG_WINDOW_NS) {
+        conn_refusals_summary(c);
+        c->refuse_window_start = now;
+        c->refuse_logged = 0;
+    }
+    if (c->refuse_logged < VGPU_MED_REFUSE_LOG_BURST) {
+        c->refuse_logged++;
+        return 1;
+    }
+    c->refuse_unlogged++;
+    return 0;
+}
+
 void
 vgpu_med_refuse(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
                 uint32_t status, const char *fmt, ...)
@@ -147,9 +182,11 @@ vgpu_med_refuse(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    vgpu_med_log(c->m, VGPU_LOG_WARN, "vm=%u req=%u status=%s: %s",
-                 (unsigned)id->vm_id, (unsigned)id->request_id,
-                 vgpu_strerror((int)status), msg);
+    if (conn_refusal_loggable(c)) {
+        vgpu_med_log(c->m, VGPU_LOG_WARN, "vm=%u req=%u status=%s: %s",
+                     (unsigned)id->vm_id, (unsigned)id->request_id,
+                     vgpu_strerror((int)status), msg);
+    }
     vgpu_med_respond(c, id, status, msg, strlen(msg));
 }
 
@@ -237,6 +274,7 @@ vgpu_mediator_conn_close(struct vgpu_mconn *c)
         return;
     }
     m = c->m;
+    conn_refusals_summary(c);
     /* Only the connection that owns the vm_id may take its work away: a
      * refused duplicate never owned it. */
     if (c->owns_vm) {

@@ -24,7 +24,12 @@
 /* Bounds of the texts the core builds: a RESPONSE or ERROR message, and a
  * log line. Longer texts are truncated. */
 #define VGPU_MED_MSG_MAX 256u
-#define VGPU_MED_LOG_MAX 512u
+
+/* A peer that floods refused requests (a full queue, bad lengths) must not
+ * flood the log: each connection logs this many refusals per window. */
+#define VGPU_MED_REFUSE_LOG_BURST     10u
+#define VGPU_MED_REFUSE_LOG_WINDOW_NS 1000000000ull
+#define VGPU_MED_LOG_MAX              512u
 
 /* Connection states. */
 enum {
@@ -87,6 +92,12 @@ struct vgpu_mconn {
     uint8_t pool;
     uint8_t priority;
     struct vgpu_stats_vm *stats; /* the VM's record, once greeted */
+    /* Refusal lines are rate-limited per connection (vgpu_med_refuse):
+     * at most VGPU_MED_REFUSE_LOG_BURST per VGPU_MED_REFUSE_LOG_WINDOW_NS;
+     * the rest are counted and summed up in one line later. */
+    uint64_t refuse_window_start;
+    uint32_t refuse_logged;
+    uint64_t refuse_unlogged;
     struct vgpu_decoder dec;
     uint8_t payload[VGPU_BUF_SIZE];
 };
@@ -120,7 +131,10 @@ int vgpu_med_respond(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
 
 /**
  * vgpu_med_refuse() - answer a REQUEST at once with a RESPONSE of @status
- * whose payload is the formatted message, and log it at WARN.
+ * whose payload is the formatted message, and log it at WARN: at most
+ * VGPU_MED_REFUSE_LOG_BURST lines per connection per window; the refusals
+ * past that are answered all the same, and counted in one line when the
+ * next window opens or the connection closes.
  */
 void vgpu_med_refuse(struct vgpu_mconn *c, const struct vgpu_med_ident *id,
                      uint32_t status, const char *fmt, ...)

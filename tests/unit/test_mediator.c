@@ -1203,6 +1203,47 @@ test_queue_cap(void **state)
     fake_free(f);
 }
 
+/* A peer that floods a full queue gets every answer, but the log gets at
+ * most a burst of lines a second per connection and one summary. */
+static void
+test_refusal_log_rate_limit(void **state)
+{
+    struct vgpu_mediator_config cfg;
+    struct fake *f;
+    struct fake_conn *fc;
+    size_t logs_before;
+    size_t refusal_lines = 0;
+    int summary = 0;
+
+    (void)state;
+    vgpu_mediator_config_default(&cfg);
+    cfg.vm_queue_cap = 1;
+    f = fake_new_cfg(&cfg);
+    fc = greeted(f, 0, 3, POOL_A, MED);
+    queue_add(fc, 0, 0, 1);
+    logs_before = f->nlogs;
+    for (uint32_t i = 1; i <= 100; i++) {
+        queue_add(fc, i, i, 1);
+        expect_response(fc, i, VGPU_ERR_REJECTED,
+                        "queue full: vm 3 has 1 requests queued");
+    }
+    for (size_t i = logs_before; i < f->nlogs; i++) {
+        refusal_lines += strstr(f->logs[i], "status=REJECTED") != NULL;
+    }
+    assert_int_equal(refusal_lines, VGPU_MED_REFUSE_LOG_BURST);
+    /* A second later, the held-back count is logged, then the next line. */
+    f->now += VGPU_MED_REFUSE_LOG_WINDOW_NS;
+    queue_add(fc, 101, 1, 1);
+    expect_response(fc, 101, VGPU_ERR_REJECTED, NULL);
+    for (size_t i = logs_before; i < f->nlogs; i++) {
+        summary +=
+            strstr(f->logs[i], "90 more refused requests not logged") != NULL;
+    }
+    assert_int_equal(summary, 1);
+    assert_non_null(strstr(f->logs[f->nlogs - 1], "req=101 status=REJECTED"));
+    fake_free(f);
+}
+
 /* The scheduler refuses with -EAGAIN even when the core's own check did not
  * see the cap coming (defence in depth): here, a cap lowered under it. */
 static void
@@ -1824,6 +1865,8 @@ main(void)
         VGPU_TEST("/mediator/input/splits", test_input_splits),
         VGPU_TEST("/mediator/input/random", test_input_random),
         VGPU_TEST("/mediator/queue/cap", test_queue_cap),
+        VGPU_TEST("/mediator/queue/refusal_log_rate_limit",
+                  test_refusal_log_rate_limit),
         VGPU_TEST("/mediator/queue/cap-sched", test_queue_cap_sched),
         VGPU_TEST("/mediator/close/queued", test_close_queued),
         VGPU_TEST("/mediator/destroy/open-conns", test_destroy_open_conns),
