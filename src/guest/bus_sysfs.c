@@ -54,8 +54,11 @@
 #define PCI_ID_MAX         0xffffu
 #define PCI_REVISION_MAX   0xffu
 
-/* The high byte of the command register holds the Interrupt Disable bit. */
-#define CMD_HIGH_OFFSET       (PCI_COMMAND + 1)
+/* The high byte of the command register holds the Interrupt Disable bit.
+ * The command register is read and written as its whole 16-bit word at
+ * PCI_COMMAND: QEMU 7.2 re-evaluates the INTx line only on a config write
+ * that covers byte PCI_COMMAND, so a one-byte write to the high half
+ * leaves the line asserted and storms. */
 #define CMD_HIGH_INTX_DISABLE ((uint8_t)(PCI_COMMAND_INTX_DISABLE >> 8))
 
 struct sysfs_bus {
@@ -170,7 +173,7 @@ sysfs_write_buf(void *ctx, uint32_t off, const void *src, size_t len)
 static int
 irq_unmask(struct sysfs_bus *b)
 {
-    uint8_t high;
+    uint8_t cmd[2];
 
     if (b->cfg_fd < 0) {
         int32_t one = 1;
@@ -180,12 +183,12 @@ irq_unmask(struct sysfs_bus *b)
         }
         return 0;
     }
-    if (pread(b->cfg_fd, &high, 1, CMD_HIGH_OFFSET) != 1) {
+    if (pread(b->cfg_fd, cmd, 2, PCI_COMMAND) != 2) {
         return -EIO;
     }
-    if (high & CMD_HIGH_INTX_DISABLE) {
-        high &= (uint8_t)~CMD_HIGH_INTX_DISABLE;
-        if (pwrite(b->cfg_fd, &high, 1, CMD_HIGH_OFFSET) != 1) {
+    if (cmd[1] & CMD_HIGH_INTX_DISABLE) {
+        cmd[1] &= (uint8_t)~CMD_HIGH_INTX_DISABLE;
+        if (pwrite(b->cfg_fd, cmd, 2, PCI_COMMAND) != 2) {
             return -EIO;
         }
     }
