@@ -25,8 +25,8 @@
 #define VGPU_BACKEND_CUDA_NAME "cuda"
 
 /*
- * One backend. Every member is set; the table is a constant that lives for
- * the whole program.
+ * One backend. Every member but probe is set; the table is a constant that
+ * lives for the whole program.
  */
 struct vgpu_backend_ops {
     /* The backend's name ("cpu", "cuda"): a static string. */
@@ -85,6 +85,26 @@ struct vgpu_backend_ops {
      * No exec() on it may be running. Thread-safe on distinct contexts.
      */
     void (*close)(void *ctx);
+
+    /**
+     * probe() - can open(@spec) work on this machine? Optional: NULL means
+     * the backend needs nothing but the CPU (cpu). Cheap next to open(): it
+     * looks for the hardware, allocates nothing and creates no context (the
+     * CUDA backend counts the devices and reads the one @spec names).
+     * @spec:    as for open(); NULL or "" for the default device.
+     * @why:     receives one line: on failure the reason ("no CUDA device
+     *           (cudaGetDeviceCount: no CUDA-capable device is detected)"),
+     *           on success what was found ("device 0 of 1: NVIDIA H100,
+     *           sm_90"); may be NULL if @why_len is 0.
+     *
+     * Thread-safe.
+     *
+     * Return: 0 when usable; -EINVAL for a @spec open() would refuse;
+     * -ENODEV when the hardware is missing or unusable (no device, the
+     * device @spec names is not there, a driver older than the runtime).
+     * open() may still fail after a 0 (out of device memory).
+     */
+    int (*probe)(const char *spec, char *why, size_t why_len);
 };
 
 /* The largest N of the CPU backend's "delay_us=N" spec: 10 s. */
@@ -105,6 +125,20 @@ struct vgpu_backend_ops {
 VGPU_EXPORT extern const struct vgpu_backend_ops vgpu_backend_cpu;
 
 /**
+ * vgpu_backend_cuda - the CUDA backend (src/backend_cuda, docs/backends.md):
+ * every op of SPEC.md section 8 on an NVIDIA GPU, bit-identical to the CPU
+ * backend except DOT_F32 (a tree sum, within 1e-5 of the sum of |x*y|).
+ * Defined only in a build with the CUDA backend (CMake's VGPU_CUDA_ENABLED,
+ * from VGPU_WITH_CUDA); portable code reaches it through
+ * vgpu_backend_find("cuda"), which is NULL in other builds.
+ *
+ * Spec: "" (device 0) or a device index, decimal ("1"). open() fails with
+ * -ENODEV and the reason when the device is missing or unusable (see
+ * probe()); each context owns a CUDA stream and its buffers until close().
+ */
+VGPU_EXPORT extern const struct vgpu_backend_ops vgpu_backend_cuda;
+
+/**
  * vgpu_backend_find() - the backend called @name.
  * @name: "cpu", or "cuda" in a build with VGPU_WITH_CUDA; compared exactly.
  *
@@ -112,6 +146,22 @@ VGPU_EXPORT extern const struct vgpu_backend_ops vgpu_backend_cpu;
  * is NULL, unknown, or names a backend this build lacks. Thread-safe.
  */
 VGPU_EXPORT const struct vgpu_backend_ops *vgpu_backend_find(const char *name);
+
+/**
+ * vgpu_backend_probe() - whether the backend string @str ("<name>[:<spec>]",
+ * as a pool is configured: "cpu", "cuda:1") can be opened on this machine,
+ * without opening it: vgpu_backend_find() on the name, then its probe().
+ * @why: receives one line: the reason on failure, what was found on
+ *       success ("" for a backend without probe()); may be NULL if
+ *       @why_len is 0.
+ *
+ * Thread-safe.
+ *
+ * Return: 0 when usable; -ENOENT when this build has no backend of that
+ * name (a "cuda" pool in a build without CUDA); otherwise what probe()
+ * returned (-EINVAL for a bad spec, -ENODEV for missing hardware).
+ */
+VGPU_EXPORT int vgpu_backend_probe(const char *str, char *why, size_t why_len);
 
 /* How many backends vgpu_backend_register() can add to the built-in ones. */
 #define VGPU_BACKEND_EXTRA_MAX 8u

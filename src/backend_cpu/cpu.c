@@ -152,6 +152,12 @@ cpu_matmul_f32(const struct vgpu_op_desc *op, uint8_t *out)
     const uint8_t *a = op->operands;
     const uint8_t *b = a + cpu_off(m * k);
 
+    /* An empty result needs no work, however large the other count: m =
+     * 2^32 - 1 with k = p = 0 is a valid 16-byte request that would
+     * otherwise loop 4 billion times (tests/fuzz/regressions/fuzz_op_cpu). */
+    if (m == 0 || p == 0) {
+        return;
+    }
     for (size_t i = 0; i < m; i++) {
         for (size_t j = 0; j < p; j++) {
             float acc = 0.0f;

@@ -1,7 +1,7 @@
 /*
- * The table of backends this build has, searched by name. For now only the
- * CPU backend; the CUDA backend joins it when VGPU_WITH_CUDA builds it (the
- * lookup then moves next to the mediator, which links both).
+ * The table of backends this build has, searched by name: the CPU backend,
+ * and the CUDA backend when the build has it (VGPU_HAVE_CUDA, set by CMake
+ * on the vgpu_backends library that holds this file and links both).
  *
  * Backends added at run time by vgpu_backend_register() (the simulator's
  * backend_override, tests) sit in a small fixed array of atomic pointers:
@@ -15,8 +15,14 @@
 
 #include "vgpu/backend.h"
 
+/* The longest backend name vgpu_backend_probe() looks up. */
+#define REGISTRY_NAME_MAX 64u
+
 static const struct vgpu_backend_ops *const registry_backends[] = {
     &vgpu_backend_cpu,
+#ifdef VGPU_HAVE_CUDA
+    &vgpu_backend_cuda,
+#endif
 };
 
 static _Atomic(const struct vgpu_backend_ops *)
@@ -57,6 +63,39 @@ vgpu_backend_find(const char *name)
         }
     }
     return NULL;
+}
+
+int
+vgpu_backend_probe(const char *str, char *why, size_t why_len)
+{
+    const struct vgpu_backend_ops *b = NULL;
+    const char *colon;
+    char name[REGISTRY_NAME_MAX];
+    size_t len;
+
+    if (why != NULL && why_len > 0) {
+        why[0] = '\0';
+    }
+    if (str == NULL) {
+        vgpu_set_err(why, why_len, "no backend named");
+        return -ENOENT;
+    }
+    colon = strchr(str, ':');
+    len = colon != NULL ? (size_t)(colon - str) : strlen(str);
+    if (len < sizeof(name)) {
+        memcpy(name, str, len);
+        name[len] = '\0';
+        b = vgpu_backend_find(name);
+    }
+    if (b == NULL) {
+        vgpu_set_err(why, why_len, "this build has no '%.*s' backend", (int)len,
+                     str);
+        return -ENOENT;
+    }
+    if (b->probe == NULL) {
+        return 0;
+    }
+    return b->probe(colon != NULL ? colon + 1 : "", why, why_len);
 }
 
 int

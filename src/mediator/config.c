@@ -18,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends.h"
 #include "config.h"
 #include "log.h"
 #include "sched.h"
 #include "vgpu/backend.h"
+#include "vgpu/registry.h"
 
 /* The settings, each with its INI key (NULL: command line only). */
 enum config_key {
@@ -39,6 +41,9 @@ enum config_key {
     KEY_OUTPUT_KIB,
     KEY_LOG_LEVEL,
     KEY_LOG_FILE,
+    KEY_LEGACY_DIR,
+    KEY_REGISTRY,
+    KEY_CUDA_FALLBACK,
     KEY_COUNT
 };
 
@@ -55,6 +60,9 @@ static const char *const config_ini_keys[KEY_COUNT] = {
     [KEY_OUTPUT_KIB] = "output_kib",
     [KEY_LOG_LEVEL] = "log_level",
     [KEY_LOG_FILE] = "log_file",
+    [KEY_LEGACY_DIR] = "legacy_dir",
+    [KEY_REGISTRY] = "registry",
+    [KEY_CUDA_FALLBACK] = "cuda_fallback",
 };
 
 #define CONFIG_SECTION_MEDIATOR "mediator"
@@ -67,7 +75,8 @@ enum config_opt {
     OPT_CONFIG = OPT_KEY_BASE + KEY_COUNT,
     OPT_CHECK,
     OPT_STATS,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_BACKENDS
 };
 
 static const struct option config_options[] = {
@@ -84,8 +93,13 @@ static const struct option config_options[] = {
     {"output-kib", required_argument, NULL, OPT_KEY_BASE + KEY_OUTPUT_KIB},
     {"log-level", required_argument, NULL, OPT_KEY_BASE + KEY_LOG_LEVEL},
     {"log-file", required_argument, NULL, OPT_KEY_BASE + KEY_LOG_FILE},
+    {"legacy-dir", required_argument, NULL, OPT_KEY_BASE + KEY_LEGACY_DIR},
+    {"registry", required_argument, NULL, OPT_KEY_BASE + KEY_REGISTRY},
     {"check-config", required_argument, NULL, OPT_CHECK},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"cuda-fallback", required_argument, NULL,
+     OPT_KEY_BASE + KEY_CUDA_FALLBACK},
+    {"backends", no_argument, NULL, OPT_BACKENDS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -148,6 +162,8 @@ vgpu_config_fini(struct vgpu_daemon_config *cfg)
     }
     free(cfg->default_backend);
     free(cfg->log_file);
+    free(cfg->registry_file);
+    free(cfg->legacy_dir);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -223,7 +239,9 @@ config_parse_path(const char *value, size_t max, char **out, char *why,
     return 0;
 }
 
-/* The backends this build has, for messages: "cpu" or "cpu, cuda". */
+/* The backends a pool may name, for messages: "cpu, cuda". "cuda" is one
+ * even in a build without it: such a pool falls back to cpu at start, or
+ * stops the daemon, as cuda_fallback says (backends.c). */
 static void
 config_known_backends(char *buf, size_t len)
 {
@@ -233,7 +251,7 @@ config_known_backends(char *buf, size_t len)
 
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (vgpu_backend_find(names[i]) != NULL && n < len) {
+        if (n < len) {
             n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "",
                                   names[i]);
         }
@@ -252,7 +270,8 @@ config_parse_backend(const char *value, char **out, char *why, size_t why_len)
     if (len > 0 && len < sizeof(name)) {
         memcpy(name, value, len);
         name[len] = '\0';
-        if (vgpu_backend_find(name) != NULL) {
+        if (vgpu_backend_find(name) != NULL ||
+            strcmp(name, VGPU_BACKEND_CUDA_NAME) == 0) {
             copy = strdup(value);
             if (copy == NULL) {
                 return -ENOMEM;
@@ -412,6 +431,18 @@ config_set(struct vgpu_daemon_config *cfg, enum config_key key,
         return 0;
     case KEY_LOG_FILE:
         return config_parse_path(value, 0, &cfg->log_file, why, why_len);
+    case KEY_LEGACY_DIR:
+        return config_parse_path(value, 0, &cfg->legacy_dir, why, why_len);
+    case KEY_REGISTRY:
+        return config_parse_path(value, 0, &cfg->registry_file, why, why_len);
+    case KEY_CUDA_FALLBACK:
+        if (strcmp(value, "cpu") == 0 || strcmp(value, "fail") == 0) {
+            cfg->cuda_fallback = value[0] == 'c'
+                                     ? VGPU_CONFIG_CUDA_FALLBACK_CPU
+                                     : VGPU_CONFIG_CUDA_FALLBACK_FAIL;
+            return 0;
+        }
+        return config_why(why, why_len, "'%s' is not one of cpu, fail", value);
     case KEY_COUNT:
         break;
     }
@@ -574,21 +605,16 @@ config_ini_handler(void *user, const char *section, const char *name,
     return 0;
 }
 
-int
-vgpu_config_load_file(struct vgpu_daemon_config *cfg, const char *path,
-                      char *err, size_t err_len)
+/* The INI text of @file, named @path in messages; the caller closes it. */
+static int
+config_load_stream(struct vgpu_daemon_config *cfg, FILE *file, const char *path,
+                   char *err, size_t err_len)
 {
     struct config_ini ini = {
-        .cfg = cfg, .path = path, .err = err, .err_len = err_len};
+        .cfg = cfg, .path = path, .file = file, .err = err, .err_len = err_len};
     int rc;
 
-    ini.file = fopen(path, "re");
-    if (ini.file == NULL) {
-        snprintf(err, err_len, "%s: cannot read: %s", path, strerror(errno));
-        return -EINVAL;
-    }
     rc = ini_parse_stream(config_ini_read, &ini, config_ini_handler, &ini);
-    fclose(ini.file);
     if (ini.rc != 0) {
         return ini.rc;
     }
@@ -603,6 +629,46 @@ vgpu_config_load_file(struct vgpu_daemon_config *cfg, const char *path,
         return -EINVAL;
     }
     return 0;
+}
+
+int
+vgpu_config_load_file(struct vgpu_daemon_config *cfg, const char *path,
+                      char *err, size_t err_len)
+{
+    FILE *file = fopen(path, "re");
+    int rc;
+
+    if (file == NULL) {
+        snprintf(err, err_len, "%s: cannot read: %s", path, strerror(errno));
+        return -EINVAL;
+    }
+    rc = config_load_stream(cfg, file, path, err, err_len);
+    fclose(file);
+    return rc;
+}
+
+int
+vgpu_config_load_string(struct vgpu_daemon_config *cfg, const char *name,
+                        const char *text, size_t len, char *err, size_t err_len)
+{
+    /* fmemopen() refuses an empty buffer: an empty text is an empty file. */
+    static const char empty[] = "\n";
+    FILE *file;
+    int rc;
+
+    if (len == 0) {
+        text = empty;
+        len = sizeof(empty) - 1;
+    }
+    file = fmemopen((void *)text, len, "r");
+    if (file == NULL) {
+        rc = errno == ENOMEM ? -ENOMEM : -EINVAL;
+        snprintf(err, err_len, "%s: cannot read: %s", name, strerror(errno));
+        return rc;
+    }
+    rc = config_load_stream(cfg, file, name, err, err_len);
+    fclose(file);
+    return rc;
 }
 
 /* ---- The command line --------------------------------------------------- */
@@ -631,7 +697,7 @@ config_set_action(struct vgpu_daemon_config *cfg, int action)
     static const int rank[] = {
         [VGPU_CONFIG_RUN] = 0,   [VGPU_CONFIG_STATS] = 1,
         [VGPU_CONFIG_CHECK] = 2, [VGPU_CONFIG_VERSION] = 3,
-        [VGPU_CONFIG_HELP] = 4,
+        [VGPU_CONFIG_HELP] = 4,  [VGPU_CONFIG_BACKENDS] = 1,
     };
 
     if (rank[action] > rank[cfg->action]) {
@@ -699,6 +765,9 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
             break;
         case OPT_STATS:
             config_set_action(cfg, VGPU_CONFIG_STATS);
+            break;
+        case OPT_BACKENDS:
+            config_set_action(cfg, VGPU_CONFIG_BACKENDS);
             break;
         case OPT_CHECK:
             config_set_action(cfg, VGPU_CONFIG_CHECK);
@@ -853,7 +922,25 @@ vgpu_config_check_file(const char *path, char *err, size_t err_len)
     if (rc == 0) {
         rc = vgpu_config_finish(&cfg, sub, sizeof(sub));
         if (rc == 0) {
+            /* As at start: cuda pools of a machine without CUDA are checked
+             * as the cpu pools they become (or fail with cuda_fallback =
+             * fail). */
+            char note[8];
+
+            rc = vgpu_backends_apply_fallback(&cfg, note, sizeof(note), sub,
+                                              sizeof(sub));
+        }
+        if (rc == 0) {
             rc = vgpu_config_check_backends(&cfg, sub, sizeof(sub));
+        }
+        if (rc == 0 && cfg.registry_file != NULL) {
+            /* The daemon would not start with a registry that does not
+             * load: "PATH: REGISTRY:LINE: key: ..." */
+            struct vgpu_registry *reg =
+                vgpu_registry_load(cfg.registry_file, 0, sub, sizeof(sub));
+
+            rc = reg != NULL ? 0 : -EINVAL;
+            vgpu_registry_destroy(reg);
         }
         if (rc < 0) {
             snprintf(err, err_len, "%s: %s", path, sub);
@@ -917,18 +1004,34 @@ vgpu_config_usage(FILE *out, const char *prog)
         "  --log-level LEVEL      error, warn, info or debug (default info)\n"
         "  --log-file PATH        log to PATH (default stderr); reopened on "
         "SIGHUP\n"
+        "  --legacy-dir DIR       also serve the legacy file protocol: "
+        "DIR/vmN/request.txt\n"
+        "                         answered in DIR/vmN/response.txt "
+        "(off by default)\n"
+        "  --registry FILE        the VM registry (vgpu-admin): only the VMs "
+        "it lists\n"
+        "                         are served, each with its pool and "
+        "priority\n"
         "  --check-config FILE    validate FILE: print 'FILE: ok' and exit 0, "
         "or\n"
         "                         the error and exit 2\n"
         "  --stats                print the per-VM counters of the running "
         "daemon\n"
         "                         (at --socket/--control) and exit\n"
+        "  --cuda-fallback MODE   a pool mapped to cuda on a machine "
+        "without a usable\n"
+        "                         GPU runs on cpu (MODE cpu, the default) or "
+        "stops\n"
+        "                         the daemon at start (fail)\n"
+        "  --backends             list the backends of this build and "
+        "whether each\n"
+        "                         can run here, and exit\n"
         "  -h, --help             this text\n"
         "  --version              the version\n"
         "\n"
         "Signals: SIGTERM/SIGINT stop gracefully (queued requests are "
         "answered\n"
-        "REJECTED); SIGHUP reopens the log file.\n"
+        "REJECTED); SIGHUP reopens the log file and reloads the registry.\n"
         "Exit status: 0 on success, 1 on a runtime failure, 2 on a bad flag "
         "or\n"
         "configuration.\n",

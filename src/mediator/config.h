@@ -28,6 +28,14 @@
 #define VGPU_CONFIG_CHECK   3 /* --check-config FILE */
 #define VGPU_CONFIG_STATS   4 /* --stats */
 
+/* --backends: list the backends of this build and whether each can run. */
+#define VGPU_CONFIG_BACKENDS 5
+
+/* cuda_fallback: what a pool mapped to "cuda" does on a machine that cannot
+ * run CUDA (docs/backends.md). */
+#define VGPU_CONFIG_CUDA_FALLBACK_CPU  0 /* run it on cpu, say so once */
+#define VGPU_CONFIG_CUDA_FALLBACK_FAIL 1 /* refuse to start (exit 1) */
+
 /* Each connection's output buffer, in KiB. The minimum holds one frame with
  * the largest payload the mediator sends (VGPU_BUF_SIZE) and its header. */
 #define VGPU_CONFIG_DEFAULT_OUTPUT_KIB 256u
@@ -64,6 +72,13 @@ struct vgpu_daemon_config {
     uint32_t output_kib;
     int log_level;  /* VGPU_LOG_* */
     char *log_file; /* NULL: stderr */
+
+    /* VGPU_CONFIG_CUDA_FALLBACK_*: cuda_fallback, --cuda-fallback. */
+    int cuda_fallback;
+    /* --registry: the VM registry (vgpu/registry.h), authoritative when
+     * set; NULL: none, every VM is served. */
+    char *registry_file;
+    char *legacy_dir; /* --legacy-dir: the legacy file transport; NULL: off */
 };
 
 /**
@@ -86,6 +101,20 @@ void vgpu_config_fini(struct vgpu_daemon_config *cfg);
  */
 int vgpu_config_load_file(struct vgpu_daemon_config *cfg, const char *path,
                           char *err, size_t err_len);
+
+/**
+ * vgpu_config_load_string() - apply INI text over @cfg, exactly as
+ * vgpu_config_load_file() applies a file (the fuzz harness and tests use it,
+ * so no file is needed).
+ * @name:      what messages call the text, in place of the file's path.
+ * @text, @len: the INI text; need not be NUL-terminated; read only during
+ *             the call. A NUL byte ends its line.
+ * @err:       as for vgpu_config_load_file(), with @name for the path.
+ * Return: 0, -EINVAL for bad text, or -ENOMEM.
+ */
+int vgpu_config_load_string(struct vgpu_daemon_config *cfg, const char *name,
+                            const char *text, size_t len, char *err,
+                            size_t err_len);
 
 /**
  * vgpu_config_parse_args() - the command line: sets cfg->action; for
@@ -123,7 +152,8 @@ int vgpu_config_check_backends(const struct vgpu_daemon_config *cfg, char *err,
 
 /**
  * vgpu_config_check_file() - the whole of --check-config: the defaults, the
- * file at @path, vgpu_config_finish() and vgpu_config_check_backends().
+ * file at @path, vgpu_config_finish(), the CUDA fallback as at start
+ * (vgpu_backends_apply_fallback()) and vgpu_config_check_backends().
  * Return: 0 (the file is good), or a negative code with @err set.
  */
 int vgpu_config_check_file(const char *path, char *err, size_t err_len);

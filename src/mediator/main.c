@@ -22,11 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends.h"
 #include "config.h"
 #include "event.h"
+#include "legacy.h"
 #include "log.h"
 #include "server.h"
 #include "vgpu/mediator.h"
+#include "vgpu/registry.h"
 
 #ifndef VGPU_VERSION_STRING
 #define VGPU_VERSION_STRING "unknown"
@@ -51,8 +54,10 @@ struct daemon {
     struct vgpu_log *log;
     struct vgpu_event_loop *loop;
     struct vgpu_server *srv;
+    struct vgpu_legacy *legacy; /* --legacy-dir; NULL: off */
     struct vgpu_mediator *m;
     struct vgpu_mediator_ops ops;
+    struct vgpu_registry *registry; /* --registry; NULL: none */
     int sigfd;
     int draining;
 };
@@ -133,6 +138,44 @@ main_shutdown(struct daemon *d, const char *signame)
     }
 }
 
+/* ops->admit: the registry is authoritative (SPEC.md section 9). */
+static int
+main_admit(void *opaque, uint32_t vm_id, uint8_t pool, uint8_t priority,
+           char *why, size_t why_len)
+{
+    struct daemon *d = opaque;
+
+    return vgpu_registry_admit(d->registry, vm_id, pool, priority, why,
+                               why_len);
+}
+
+/* SIGHUP: read the registry again. A file that does not load leaves the one
+ * in force. Connections already admitted stay up either way: the registry
+ * is checked at HELLO (docs/admin-guide.md). */
+static void
+main_reload_registry(struct daemon *d)
+{
+    struct vgpu_registry *reg;
+    char err[512];
+
+    if (d->registry == NULL) {
+        return;
+    }
+    reg = vgpu_registry_load(d->cfg->registry_file, 0, err, sizeof(err));
+    if (reg == NULL) {
+        vgpu_log_printf(d->log, VGPU_LOG_ERROR,
+                        "SIGHUP: registry not reloaded, keeping the one "
+                        "loaded before (%zu VMs): %s",
+                        vgpu_registry_count(d->registry), err);
+        return;
+    }
+    vgpu_registry_destroy(d->registry);
+    d->registry = reg;
+    vgpu_log_printf(d->log, VGPU_LOG_INFO,
+                    "SIGHUP: registry %s reloaded: %zu VMs",
+                    d->cfg->registry_file, vgpu_registry_count(reg));
+}
+
 static void
 main_signal_event(struct vgpu_event_loop *loop, int fd, void *data, int mask)
 {
@@ -151,6 +194,7 @@ main_signal_event(struct vgpu_event_loop *loop, int fd, void *data, int mask)
             if (vgpu_log_reopen(d->log) == 0) {
                 vgpu_log_printf(d->log, VGPU_LOG_INFO, "SIGHUP: log reopened");
             }
+            main_reload_registry(d);
             break;
         default:
             break;
@@ -225,8 +269,25 @@ main_fail(const struct daemon *d, int status, const char *what)
     return status;
 }
 
+/* The CUDA fallback (backends.h), before any backend is opened: 1 when a
+ * cuda pool cannot run here and cuda_fallback = fail, 2 for a bad spec. */
 static int
-main_run(const struct vgpu_daemon_config *cfg)
+main_cuda_fallback(struct vgpu_daemon_config *cfg, char *note, size_t note_len)
+{
+    char err[512];
+    int rc;
+
+    rc = vgpu_backends_apply_fallback(cfg, note, note_len, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", MAIN_PROG, err);
+        return rc == -EINVAL ? MAIN_EXIT_CONFIG : MAIN_EXIT_FAIL;
+    }
+    return MAIN_EXIT_OK;
+}
+
+/* @note: the CUDA fallback's log line, "" if none. */
+static int
+main_run(const struct vgpu_daemon_config *cfg, const char *note)
 {
     struct vgpu_server_config scfg = {
         .socket_path = cfg->socket_path,
@@ -243,10 +304,20 @@ main_run(const struct vgpu_daemon_config *cfg)
     if (vgpu_config_check_backends(cfg, err, sizeof(err)) < 0) {
         return main_fail(&d, MAIN_EXIT_CONFIG, err);
     }
+    if (cfg->registry_file != NULL) {
+        d.registry =
+            vgpu_registry_load(cfg->registry_file, 0, err, sizeof(err));
+        if (d.registry == NULL) {
+            return main_fail(&d, MAIN_EXIT_CONFIG, err);
+        }
+    }
     d.log = vgpu_log_create(cfg->log_file, cfg->log_level, err, sizeof(err));
     if (d.log == NULL) {
         status = main_fail(&d, MAIN_EXIT_FAIL, err);
         goto err;
+    }
+    if (note[0] != '\0') {
+        vgpu_log_write(d.log, VGPU_LOG_WARN, note);
     }
     d.sigfd = main_signals(&old_mask);
     if (d.sigfd < 0) {
@@ -267,6 +338,7 @@ main_run(const struct vgpu_daemon_config *cfg)
     vgpu_server_fill_ops(&d.ops);
     d.ops.now_ns = main_now_ns;
     d.ops.log = main_log;
+    d.ops.admit = d.registry != NULL ? main_admit : NULL;
     vgpu_config_to_core(cfg, &core);
     d.m = vgpu_mediator_create(&core, &d.ops, &d, err, sizeof(err));
     if (d.m == NULL) {
@@ -286,8 +358,21 @@ main_run(const struct vgpu_daemon_config *cfg)
         status = main_fail(&d, MAIN_EXIT_FAIL, err);
         goto err_mediator;
     }
+    if (cfg->legacy_dir != NULL) {
+        d.legacy = vgpu_legacy_create(d.loop, d.log, d.m, cfg->legacy_dir, err,
+                                      sizeof(err));
+        if (d.legacy == NULL) {
+            status = main_fail(&d, MAIN_EXIT_FAIL, err);
+            goto err_mediator;
+        }
+    }
     vgpu_event_set_before_sleep(d.loop, main_before_sleep, &d);
     main_log_start(&d);
+    if (d.registry != NULL) {
+        vgpu_log_printf(d.log, VGPU_LOG_INFO,
+                        "registry %s: %zu VMs; any other vm_id is refused",
+                        cfg->registry_file, vgpu_registry_count(d.registry));
+    }
 
     rc = vgpu_event_loop_run(d.loop);
     if (rc < 0) {
@@ -301,6 +386,7 @@ main_run(const struct vgpu_daemon_config *cfg)
 
 err_mediator:
     /* Connections first: the core frees nothing on its own. */
+    vgpu_legacy_destroy(d.legacy);
     vgpu_server_close_all(d.srv);
     vgpu_mediator_destroy(d.m);
 err_server:
@@ -313,6 +399,7 @@ err_signals:
 err_log:
     vgpu_log_destroy(d.log);
 err:
+    vgpu_registry_destroy(d.registry);
     return status;
 }
 
@@ -393,6 +480,7 @@ int
 main(int argc, char **argv)
 {
     struct vgpu_daemon_config cfg;
+    char note[1024] = "";
     char err[512];
     int status;
     int rc;
@@ -429,8 +517,15 @@ main(int argc, char **argv)
     case VGPU_CONFIG_STATS:
         status = main_stats(&cfg);
         break;
+    case VGPU_CONFIG_BACKENDS:
+        status =
+            vgpu_backends_report(stdout) == 0 ? MAIN_EXIT_OK : MAIN_EXIT_FAIL;
+        break;
     default:
-        status = main_run(&cfg);
+        status = main_cuda_fallback(&cfg, note, sizeof(note));
+        if (status == MAIN_EXIT_OK) {
+            status = main_run(&cfg, note);
+        }
         break;
     }
     vgpu_config_fini(&cfg);

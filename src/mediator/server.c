@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "transport.h"
 #include "vgpu/common.h"
 #include "vgpu/regs.h"
 
@@ -56,6 +57,7 @@ struct server_listener {
 };
 
 struct server_conn {
+    const struct vgpu_transport *transport; /* first member: transport.h */
     struct vgpu_server *srv;
     int fd;
     int kind;
@@ -242,11 +244,17 @@ server_ops_close(void *conn_opaque)
     server_mark_closing(conn_opaque);
 }
 
+/* What the core's ops dispatch to for a socket connection. */
+static const struct vgpu_transport server_transport = {
+    .name = "socket",
+    .send = server_ops_send,
+    .close = server_ops_close,
+};
+
 void
 vgpu_server_fill_ops(struct vgpu_mediator_ops *ops)
 {
-    ops->send = server_ops_send;
-    ops->close = server_ops_close;
+    vgpu_transport_fill_ops(ops); /* other transports share the core */
 }
 
 /* ---- Connection lifetime ------------------------------------------------ */
@@ -667,6 +675,7 @@ server_accept_one(struct server_listener *l, int fd)
     }
     c->srv = srv;
     c->fd = fd;
+    c->transport = &server_transport;
     c->kind = l->kind;
     if (l->kind == SERVER_KIND_DEVICE) {
         c->out_cap = srv->output_cap;

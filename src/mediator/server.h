@@ -61,7 +61,9 @@ struct vgpu_server *vgpu_server_create(struct vgpu_event_loop *loop,
 /**
  * vgpu_server_fill_ops() - set the send and close members of @ops, the
  * transport side of the mediator core; the caller sets now_ns, log and
- * admit. The core's conn_opaque is the server's connection.
+ * admit. The core's conn_opaque is the server's connection. They are the
+ * dispatchers of transport.h, so other transports (legacy.h) can open
+ * connections in the same core.
  */
 void vgpu_server_fill_ops(struct vgpu_mediator_ops *ops);
 

@@ -1,0 +1,996 @@
+/*
+ * vgpu-admin: the VM registry's command line (docs/admin-guide.md).
+ *
+ *   vgpu-admin [--registry FILE] COMMAND [options]
+ *
+ * register-vm, list, show, remove, qemu-args, xe-args and check. Options go
+ * before or after the command (--registry included), in any order; the
+ * registry is /etc/vgpu/vms.conf unless --registry says otherwise. Edits run
+ * under the registry's lock (vgpu_registry_update()), so two admins at once
+ * never lose an entry.
+ *
+ * Exit status: 0 done (check: no problem); 1 check found problems, no VM by
+ * that name, the mediator or xe not reachable, an I/O failure; 2 a bad
+ * command line or value, a refused registration, a registry that does not
+ * load.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vgpu/registry.h"
+#include "vgpu/regs.h"
+
+#ifndef VGPU_VERSION_STRING
+#define VGPU_VERSION_STRING "unknown"
+#endif
+
+#define ADMIN_PROG "vgpu-admin"
+
+#define ADMIN_EXIT_OK      0
+#define ADMIN_EXIT_PROBLEM 1
+#define ADMIN_EXIT_USAGE   2
+
+/* The control socket is the device socket's path plus this (the daemon's
+ * default, docs/mediator.md). */
+#define ADMIN_CONTROL_SUFFIX  ".ctl"
+/* check: how long the mediator has to answer, and the most it may say. */
+#define ADMIN_STATS_TIMEOUT_S 5
+#define ADMIN_STATS_MAX       (4u << 20)
+/* The longest -device option or xe command line. */
+#define ADMIN_LINE_MAX        512
+#define ADMIN_ERR_MAX         512
+#define ADMIN_DIR_MODE        0755
+
+/* The options, as bits of struct admin's `given`. */
+enum admin_opt {
+    OPT_REGISTRY,
+    OPT_VM_NAME,
+    OPT_VM_ID,
+    OPT_POOL,
+    OPT_PRIORITY,
+    OPT_UUID,
+    OPT_SOCKET,
+    OPT_CONTROL,
+    OPT_APPLY,
+    OPT_LEGACY_DIR,
+    OPT_VERSION,
+    OPT_HELP,
+    OPT_COUNT
+};
+
+#define ADMIN_BIT(o)         (1u << (o))
+/* getopt_long()'s value of option @o: clear of its codes 1, ':', '?', 'h'. */
+#define ADMIN_OPT_VAL(o)     (256 + (o))
+/* What getopt_long() returns for an operand when optstring starts with
+ * '-'. */
+#define ADMIN_GETOPT_OPERAND 1
+
+static const struct option admin_options[] = {
+    {"registry", required_argument, NULL, ADMIN_OPT_VAL(OPT_REGISTRY)},
+    {"vm-name", required_argument, NULL, ADMIN_OPT_VAL(OPT_VM_NAME)},
+    {"vm-id", required_argument, NULL, ADMIN_OPT_VAL(OPT_VM_ID)},
+    {"pool", required_argument, NULL, ADMIN_OPT_VAL(OPT_POOL)},
+    {"priority", required_argument, NULL, ADMIN_OPT_VAL(OPT_PRIORITY)},
+    {"uuid", required_argument, NULL, ADMIN_OPT_VAL(OPT_UUID)},
+    {"socket", required_argument, NULL, ADMIN_OPT_VAL(OPT_SOCKET)},
+    {"control", required_argument, NULL, ADMIN_OPT_VAL(OPT_CONTROL)},
+    {"apply", no_argument, NULL, ADMIN_OPT_VAL(OPT_APPLY)},
+    {"legacy-dir", required_argument, NULL, ADMIN_OPT_VAL(OPT_LEGACY_DIR)},
+    {"version", no_argument, NULL, ADMIN_OPT_VAL(OPT_VERSION)},
+    {"help", no_argument, NULL, ADMIN_OPT_VAL(OPT_HELP)},
+    {NULL, 0, NULL, 0},
+};
+
+struct admin {
+    const char *registry;
+    const char *command;
+    const char *operand; /* NAME of show, remove, qemu-args, xe-args */
+    unsigned given;      /* ADMIN_BIT(OPT_*) of each option given */
+    const char *value[OPT_COUNT];
+};
+
+struct admin_cmd {
+    const char *name;
+    unsigned options; /* the options it takes, besides --registry */
+    int operand;      /* 1: it takes NAME */
+    int (*run)(struct admin *a);
+};
+
+static int admin_register(struct admin *a);
+static int admin_list(struct admin *a);
+static int admin_show(struct admin *a);
+static int admin_remove(struct admin *a);
+static int admin_qemu_args(struct admin *a);
+static int admin_xe_args(struct admin *a);
+static int admin_check(struct admin *a);
+
+static const struct admin_cmd admin_cmds[] = {
+    {"register-vm",
+     ADMIN_BIT(OPT_VM_NAME) | ADMIN_BIT(OPT_VM_ID) | ADMIN_BIT(OPT_POOL) |
+         ADMIN_BIT(OPT_PRIORITY) | ADMIN_BIT(OPT_UUID),
+     0, admin_register},
+    {"list", 0, 0, admin_list},
+    {"show", ADMIN_BIT(OPT_SOCKET), 1, admin_show},
+    {"remove", 0, 1, admin_remove},
+    {"qemu-args", ADMIN_BIT(OPT_SOCKET), 1, admin_qemu_args},
+    {"xe-args",
+     ADMIN_BIT(OPT_UUID) | ADMIN_BIT(OPT_SOCKET) | ADMIN_BIT(OPT_APPLY), 1,
+     admin_xe_args},
+    {"check",
+     ADMIN_BIT(OPT_LEGACY_DIR) | ADMIN_BIT(OPT_SOCKET) | ADMIN_BIT(OPT_CONTROL),
+     0, admin_check},
+};
+
+#define ADMIN_NCMDS (sizeof(admin_cmds) / sizeof(admin_cmds[0]))
+
+static void
+admin_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: %s [--registry FILE] COMMAND [options]\n"
+        "The VM registry of the vgpu-stub mediator: which VMs may connect, "
+        "with\n"
+        "which vm_id, pool and priority (SPEC.md section 9).\n"
+        "\n"
+        "Commands:\n"
+        "  register-vm --vm-name NAME --vm-id N --pool L --priority P "
+        "[--uuid UUID]\n"
+        "        add a VM: N 1..4294967295, L one letter A-Z, P low, medium "
+        "or\n"
+        "        high; UUID its XCP-ng uuid. Refused (exit 2) when the "
+        "vm_id, the\n"
+        "        name or the uuid is already registered\n"
+        "  list  every VM\n"
+        "  show NAME [--socket PATH]\n"
+        "        one VM and its -device option\n"
+        "  remove NAME\n"
+        "        remove a VM\n"
+        "  qemu-args NAME [--socket PATH]\n"
+        "        print its QEMU option: -device "
+        "vgpu-stub,pool_id=L,priority=P,vm_id=N\n"
+        "        (,socket=PATH added when --socket is given)\n"
+        "  xe-args NAME [--uuid UUID] [--socket PATH] [--apply]\n"
+        "        print the xe command that gives an XCP-ng VM its device; "
+        "with\n"
+        "        --apply, run it (dom0 only). The uuid is --uuid or the "
+        "VM's\n"
+        "        registered one\n"
+        "  check [--legacy-dir DIR] [--socket PATH | --control PATH]\n"
+        "        report duplicate vm_ids, names and uuids, VMs without a "
+        "DIR/vm<N>\n"
+        "        directory, and VMs the mediator at PATH has never seen "
+        "(its\n"
+        "        control socket: --control, or the --socket path + %s)\n"
+        "\n"
+        "Options:\n"
+        "  --registry FILE  the registry (default %s), before or\n"
+        "                   after the command\n"
+        "  -h, --help       this text\n"
+        "  --version        the version\n"
+        "\n"
+        "A running vgpu-mediator --registry FILE reads FILE again on "
+        "SIGHUP\n"
+        "(systemctl reload vgpu-mediator).\n"
+        "Exit status: 0 done (check: no problem); 1 check found problems, "
+        "no such\n"
+        "VM, the mediator or xe not reachable, an I/O failure; 2 a bad "
+        "command\n"
+        "line or value, a refused registration, a registry that does not "
+        "load.\n",
+        ADMIN_PROG, ADMIN_CONTROL_SUFFIX, VGPU_REGISTRY_DEFAULT_PATH);
+}
+
+static int admin_fail(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+admin_fail(int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s: ", ADMIN_PROG);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return status;
+}
+
+static const char *
+admin_option_name(int opt)
+{
+    for (const struct option *o = admin_options; o->name != NULL; o++) {
+        if (o->val == ADMIN_OPT_VAL(opt)) {
+            return o->name;
+        }
+    }
+    return "?";
+}
+
+/* ---- Command line -------------------------------------------------------- */
+
+/* getopt_long()'s error, naming the option as it was written. */
+static int
+admin_bad_option(char **argv, int c)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+    if (c == ':') {
+        return admin_fail(ADMIN_EXIT_USAGE, "option '%s' needs a value", arg);
+    }
+    if (strncmp(arg, "--", 2) != 0 && optopt != 0) {
+        return admin_fail(ADMIN_EXIT_USAGE, "unknown option '-%c' (see --help)",
+                          optopt);
+    }
+    return admin_fail(ADMIN_EXIT_USAGE, "unknown option '%s' (see --help)",
+                      arg);
+}
+
+/* Parse @argv into @a: options anywhere, the command and NAME in order.
+ * Return: -1 to go on, or the exit status. */
+static int
+admin_parse(struct admin *a, int argc, char **argv)
+{
+    int c;
+
+    a->registry = VGPU_REGISTRY_DEFAULT_PATH;
+    optind = 0;
+    opterr = 0;
+    /* "-": every argument in order, operands as code 1, whatever
+     * POSIXLY_CORRECT says. */
+    while ((c = getopt_long(argc, argv, "-:h", admin_options, NULL)) != -1) {
+        switch (c) {
+        case ADMIN_GETOPT_OPERAND:
+            if (a->command == NULL) {
+                a->command = optarg;
+            } else if (a->operand == NULL) {
+                a->operand = optarg;
+            } else {
+                return admin_fail(ADMIN_EXIT_USAGE,
+                                  "unexpected argument '%s' (see --help)",
+                                  optarg);
+            }
+            break;
+        case 'h':
+            a->given |= ADMIN_BIT(OPT_HELP);
+            break;
+        case ':':
+        case '?':
+            return admin_bad_option(argv, c);
+        default:
+            c -= ADMIN_OPT_VAL(0);
+            if (c < 0 || c >= OPT_COUNT) {
+                return admin_bad_option(argv, '?');
+            }
+            a->given |= ADMIN_BIT(c);
+            a->value[c] = optarg;
+            if (c == OPT_REGISTRY) {
+                if (optarg[0] == '\0') {
+                    return admin_fail(ADMIN_EXIT_USAGE,
+                                      "--registry: '' is not a path");
+                }
+                a->registry = optarg;
+            }
+            break;
+        }
+    }
+    return -1;
+}
+
+/* ---- Helpers ------------------------------------------------------------- */
+
+/* Load the registry for a command that reads it. @flags: see
+ * vgpu_registry_load(). Prints the error; NULL on failure. */
+static struct vgpu_registry *
+admin_load(const struct admin *a, unsigned flags)
+{
+    struct vgpu_registry *reg;
+    char err[ADMIN_ERR_MAX];
+
+    reg = vgpu_registry_load(a->registry, flags, err, sizeof(err));
+    if (reg == NULL) {
+        fprintf(stderr, "%s: %s\n", ADMIN_PROG, err);
+        if (strstr(err, "already") != NULL) {
+            fprintf(stderr,
+                    "%s: (vgpu-admin check lists every problem of "
+                    "the file)\n",
+                    ADMIN_PROG);
+        }
+    }
+    return reg;
+}
+
+/* The entry named a->operand of a registry loaded for it, or NULL (said). */
+static const struct vgpu_vm_entry *
+admin_find(const struct admin *a, const struct vgpu_registry *reg)
+{
+    const struct vgpu_vm_entry *e = vgpu_registry_find_name(reg, a->operand);
+
+    if (e == NULL) {
+        admin_fail(ADMIN_EXIT_PROBLEM, "no VM named '%s' in %s", a->operand,
+                   a->registry);
+    }
+    return e;
+}
+
+/* The -device option of @e, with --socket; prints the error. */
+static int
+admin_device_args(const struct admin *a, const struct vgpu_vm_entry *e,
+                  char *buf, size_t len)
+{
+    const char *socket = a->value[OPT_SOCKET];
+
+    if (vgpu_registry_device_args(e, socket, buf, len) < 0) {
+        return admin_fail(ADMIN_EXIT_USAGE,
+                          "--socket: '%s' is not a path QEMU can take in "
+                          "-device (no ',', quotes, blanks or shell "
+                          "characters)",
+                          socket ? socket : "");
+    }
+    return 0;
+}
+
+/* mkdir the registry's directory when it is missing (one level: the parent
+ * of /etc/vgpu is there on any host). */
+static void
+admin_make_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+
+    if (slash == NULL || slash == path) {
+        return;
+    }
+    dir = strndup(path, (size_t)(slash - path));
+    if (dir != NULL) {
+        (void)mkdir(dir, ADMIN_DIR_MODE);
+        free(dir);
+    }
+}
+
+/* ---- register-vm ----------------------------------------------------------
+ */
+
+static int
+admin_edit_add(struct vgpu_registry *reg, void *arg, char *err, size_t err_len)
+{
+    return vgpu_registry_add(reg, arg, err, err_len);
+}
+
+/* Check a flag's value with one of the registry's checks. */
+static int
+admin_flag_error(int opt, const char *why)
+{
+    return admin_fail(ADMIN_EXIT_USAGE, "--%s: %s", admin_option_name(opt),
+                      why);
+}
+
+static int
+admin_register(struct admin *a)
+{
+    static const int required[] = {OPT_VM_NAME, OPT_VM_ID, OPT_POOL,
+                                   OPT_PRIORITY};
+    struct vgpu_vm_entry e = {0};
+    char why[ADMIN_ERR_MAX];
+    char device[ADMIN_LINE_MAX];
+    int rc;
+
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        if (a->value[required[i]] == NULL) {
+            return admin_fail(ADMIN_EXIT_USAGE,
+                              "register-vm: --%s is required (see --help)",
+                              admin_option_name(required[i]));
+        }
+    }
+    if (vgpu_registry_check_name(a->value[OPT_VM_NAME], why, sizeof(why)) < 0) {
+        return admin_flag_error(OPT_VM_NAME, why);
+    }
+    snprintf(e.name, sizeof(e.name), "%s", a->value[OPT_VM_NAME]);
+    if (vgpu_registry_parse_vm_id(a->value[OPT_VM_ID], &e.vm_id, why,
+                                  sizeof(why)) < 0) {
+        return admin_flag_error(OPT_VM_ID, why);
+    }
+    if (vgpu_registry_parse_pool(a->value[OPT_POOL], &e.pool, why,
+                                 sizeof(why)) < 0) {
+        return admin_flag_error(OPT_POOL, why);
+    }
+    if (vgpu_registry_parse_priority(a->value[OPT_PRIORITY], &e.priority, why,
+                                     sizeof(why)) < 0) {
+        return admin_flag_error(OPT_PRIORITY, why);
+    }
+    if (a->value[OPT_UUID] != NULL) {
+        if (vgpu_registry_check_uuid(a->value[OPT_UUID], why, sizeof(why)) <
+            0) {
+            return admin_flag_error(OPT_UUID, why);
+        }
+        snprintf(e.uuid, sizeof(e.uuid), "%s", a->value[OPT_UUID]);
+    }
+    admin_make_dir(a->registry);
+    rc =
+        vgpu_registry_update(a->registry, admin_edit_add, &e, why, sizeof(why));
+    if (rc < 0) {
+        return admin_fail(rc == -EINVAL || rc == -EEXIST ? ADMIN_EXIT_USAGE
+                                                         : ADMIN_EXIT_PROBLEM,
+                          "register-vm: %s", why);
+    }
+    (void)vgpu_registry_device_args(&e, NULL, device, sizeof(device));
+    printf("registered '%s' in %s: vm_id %u, pool %c, priority %s\n"
+           "its device: %s\n"
+           "a running mediator reads the registry again on SIGHUP "
+           "(systemctl reload vgpu-mediator)\n",
+           e.name, a->registry, (unsigned)e.vm_id, (char)e.pool,
+           vgpu_registry_priority_name(e.priority), device);
+    return ADMIN_EXIT_OK;
+}
+
+/* ---- list, show ------------------------------------------------------------
+ */
+
+static int
+admin_list(struct admin *a)
+{
+    struct vgpu_registry *reg;
+    int width = (int)strlen("NAME");
+    size_t n;
+
+    reg = admin_load(a, VGPU_REGISTRY_MISSING_OK | VGPU_REGISTRY_ALLOW_DUPS);
+    if (reg == NULL) {
+        return ADMIN_EXIT_USAGE;
+    }
+    n = vgpu_registry_count(reg);
+    for (size_t i = 0; i < n; i++) {
+        int len = (int)strlen(vgpu_registry_entry(reg, i)->name);
+
+        width = len > width ? len : width;
+    }
+    printf("%-*s %10s %-4s %-8s %s\n", width, "NAME", "VM_ID", "POOL",
+           "PRIORITY", "UUID");
+    for (size_t i = 0; i < n; i++) {
+        const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);
+
+        printf("%-*s %10u %-4c %-8s %s\n", width, e->name, (unsigned)e->vm_id,
+               (char)e->pool, vgpu_registry_priority_name(e->priority),
+               e->uuid[0] != '\0' ? e->uuid : "-");
+    }
+    vgpu_registry_destroy(reg);
+    return ADMIN_EXIT_OK;
+}
+
+static int
+admin_show(struct admin *a)
+{
+    const struct vgpu_vm_entry *e;
+    struct vgpu_registry *reg;
+    char device[ADMIN_LINE_MAX];
+    int status = ADMIN_EXIT_PROBLEM;
+
+    reg = admin_load(a, VGPU_REGISTRY_MISSING_OK);
+    if (reg == NULL) {
+        return ADMIN_EXIT_USAGE;
+    }
+    e = admin_find(a, reg);
+    if (e != NULL) {
+        status = admin_device_args(a, e, device, sizeof(device));
+    }
+    if (e != NULL && status == 0) {
+        printf("name = %s\nvm_id = %u\npool = %c\npriority = %s\n"
+               "uuid = %s\ndevice = %s\n",
+               e->name, (unsigned)e->vm_id, (char)e->pool,
+               vgpu_registry_priority_name(e->priority),
+               e->uuid[0] != '\0' ? e->uuid : "-", device);
+    }
+    vgpu_registry_destroy(reg);
+    return status;
+}
+
+/* ---- remove
+ * ------------------------------------------------------------------ */
+
+struct admin_removal {
+    const char *name;
+    uint32_t vm_id; /* of the first entry removed */
+    int count;
+};
+
+static int
+admin_edit_remove(struct vgpu_registry *reg, void *arg, char *err,
+                  size_t err_len)
+{
+    struct admin_removal *r = arg;
+    const struct vgpu_vm_entry *e = vgpu_registry_find_name(reg, r->name);
+    int rc;
+
+    if (e == NULL) {
+        vgpu_set_err(err, err_len, "no VM named '%s'", r->name);
+        return -ENOENT;
+    }
+    r->vm_id = e->vm_id;
+    rc = vgpu_registry_remove(reg, r->name);
+    r->count = rc;
+    return rc < 0 ? rc : 0;
+}
+
+static int
+admin_remove(struct admin *a)
+{
+    struct admin_removal r = {.name = a->operand};
+    char err[ADMIN_ERR_MAX];
+    int rc;
+
+    rc = vgpu_registry_update(a->registry, admin_edit_remove, &r, err,
+                              sizeof(err));
+    if (rc == -ENOENT) {
+        return admin_fail(ADMIN_EXIT_PROBLEM, "remove: %s in %s", err,
+                          a->registry);
+    }
+    if (rc < 0) {
+        return admin_fail(rc == -EINVAL ? ADMIN_EXIT_USAGE : ADMIN_EXIT_PROBLEM,
+                          "remove: %s", err);
+    }
+    if (r.count == 1) {
+        printf("removed '%s' (vm_id %u) from %s\n", r.name, (unsigned)r.vm_id,
+               a->registry);
+    } else {
+        printf("removed %d entries named '%s' from %s\n", r.count, r.name,
+               a->registry);
+    }
+    printf("a running mediator refuses its next connection after SIGHUP "
+           "(systemctl reload vgpu-mediator)\n");
+    return ADMIN_EXIT_OK;
+}
+
+/* ---- qemu-args, xe-args
+ * ------------------------------------------------------- */
+
+static int
+admin_qemu_args(struct admin *a)
+{
+    const struct vgpu_vm_entry *e;
+    struct vgpu_registry *reg;
+    char device[ADMIN_LINE_MAX];
+    int status = ADMIN_EXIT_PROBLEM;
+
+    reg = admin_load(a, VGPU_REGISTRY_MISSING_OK);
+    if (reg == NULL) {
+        return ADMIN_EXIT_USAGE;
+    }
+    e = admin_find(a, reg);
+    if (e != NULL) {
+        status = admin_device_args(a, e, device, sizeof(device));
+    }
+    if (e != NULL && status == 0) {
+        printf("%s\n", device);
+    }
+    vgpu_registry_destroy(reg);
+    return status;
+}
+
+/* Whether an executable @name is in a directory of $PATH. */
+static int
+admin_on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char file[4096];
+
+    if (path == NULL) {
+        return 0;
+    }
+    while (*path != '\0') {
+        size_t len = strcspn(path, ":");
+        struct stat st;
+
+        snprintf(file, sizeof(file), "%.*s/%s", (int)len, len ? path : ".",
+                 name);
+        if (len == 0) {
+            snprintf(file, sizeof(file), "./%s", name);
+        }
+        if (stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+            access(file, X_OK) == 0) {
+            return 1;
+        }
+        path += len + (path[len] == ':');
+    }
+    return 0;
+}
+
+static int
+admin_xe_args(struct admin *a)
+{
+    static const char param[] = "platform:device-model-args=";
+    const struct vgpu_vm_entry *e;
+    struct vgpu_registry *reg;
+    char device[ADMIN_LINE_MAX];
+    char uuid_arg[VGPU_REGISTRY_UUID_LEN + 8];
+    char model_arg[ADMIN_LINE_MAX + sizeof(param)];
+    char why[ADMIN_ERR_MAX];
+    const char *uuid;
+    int status;
+
+    if (a->value[OPT_UUID] != NULL &&
+        vgpu_registry_check_uuid(a->value[OPT_UUID], why, sizeof(why)) < 0) {
+        return admin_flag_error(OPT_UUID, why);
+    }
+    reg = admin_load(a, VGPU_REGISTRY_MISSING_OK);
+    if (reg == NULL) {
+        return ADMIN_EXIT_USAGE;
+    }
+    e = admin_find(a, reg);
+    if (e == NULL) {
+        status = ADMIN_EXIT_PROBLEM;
+        goto out;
+    }
+    status = admin_device_args(a, e, device, sizeof(device));
+    if (status != 0) {
+        goto out;
+    }
+    uuid = a->value[OPT_UUID] ? a->value[OPT_UUID] : e->uuid;
+    if (uuid[0] == '\0') {
+        status = admin_fail(ADMIN_EXIT_USAGE,
+                            "xe-args: VM '%s' has no uuid in %s: give --uuid "
+                            "UUID (on dom0: xe vm-list name-label=%s "
+                            "params=uuid --minimal)",
+                            e->name, a->registry, e->name);
+        goto out;
+    }
+    snprintf(uuid_arg, sizeof(uuid_arg), "uuid=%s", uuid);
+    snprintf(model_arg, sizeof(model_arg), "%s%s", param, device);
+    if (!(a->given & ADMIN_BIT(OPT_APPLY))) {
+        printf("xe vm-param-set %s %s\"%s\"\n", uuid_arg, param, device);
+        status = ADMIN_EXIT_OK;
+        goto out;
+    }
+    if (!admin_on_path("xe")) {
+        fprintf(stderr,
+                "xe: not found on this host (XCP-ng dom0 only); the command "
+                "would be: xe vm-param-set %s %s\"%s\"\n",
+                uuid_arg, param, device);
+        status = ADMIN_EXIT_PROBLEM;
+        goto out;
+    }
+    printf("running: xe vm-param-set %s %s\"%s\"\n", uuid_arg, param, device);
+    fflush(stdout);
+    {
+        char *argv[] = {"xe", "vm-param-set", uuid_arg, model_arg, NULL};
+
+        execvp(argv[0], argv);
+    }
+    status = admin_fail(ADMIN_EXIT_PROBLEM, "xe: cannot run it: %s",
+                        strerror(errno));
+out:
+    vgpu_registry_destroy(reg);
+    return status;
+}
+
+/* ---- check
+ * -------------------------------------------------------------------- */
+
+struct admin_check {
+    size_t problems;
+};
+
+static void
+admin_problem(void *arg, const char *line)
+{
+    struct admin_check *ck = arg;
+
+    printf("problem: %s\n", line);
+    ck->problems++;
+}
+
+static void admin_problemf(struct admin_check *ck, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+admin_problemf(struct admin_check *ck, const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("problem: ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    ck->problems++;
+}
+
+/* One VM of the mediator's stats. */
+struct admin_seen {
+    uint32_t vm_id;
+    char pool;
+    char priority[16];
+};
+
+/* Ask the control socket at @path for "stats". Return: the answer (malloc'ed,
+ * NUL-terminated), or NULL with @err set. */
+static char *
+admin_stats(const char *path, char *err, size_t err_len)
+{
+    static const char cmd[] = "stats\n";
+    struct timeval tv = {.tv_sec = ADMIN_STATS_TIMEOUT_S};
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = 0;
+    size_t cap = 4096;
+    char *buf = NULL;
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        vgpu_set_err(err, err_len, "the path is longer than %zu bytes",
+                     sizeof(sa.sun_path) - 1);
+        return NULL;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        goto err;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        send(fd, cmd, sizeof(cmd) - 1, MSG_NOSIGNAL) !=
+            (ssize_t)(sizeof(cmd) - 1)) {
+        goto err_close;
+    }
+    buf = malloc(cap);
+    if (buf == NULL) {
+        goto err_close;
+    }
+    for (;;) {
+        ssize_t n;
+
+        if (len + 1 == cap) {
+            char *more = cap >= ADMIN_STATS_MAX ? NULL : realloc(buf, cap * 2);
+
+            if (more == NULL) {
+                errno = EMSGSIZE;
+                goto err_close;
+            }
+            buf = more;
+            cap *= 2;
+        }
+        n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            goto err_close;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(fd);
+    return buf;
+
+err_close:
+    close(fd);
+err:
+    vgpu_set_err(err, err_len, "%s",
+                 strerror(errno == EAGAIN ? ETIMEDOUT : errno));
+    free(buf);
+    return NULL;
+}
+
+/* Parse the stats text into @seen (malloc'ed). Return: the count, or -1 when
+ * it is not a stats answer. */
+static long
+admin_parse_stats(char *text, struct admin_seen **seen)
+{
+    /* Each VM's line is longer than this: a bound on their count. */
+    const size_t min_line = sizeof("vm=1 pool=A priority=low") - 1;
+    size_t most = strlen(text) / min_line + 1;
+    size_t n = 0;
+    char *save = NULL;
+    char *line = strtok_r(text, "\n", &save);
+
+    *seen = NULL;
+    if (line == NULL || strncmp(line, "vms ", 4) != 0) {
+        return -1;
+    }
+    *seen = calloc(most, sizeof(**seen));
+    if (*seen == NULL) {
+        return -1;
+    }
+    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+        struct admin_seen *s = &(*seen)[n];
+        unsigned id;
+
+        if (n < most && sscanf(line, "vm=%u pool=%c priority=%15s", &id,
+                               &s->pool, s->priority) == 3) {
+            s->vm_id = id;
+            n++;
+        }
+    }
+    return (long)n;
+}
+
+/* The mediator's view against the registry's. */
+static void
+admin_check_mediator(const struct admin *a, const struct vgpu_registry *reg,
+                     struct admin_check *ck)
+{
+    char control[4200];
+    char err[ADMIN_ERR_MAX];
+    struct admin_seen *seen = NULL;
+    char *text;
+    long n;
+
+    if (a->value[OPT_CONTROL] != NULL) {
+        snprintf(control, sizeof(control), "%s", a->value[OPT_CONTROL]);
+    } else {
+        snprintf(control, sizeof(control), "%s%s", a->value[OPT_SOCKET],
+                 ADMIN_CONTROL_SUFFIX);
+    }
+    text = admin_stats(control, err, sizeof(err));
+    if (text == NULL) {
+        admin_problemf(ck, "cannot reach the mediator at %s: %s", control, err);
+        return;
+    }
+    n = admin_parse_stats(text, &seen);
+    if (n < 0) {
+        admin_problemf(ck, "the mediator at %s did not answer with stats",
+                       control);
+        goto out;
+    }
+    for (size_t i = 0; i < vgpu_registry_count(reg); i++) {
+        const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);
+        const struct admin_seen *s = NULL;
+
+        if (vgpu_registry_find_id(reg, e->vm_id) != e) {
+            continue; /* a duplicate, reported above */
+        }
+        for (long j = 0; j < n && s == NULL; j++) {
+            s = seen[j].vm_id == e->vm_id ? &seen[j] : NULL;
+        }
+        if (s == NULL) {
+            admin_problemf(ck,
+                           "vm_id %u ('%s'): never seen by the mediator at %s",
+                           (unsigned)e->vm_id, e->name, control);
+        } else if (s->pool != (char)e->pool ||
+                   strcmp(s->priority,
+                          vgpu_registry_priority_name(e->priority)) != 0) {
+            admin_problemf(ck,
+                           "vm_id %u ('%s'): the mediator serves it as pool %c "
+                           "priority %s, the registry says pool %c priority %s "
+                           "(admitted before the registry changed: restart the "
+                           "VM's device)",
+                           (unsigned)e->vm_id, e->name, s->pool, s->priority,
+                           (char)e->pool,
+                           vgpu_registry_priority_name(e->priority));
+        }
+    }
+    for (long j = 0; j < n; j++) {
+        if (vgpu_registry_find_id(reg, seen[j].vm_id) == NULL) {
+            admin_problemf(
+                ck,
+                "vm_id %u: seen by the mediator at %s but not in the "
+                "registry",
+                (unsigned)seen[j].vm_id, control);
+        }
+    }
+out:
+    free(seen);
+    free(text);
+}
+
+static int
+admin_check(struct admin *a)
+{
+    struct admin_check ck = {0};
+    struct vgpu_registry *reg;
+    char err[ADMIN_ERR_MAX];
+    size_t n;
+
+    if (a->value[OPT_SOCKET] != NULL && a->value[OPT_CONTROL] != NULL) {
+        return admin_fail(ADMIN_EXIT_USAGE,
+                          "check: give --socket or --control, not both");
+    }
+    reg = vgpu_registry_load(a->registry, VGPU_REGISTRY_ALLOW_DUPS, err,
+                             sizeof(err));
+    if (reg == NULL) {
+        admin_problem(&ck, err);
+        printf("%s: does not load\n", a->registry);
+        return ADMIN_EXIT_PROBLEM;
+    }
+    n = vgpu_registry_count(reg);
+    (void)vgpu_registry_check(reg, admin_problem, &ck);
+    if (a->value[OPT_LEGACY_DIR] != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);
+            char dir[4200];
+            struct stat st;
+
+            if (vgpu_registry_find_id(reg, e->vm_id) != e) {
+                continue;
+            }
+            snprintf(dir, sizeof(dir), "%s/vm%u", a->value[OPT_LEGACY_DIR],
+                     (unsigned)e->vm_id);
+            if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                admin_problemf(
+                    &ck, "vm_id %u ('%s'): legacy directory %s is missing",
+                    (unsigned)e->vm_id, e->name, dir);
+            }
+        }
+    }
+    if (a->value[OPT_SOCKET] != NULL || a->value[OPT_CONTROL] != NULL) {
+        admin_check_mediator(a, reg, &ck);
+    }
+    if (ck.problems == 0) {
+        printf("%s: %zu VM%s, no problems\n", a->registry, n,
+               n == 1 ? "" : "s");
+    } else {
+        printf("%s: %zu VM%s, %zu problem%s\n", a->registry, n,
+               n == 1 ? "" : "s", ck.problems, ck.problems == 1 ? "" : "s");
+    }
+    vgpu_registry_destroy(reg);
+    return ck.problems == 0 ? ADMIN_EXIT_OK : ADMIN_EXIT_PROBLEM;
+}
+
+/* ---- main -------------------------------------------------------------------
+ */
+
+int
+main(int argc, char **argv)
+{
+    struct admin a = {0};
+    const struct admin_cmd *cmd = NULL;
+    unsigned extra;
+    int status;
+
+    status = admin_parse(&a, argc, argv);
+    if (status >= 0) {
+        return status;
+    }
+    if (a.given & ADMIN_BIT(OPT_HELP)) {
+        admin_usage(stdout);
+        return ADMIN_EXIT_OK;
+    }
+    if (a.given & ADMIN_BIT(OPT_VERSION)) {
+        printf("%s %s\n", ADMIN_PROG, VGPU_VERSION_STRING);
+        return ADMIN_EXIT_OK;
+    }
+    if (a.command == NULL) {
+        admin_usage(stderr);
+        return ADMIN_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < ADMIN_NCMDS; i++) {
+        if (strcmp(a.command, admin_cmds[i].name) == 0) {
+            cmd = &admin_cmds[i];
+        }
+    }
+    if (cmd == NULL) {
+        return admin_fail(ADMIN_EXIT_USAGE,
+                          "unknown command '%s' (one of register-vm, list, "
+                          "show, remove, qemu-args, xe-args, check)",
+                          a.command);
+    }
+    extra = a.given & ~(cmd->options | ADMIN_BIT(OPT_REGISTRY));
+    for (int o = 0; o < OPT_COUNT; o++) {
+        if (extra & ADMIN_BIT(o)) {
+            return admin_fail(ADMIN_EXIT_USAGE,
+                              "%s: --%s does not apply to it (see --help)",
+                              cmd->name, admin_option_name(o));
+        }
+    }
+    if (cmd->operand && a.operand == NULL) {
+        return admin_fail(ADMIN_EXIT_USAGE, "%s: which VM? (%s %s NAME)",
+                          cmd->name, ADMIN_PROG, cmd->name);
+    }
+    if (!cmd->operand && a.operand != NULL) {
+        return admin_fail(ADMIN_EXIT_USAGE,
+                          "%s: unexpected argument '%s' (see --help)",
+                          cmd->name, a.operand);
+    }
+    return cmd->run(&a);
+}
