@@ -1,0 +1,197 @@
+#!/bin/sh
+# ci/qemu-build.sh [OUT_DIR]: build qemu-system-x86_64 7.2 with the vgpu-stub
+# device, from Debian's source package, into OUT_DIR (default build/qemu).
+#
+#   OUT_DIR/qemu-system-x86_64   the binary (a copy)
+#   OUT_DIR/firmware-args        the -L flags it needs: -L /usr/share/seabios -L /usr/share/qemu
+#   OUT_DIR/src/qemu-*/          Debian's tree (patches applied) with the device
+#   OUT_DIR/obj/                 QEMU's build directory
+#   OUT_DIR/apt/                 the private apt configuration used to fetch it
+#
+# Steps: install the missing Debian packages; fetch `qemu` with `apt-get
+# source` through a private apt configuration (the system's apt sources are
+# never touched); run src/qemu_glue/integrate.sh; configure a minimal x86_64
+# system emulator (q35 and pc machines, PCI, MSI, ISA serial, the device);
+# `ninja qemu-system-x86_64`.
+#
+# Cached: the source is fetched once; configure runs again only when its
+# flags change; when a stamp of the device's sources (glue, devmodel, proto,
+# headers) matches the binary, nothing is rebuilt. Otherwise the sources are
+# copied again and ninja rebuilds incrementally (seconds).
+#
+# Environment: VGPU_JOBS (ninja -j, default 2), VGPU_DEBIAN_MIRROR (default:
+# the mirror the system's apt uses, else http://deb.debian.org/debian),
+# VGPU_QEMU_SUITE (default bookworm: QEMU 7.2).
+set -eu
+
+ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
+. "$ROOT/ci/lib.sh"
+
+OUT=${1:-$ROOT/build/qemu}
+JOBS=${VGPU_JOBS:-2}
+SUITE=${VGPU_QEMU_SUITE:-bookworm}
+T0=$(date +%s)
+
+say() {
+    echo "qemu-build: $*"
+}
+
+die() {
+    echo "qemu-build: $*" >&2
+    exit 1
+}
+
+elapsed() {
+    echo $(($(date +%s) - $1))
+}
+
+vgpu_need_pkgs dpkg-dev xz-utils debian-archive-keyring python3 gcc \
+    pkg-config meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev \
+    zlib1g-dev flex bison seabios qemu-system-data
+
+mkdir -p "$OUT"
+OUT=$(CDPATH='' cd -- "$OUT" && pwd)
+
+# One build at a time per OUT_DIR (several engineers share a checkout).
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$OUT/.lock"
+    if ! flock -n 9; then
+        say "waiting for another qemu-build.sh on $OUT"
+        flock 9
+    fi
+fi
+
+# ---- 1. Debian's QEMU source, fetched once --------------------------------
+
+# The Debian mirror the system already uses (deb822 or one-line form).
+debian_mirror() {
+    if [ -n "${VGPU_DEBIAN_MIRROR:-}" ]; then
+        echo "$VGPU_DEBIAN_MIRROR"
+        return
+    fi
+    m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+        awk '$1 == "URIs:" && $2 ~ /\/debian\/?$/ { print $2; exit }')
+    if [ -z "$m" ]; then
+        m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+            2>/dev/null | awk '$1 == "deb" {
+                for (i = 2; i <= NF; i++) {
+                    if ($i ~ /^https?:\/\/.*\/debian\/?$/) { print $i; exit }
+                }
+            }')
+    fi
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+fetch_source() {
+    apt_dir=$OUT/apt
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $SUITE main" \
+        >"$apt_dir/sources.list"
+    set -- -o "Dir::Etc::SourceList=$apt_dir/sources.list" \
+        -o Dir::Etc::SourceParts=/dev/null \
+        -o "Dir::State::Lists=$apt_dir/lists" \
+        -o "Dir::Cache=$apt_dir/cache"
+    if [ "$(id -u)" -eq 0 ]; then
+        # Root's downloads would run as _apt, which cannot write here.
+        set -- "$@" -o APT::Sandbox::User=root
+    fi
+    say "fetching Debian's qemu source ($(cat "$apt_dir/sources.list"))"
+    apt-get "$@" -qq update
+    rm -rf "$OUT/src.tmp"
+    mkdir -p "$OUT/src.tmp"
+    (cd "$OUT/src.tmp" && apt-get "$@" -q source qemu >apt-source.log 2>&1) ||
+        {
+            tail -n 20 "$OUT/src.tmp/apt-source.log" >&2
+            die "apt-get source qemu failed"
+        }
+    rm -rf "$OUT/src"
+    mv "$OUT/src.tmp" "$OUT/src"
+}
+
+find_source() {
+    for d in "$OUT"/src/qemu-*/; do
+        if [ -f "$d/VERSION" ] && [ -f "$d/configure" ]; then
+            echo "${d%/}"
+            return
+        fi
+    done
+}
+
+t=$(date +%s)
+SRC=$(find_source)
+if [ -z "$SRC" ]; then
+    fetch_source
+    SRC=$(find_source)
+    [ -n "$SRC" ] || die "no qemu-*/ tree was unpacked in $OUT/src"
+    say "fetched $(basename "$SRC") in $(elapsed "$t") s"
+fi
+say "source: $SRC (QEMU $(cat "$SRC/VERSION"))"
+
+# ---- 2. The device in the tree --------------------------------------------
+
+sh "$ROOT/src/qemu_glue/integrate.sh" "$SRC"
+# This build has no default devices: enable the device by its Kconfig
+# symbol. The q35 and pc boards (already =y there) select PCI, MSI, the
+# APIC and the ISA serial port.
+MAK=$SRC/configs/devices/i386-softmmu/default.mak
+[ -f "$MAK" ] || die "$MAK is missing"
+if ! grep -qx 'CONFIG_VGPU_STUB=y' "$MAK"; then
+    printf '\n# vgpu-stub (added by ci/qemu-build.sh)\nCONFIG_VGPU_STUB=y\n' \
+        >>"$MAK"
+fi
+
+# ---- 3. Configure, when the flags changed ----------------------------------
+
+CONFIGURE_FLAGS="--target-list=x86_64-softmmu --without-default-features \
+--without-default-devices --disable-docs --disable-tools --disable-user \
+--enable-tcg --disable-werror --disable-install-blobs"
+OBJ=$OUT/obj
+if [ ! -f "$OBJ/build.ninja" ] ||
+    [ "$(cat "$OBJ/vgpu-configure-flags" 2>/dev/null)" != "$CONFIGURE_FLAGS" ]; then
+    t=$(date +%s)
+    rm -rf "$OBJ"
+    mkdir -p "$OBJ"
+    say "configure $CONFIGURE_FLAGS"
+    # shellcheck disable=SC2086 # the flags are words
+    (cd "$OBJ" && "$SRC/configure" $CONFIGURE_FLAGS >configure.log 2>&1) || {
+        tail -n 30 "$OBJ/configure.log" >&2
+        die "configure failed (log: $OBJ/configure.log)"
+    }
+    echo "$CONFIGURE_FLAGS" >"$OBJ/vgpu-configure-flags"
+    say "configured in $(elapsed "$t") s"
+fi
+
+# ---- 4. Build, unless the stamp says the binary is current ----------------
+
+stamp_of() {
+    (
+        cd "$ROOT"
+        cat src/qemu_glue/vgpu-stub.c src/qemu_glue/integrate.sh \
+            src/devmodel/*.c src/proto/*.c include/vgpu/*.h
+        echo "$CONFIGURE_FLAGS $SRC"
+    ) | sha256sum | cut -d' ' -f1
+}
+
+STAMP=$(stamp_of)
+BIN=$OUT/qemu-system-x86_64
+if [ -x "$BIN" ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$STAMP" ]; then
+    say "up to date ($BIN)"
+else
+    t=$(date +%s)
+    say "ninja -j$JOBS qemu-system-x86_64"
+    ninja -C "$OBJ" -j"$JOBS" qemu-system-x86_64 >"$OBJ/ninja.log" 2>&1 || {
+        tail -n 40 "$OBJ/ninja.log" >&2
+        die "ninja failed (log: $OBJ/ninja.log)"
+    }
+    grep -E 'warning:' "$OBJ/ninja.log" | grep -F 'hw/misc/vgpu' || true
+    cp "$OBJ/qemu-system-x86_64" "$BIN.tmp"
+    mv "$BIN.tmp" "$BIN"
+    echo "$STAMP" >"$OUT/stamp"
+    say "built in $(elapsed "$t") s"
+fi
+
+echo "-L /usr/share/seabios -L /usr/share/qemu" >"$OUT/firmware-args"
+"$BIN" -device help 2>&1 | grep -q '"vgpu-stub"' ||
+    die "$BIN has no vgpu-stub device"
+say "$BIN: vgpu-stub present; run it with $(cat "$OUT/firmware-args")"
+say "wall time $(elapsed "$T0") s"
