@@ -1,0 +1,103 @@
+/*
+ * Helpers shared by the libFuzzer harnesses (tests/fuzz/README.md): a cursor
+ * that decodes the fuzzer's input into choices, and the check macro.
+ *
+ * A harness turns its input into a sequence of operations with the cursor:
+ * every read past the end yields 0, so any input, however short, is a valid
+ * program, and the fuzzer mutates the program's bytes.
+ */
+#ifndef VGPU_FUZZ_COMMON_H
+#define VGPU_FUZZ_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* libFuzzer's entry point; declared here for -Wmissing-prototypes. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * FUZZ_CHECK() - an invariant of the code under test. On failure it names
+ * the check and its line on stderr and traps, which libFuzzer reports as a
+ * crash (and saves the input that caused it).
+ */
+#define FUZZ_CHECK(cond)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__,        \
+                    __LINE__, #cond);                                          \
+            __builtin_trap();                                                  \
+        }                                                                      \
+    } while (0)
+
+struct fuzz_cursor {
+    const uint8_t *data;
+    size_t len;
+    size_t pos;
+};
+
+static inline void
+fuzz_cursor_init(struct fuzz_cursor *c, const uint8_t *data, size_t len)
+{
+    c->data = data;
+    c->len = len;
+    c->pos = 0;
+}
+
+/* Bytes left. */
+static inline size_t
+fuzz_left(const struct fuzz_cursor *c)
+{
+    return c->len - c->pos;
+}
+
+static inline uint8_t
+fuzz_u8(struct fuzz_cursor *c)
+{
+    if (c->pos >= c->len) {
+        return 0;
+    }
+    return c->data[c->pos++];
+}
+
+static inline uint16_t
+fuzz_u16(struct fuzz_cursor *c)
+{
+    uint16_t lo = fuzz_u8(c);
+
+    return (uint16_t)(lo | (uint16_t)fuzz_u8(c) << 8);
+}
+
+static inline uint32_t
+fuzz_u32(struct fuzz_cursor *c)
+{
+    uint32_t lo = fuzz_u16(c);
+
+    return lo | (uint32_t)fuzz_u16(c) << 16;
+}
+
+static inline uint64_t
+fuzz_u64(struct fuzz_cursor *c)
+{
+    uint64_t lo = fuzz_u32(c);
+
+    return lo | (uint64_t)fuzz_u32(c) << 32;
+}
+
+/*
+ * Up to @want bytes of the input (fewer at its end): a pointer into the
+ * input and, through @got, how many.
+ */
+static inline const uint8_t *
+fuzz_bytes(struct fuzz_cursor *c, size_t want, size_t *got)
+{
+    const uint8_t *p = c->data + c->pos;
+    size_t n = want < fuzz_left(c) ? want : fuzz_left(c);
+
+    c->pos += n;
+    *got = n;
+    return p;
+}
+
+#endif /* VGPU_FUZZ_COMMON_H */
