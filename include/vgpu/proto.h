@@ -294,4 +294,16 @@ VGPU_EXPORT int vgpu_op_validate(const uint8_t *req, size_t len,
                                  struct vgpu_op_desc *desc, char *why,
                                  size_t why_len);
 
+/**
+ * vgpu_op_desc_check() - does @desc still describe a well-formed request?
+ * Backends receive a struct vgpu_op_desc from vgpu_op_validate(); before they
+ * touch memory they re-check it (a few multiplications) rather than trust a
+ * caller that may have built or altered the struct itself: a known op, and
+ * operands_len and out_len equal to what the counts imply.
+ * @who: prefixed to the reason, e.g. "cpu backend".
+ * Return: 0, or VGPU_E_INVALID_REQUEST with a one-line reason in @why.
+ */
+VGPU_EXPORT int vgpu_op_desc_check(const struct vgpu_op_desc *desc,
+                                   const char *who, char *why, size_t why_len);
+
 #endif /* VGPU_PROTO_H */

@@ -171,35 +171,6 @@ cpu_matmul_f32(const struct vgpu_op_desc *op, uint8_t *out)
 }
 
 /*
- * The descriptor comes from vgpu_op_validate(), but exec() is the last line
- * before memory is touched, so it checks that the lengths still agree with
- * the counts (a few multiplications) instead of trusting a caller that may
- * have built or altered the struct itself.
- */
-static int
-cpu_check_desc(const struct vgpu_op_desc *op, char *msg, size_t msg_len)
-{
-    uint64_t req_len = vgpu_op_request_len(op->op, op->n, op->k, op->p);
-    uint64_t hdr =
-        op->op == VGPU_OP_MATMUL_F32 ? VGPU_MATMUL_HDR_SIZE : VGPU_OP_HDR_SIZE;
-
-    if (req_len == 0) {
-        vgpu_set_err(msg, msg_len, "cpu backend: unknown op 0x%02x",
-                     (unsigned)op->op);
-        return -EINVAL;
-    }
-    if (req_len - hdr != op->operands_len ||
-        vgpu_op_response_len(op->op, op->n, op->k, op->p) != op->out_len ||
-        (op->operands_len > 0 && op->operands == NULL)) {
-        vgpu_set_err(msg, msg_len,
-                     "cpu backend: descriptor of %s does not match its counts",
-                     vgpu_op_name(op->op));
-        return -EINVAL;
-    }
-    return 0;
-}
-
-/*
  * Parse the spec: NULL or "" (no delay), or "delay_us=N" with N plain decimal
  * digits (no sign, no spaces) in 0 .. CPU_SPEC_DELAY_MAX. Digits are added
  * one at a time and checked against the bound at each step, so a long string
@@ -289,7 +260,7 @@ cpu_exec(void *ctx, const struct vgpu_op_desc *op, uint8_t *out, size_t out_cap,
         /* The testing knob of the spec: a slow device. */
         cpu_delay(c->delay_us);
     }
-    if (cpu_check_desc(op, msg, msg_len) < 0) {
+    if (vgpu_op_desc_check(op, "cpu backend", msg, msg_len) < 0) {
         return VGPU_ERR_BACKEND_ERROR;
     }
     if (op->out_len > out_cap) {

@@ -284,31 +284,6 @@ err:
     return f.err == cudaErrorMemoryAllocation ? -ENOMEM : -ENODEV;
 }
 
-/* The lengths still agree with the counts, and fit the device buffers. */
-static int
-cuda_check_desc(const struct vgpu_op_desc *op, char *msg, size_t msg_len)
-{
-    uint64_t req_len = vgpu_op_request_len(op->op, op->n, op->k, op->p);
-    uint64_t hdr =
-        op->op == VGPU_OP_MATMUL_F32 ? VGPU_MATMUL_HDR_SIZE : VGPU_OP_HDR_SIZE;
-
-    if (req_len == 0) {
-        vgpu_set_err(msg, msg_len, "cuda backend: unknown op 0x%02x",
-                     (unsigned)op->op);
-        return -EINVAL;
-    }
-    if (req_len - hdr != op->operands_len ||
-        vgpu_op_response_len(op->op, op->n, op->k, op->p) != op->out_len ||
-        (op->operands_len > 0 && op->operands == NULL)) {
-        vgpu_set_err(msg, msg_len,
-                     "cuda backend: descriptor of %s does not match its "
-                     "counts",
-                     vgpu_op_name(op->op));
-        return -EINVAL;
-    }
-    return 0;
-}
-
 static int
 cuda_check_fit(const struct vgpu_op_desc *op, char *msg, size_t msg_len)
 {
@@ -405,7 +380,7 @@ cuda_exec(void *ctx, const struct vgpu_op_desc *op, uint8_t *out,
         vgpu_set_err(msg, msg_len, "cuda backend: bad context or descriptor");
         return VGPU_ERR_BACKEND_ERROR;
     }
-    if (cuda_check_desc(op, msg, msg_len) < 0) {
+    if (vgpu_op_desc_check(op, "cuda backend", msg, msg_len) < 0) {
         return VGPU_ERR_BACKEND_ERROR;
     }
     if (op->out_len > out_cap) {

@@ -244,3 +244,27 @@ vgpu_op_validate(const uint8_t *req, size_t len, struct vgpu_op_desc *desc,
     }
     return 0;
 }
+
+int
+vgpu_op_desc_check(const struct vgpu_op_desc *op, const char *who, char *why,
+                   size_t why_len)
+{
+    uint64_t req_len = vgpu_op_request_len(op->op, op->n, op->k, op->p);
+    uint64_t hdr =
+        op->op == VGPU_OP_MATMUL_F32 ? VGPU_MATMUL_HDR_SIZE : VGPU_OP_HDR_SIZE;
+
+    if (req_len == 0) {
+        vgpu_set_err(why, why_len, "%s: unknown op 0x%02x", who,
+                     (unsigned)op->op);
+        return VGPU_E_INVALID_REQUEST;
+    }
+    if (req_len - hdr != op->operands_len ||
+        vgpu_op_response_len(op->op, op->n, op->k, op->p) != op->out_len ||
+        (op->operands_len > 0 && op->operands == NULL)) {
+        vgpu_set_err(why, why_len,
+                     "%s: descriptor of %s does not match its counts", who,
+                     vgpu_op_name(op->op));
+        return VGPU_E_INVALID_REQUEST;
+    }
+    return 0;
+}

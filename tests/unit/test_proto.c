@@ -1625,6 +1625,36 @@ test_strerror_errno(void **state)
     assert_all_distinct(all, ARRAY_LEN(all));
 }
 
+/* A descriptor from vgpu_op_validate passes the re-check; one altered
+ * afterwards does not, and the reason names who checked. */
+static void
+test_op_desc_check(void **state)
+{
+    uint8_t req[VGPU_OP_HDR_SIZE + 2 * VGPU_ELEM_SIZE] = {0};
+    struct vgpu_op_desc d;
+    char why[128];
+
+    (void)state;
+    vgpu_put_le32(req, VGPU_OP_ADD_I32);
+    vgpu_put_le32(req + 4, 1);
+    assert_int_equal(vgpu_op_validate(req, sizeof(req), &d, NULL, 0), 0);
+    assert_int_equal(vgpu_op_desc_check(&d, "x", why, sizeof(why)), 0);
+    d.out_len++;
+    assert_int_equal(vgpu_op_desc_check(&d, "cpu backend", why, sizeof(why)),
+                     VGPU_E_INVALID_REQUEST);
+    assert_string_equal(why,
+                        "cpu backend: descriptor of ADD_I32 does not match "
+                        "its counts");
+    d.out_len--;
+    d.operands = NULL;
+    assert_int_equal(vgpu_op_desc_check(&d, "x", why, sizeof(why)),
+                     VGPU_E_INVALID_REQUEST);
+    d.op = 0x99;
+    assert_int_equal(vgpu_op_desc_check(&d, "x", why, sizeof(why)),
+                     VGPU_E_INVALID_REQUEST);
+    assert_string_equal(why, "x: unknown op 0x99");
+}
+
 int
 main(void)
 {
@@ -1688,6 +1718,7 @@ main(void)
                         &case_matmul),
         VGPU_TEST_STATE("/proto/ops/matmul_f32/unit_sizes", test_op_sizes,
                         &case_matmul_1),
+        VGPU_TEST("/proto/ops/desc_check", test_op_desc_check),
         VGPU_TEST("/proto/ops/nop/nonzero_n", test_op_nop_nonzero_n),
         VGPU_TEST("/proto/ops/unknown", test_op_unknown),
         VGPU_TEST("/proto/ops/why_message", test_op_why_message),
