@@ -122,6 +122,26 @@ peer_bg() {
     echo $! >"$T/$name.pid"
 }
 
+# peer_ready NAME: wait (at most 60 s) until peer NAME, started with
+# --ready-file "$T/NAME.ready", has had its HELLO accepted. Fails the test
+# when the peer exits first. A peer that must outlive what follows is run
+# with a long --duration-ms and stopped with peer_stop.
+peer_ready() {
+    i=0
+    while [ ! -e "$T/$1.ready" ]; do
+        kill -0 "$(cat "$T/$1.pid")" 2>/dev/null ||
+            { cat "$T/$1.out"; fail "peer $1 exited before its HELLO was accepted"; }
+        i=$((i + 1))
+        [ "$i" -le 1200 ] || fail "peer $1: HELLO not accepted in 60 s"
+        sleep 0.05
+    done
+}
+
+# peer_stop NAME: SIGUSR1: it stops sending and collects what is in flight.
+peer_stop() {
+    kill -USR1 "$(cat "$T/$1.pid")" 2>/dev/null || true
+}
+
 # peer_wait NAME: wait for it and return its exit status.
 peer_wait() {
     pid=$(cat "$T/$1.pid")

@@ -56,11 +56,14 @@ for mode in magic version type oversize before-hello second-hello \
     peer "bad_$mode" --vm-id 100 --bad "$mode" --timeout-ms $W ||
         { cat "$T/bad_$mode.out"; fail "--bad $mode"; }
 done
-peer_bg hold --vm-id 2 --op nop --pipeline 1 --duration-ms 3000 \
-    --timeout-ms $W
-sleep 1
+# The holder keeps vm_id 2 until told to stop (SIGUSR1), so the duplicate's
+# HELLO always meets it, however slowly the daemon under memcheck reads.
+peer_bg hold --vm-id 2 --op nop --pipeline 1 --duration-ms 600000 \
+    --ready-file "$T/hold.ready" --timeout-ms $W
+peer_ready hold
 peer dup --vm-id 2 --expect-hello-error REJECTED --timeout-ms $W ||
     { cat "$T/dup.out"; fail "duplicate vm_id 2 was not refused"; }
+peer_stop hold
 peer_check hold
 peer flood --vm-id 3 --no-read --duration-ms 20000 --timeout-ms $W ||
     { cat "$T/flood.out"; fail "the non-reading peer was not disconnected"; }

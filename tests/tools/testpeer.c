@@ -123,7 +123,18 @@ struct peer_opts {
     enum peer_bad bad;
     bool no_read;
     uint64_t connect_cycles;
+    const char *ready_file; /* created once HELLO is accepted */
 };
+
+/* Set by SIGUSR1: stop sending, collect what is in flight, exit. */
+static volatile sig_atomic_t peer_stop_requested;
+
+static void
+peer_on_sigusr1(int sig)
+{
+    (void)sig;
+    peer_stop_requested = 1;
+}
 
 /* One request in flight, kept for matching and verification. */
 struct peer_slot {
@@ -569,7 +580,18 @@ peer_open(struct peer *p)
         fputc('\n', stderr);
         return PEER_EXIT_FAIL;
     }
-    return rc < 0 ? -rc : 0;
+    if (rc < 0) {
+        return -rc;
+    }
+    if (p->o.ready_file != NULL) {
+        FILE *rf = fopen(p->o.ready_file, "w");
+
+        if (rf == NULL || fclose(rf) != 0) {
+            peer_err("--ready-file %s: %s", p->o.ready_file, strerror(errno));
+            return PEER_EXIT_FAIL;
+        }
+    }
+    return 0;
 }
 
 /* ---- Requests ------------------------------------------------------------ */
@@ -898,6 +920,17 @@ peer_sleep_until_ms(uint64_t mono_ms)
     }
 }
 
+/* Whether to send another request: until --count, or until the end of
+ * --duration-ms (@end_ns), and never after SIGUSR1. */
+static bool
+peer_more(const struct peer *p, uint64_t end_ns)
+{
+    if (peer_stop_requested) {
+        return false;
+    }
+    return end_ns != 0 ? peer_now_ns() < end_ns : p->sent < p->o.count;
+}
+
 /* The default mode. Return the exit status. */
 static int
 peer_run_requests(struct peer *p)
@@ -916,7 +949,7 @@ peer_run_requests(struct peer *p)
     }
     for (;;) {
         struct vgpu_frame f;
-        bool more = end_ns != 0 ? peer_now_ns() < end_ns : p->sent < p->o.count;
+        bool more = peer_more(p, end_ns);
 
         while (more && p->inflight < p->o.pipeline) {
             rc = peer_send_request(p);
@@ -925,7 +958,7 @@ peer_run_requests(struct peer *p)
                          p->o.vm_id, p->next_id - 1u, vgpu_strerror(rc));
                 return rc == -ETIMEDOUT ? PEER_EXIT_TIMEOUT : PEER_EXIT_FAIL;
             }
-            more = end_ns != 0 ? peer_now_ns() < end_ns : p->sent < p->o.count;
+            more = peer_more(p, end_ns);
         }
         if (p->inflight == 0) {
             return 0;
@@ -1304,6 +1337,8 @@ peer_usage(FILE *f)
         "  --timeout-ms T         bound of every wait (default 10000)\n"
         "  --verify               check each result against the CPU backend\n"
         "  --timestamps           print `done vm= req= t_ns= status=` lines\n"
+        "  --ready-file PATH      create PATH once HELLO is accepted\n"
+        "SIGUSR1 stops sending; requests in flight are still collected.\n"
         "  --expect-status NAME   every response must have this status\n"
         "  --allow-status NAME    also accept this status (repeatable)\n"
         "  --expect-hello-error NAME  HELLO must be refused with NAME\n"
@@ -1334,6 +1369,7 @@ enum {
     OPT_TIMEOUT,
     OPT_VERIFY,
     OPT_TIMESTAMPS,
+    OPT_READY_FILE,
     OPT_EXPECT_STATUS,
     OPT_ALLOW_STATUS,
     OPT_EXPECT_HELLO_ERR,
@@ -1359,6 +1395,7 @@ static const struct option peer_longopts[] = {
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
     {"verify", no_argument, NULL, OPT_VERIFY},
     {"timestamps", no_argument, NULL, OPT_TIMESTAMPS},
+    {"ready-file", required_argument, NULL, OPT_READY_FILE},
     {"expect-status", required_argument, NULL, OPT_EXPECT_STATUS},
     {"allow-status", required_argument, NULL, OPT_ALLOW_STATUS},
     {"expect-hello-error", required_argument, NULL, OPT_EXPECT_HELLO_ERR},
@@ -1446,6 +1483,9 @@ peer_parse_arg(struct peer_opts *o, int c, const char *arg)
         break;
     case OPT_VERIFY:
         o->verify = true;
+        break;
+    case OPT_READY_FILE:
+        o->ready_file = arg;
         break;
     case OPT_TIMESTAMPS:
         o->timestamps = true;
@@ -1547,6 +1587,7 @@ main(int argc, char **argv)
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR1, peer_on_sigusr1);
     setvbuf(stdout, NULL, _IOLBF, 0);
     peer_parse(argc, argv, &p.o);
     p.fd = -1;
