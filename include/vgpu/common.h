@@ -18,6 +18,12 @@
 #define VGPU_EXPORT
 #endif
 
+/* Log levels of every library's log callback, most severe first. */
+#define VGPU_LOG_ERROR 0
+#define VGPU_LOG_WARN  1
+#define VGPU_LOG_INFO  2
+#define VGPU_LOG_DEBUG 3
+
 #define VGPU_E_BASE            1000
 /* Frame magic is not VGPU. */
 #define VGPU_E_BAD_MAGIC       (-(VGPU_E_BASE + 1))

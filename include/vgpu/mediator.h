@@ -31,12 +31,6 @@
 struct vgpu_mediator;
 struct vgpu_mconn;
 
-/* Log levels, most severe first. */
-#define VGPU_LOG_ERROR 0
-#define VGPU_LOG_WARN  1
-#define VGPU_LOG_INFO  2
-#define VGPU_LOG_DEBUG 3
-
 /* The transport's side. */
 struct vgpu_mediator_ops {
     /* Queue @len bytes (whole frames) for the peer of a connection.

@@ -5,20 +5,12 @@
  * transport_socket.c and threaded.c (sim_internal.h).
  *
  * A doorbell goes: client -> bus -> vgpu_dev_mmio_write() -> dev_submit()
- * here, which encodes the REQUEST frame and hands it to the mode's
- * transport. What comes back is fed, as bytes, to the VM's streaming
- * decoder in sim_vm_input(), which completes the device.
+ * here -> the mode's transport, which hands the request to the VM's link
+ * (src/link, vgpu/link.h: the device's end of the protocol, the same code
+ * QEMU's vgpu-stub runs). What comes back is fed, as bytes, to the link,
+ * which completes the device. docs/protocol.md ("The device's end") says
+ * what the link does with each frame.
  *
- * Decisions the header leaves open (also in docs/debugging.md):
- * - Every RESPONSE is matched to the request it answers by request_id
- *   through a short list of the requests sent on the connection, so that a
- *   late answer to a request that timed out or was abandoned by a reset
- *   carries that request's generation and is dropped as stale, even if the
- *   guest reused its request id.
- * - A frame the decoder refuses ends the request in flight with
- *   PROTOCOL_ERROR (SPEC.md section 7) and drops the connection; an ERROR
- *   frame ends it with MEDIATOR_UNAVAILABLE and the mediator's reason as
- *   the message, and drops the connection. The next doorbell reconnects.
  * - The log: VGPU_SIM_LOG names a file to append to ("-" or unset:
  *   stderr) and VGPU_SIM_LOG_LEVEL its level (error, warn, info, debug;
  *   default warn on stderr, info in a file). Lines have the daemon's form,
@@ -146,73 +138,17 @@ sim_log_open(struct vgpu_sim *sim, char *err, size_t err_len)
     return 0;
 }
 
-/* ---- Requests the connection carries ------------------------------------- */
-
-static void
-pending_push(struct sim_vm *vm, uint32_t generation, uint32_t request_id)
-{
-    struct sim_pending *p;
-
-    if (vm->pending_count == SIM_PENDING_MAX) {
-        /* Forget the oldest: its answer, if it ever comes, is stale. */
-        vm->pending_head = (vm->pending_head + 1u) % SIM_PENDING_MAX;
-        vm->pending_count--;
-    }
-    p = &vm->pending[(vm->pending_head + vm->pending_count) % SIM_PENDING_MAX];
-    p->generation = generation;
-    p->request_id = request_id;
-    vm->pending_count++;
-}
-
-/* The generation of the request @request_id answers; it and every older
- * entry leave the list (answers come in order on one connection). Return:
- * 1 if found. */
-static int
-pending_take(struct sim_vm *vm, uint32_t request_id, uint32_t *generation)
-{
-    for (unsigned i = 0; i < vm->pending_count; i++) {
-        unsigned idx = (vm->pending_head + i) % SIM_PENDING_MAX;
-
-        if (vm->pending[idx].request_id == request_id) {
-            *generation = vm->pending[idx].generation;
-            vm->pending_head = (idx + 1u) % SIM_PENDING_MAX;
-            vm->pending_count -= i + 1u;
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* ---- The device's effects ------------------------------------------------ */
 
 static int
 dev_submit(void *opaque, const struct vgpu_request *req)
 {
     struct sim_vm *vm = opaque;
-    struct vgpu_sim *sim = vm->sim;
-    struct vgpu_hdr h;
-    int n;
-    int rc;
 
-    if (sim->cfg.no_mediator) {
+    if (vm->sim->cfg.no_mediator) {
         return VGPU_ERR_MEDIATOR_UNAVAILABLE;
     }
-    vgpu_hdr_init(&h, VGPU_MSG_REQUEST);
-    h.vm_id = req->vm_id;
-    h.request_id = req->request_id;
-    h.pool_id = req->pool_id;
-    h.priority = req->priority;
-    n = vgpu_frame_encode(&h, req->data, req->len, vm->wire, sizeof(vm->wire));
-    if (n < 0) {
-        /* Not reached: a request is at most VGPU_BUF_SIZE bytes. */
-        return VGPU_ERR_PROTOCOL_ERROR;
-    }
-    pending_push(vm, req->generation, req->request_id);
-    rc = sim->tr->submit(vm, vm->wire, (size_t)n);
-    if (rc != 0 && vm->pending_count > 0) {
-        vm->pending_count--; /* it never left */
-    }
-    return rc;
+    return vm->sim->tr->submit(vm, req);
 }
 
 static void
@@ -247,181 +183,42 @@ static const struct vgpu_dev_ops sim_dev_ops = {
     .guest_error = dev_guest_error,
 };
 
-/* ---- Frames from the mediator -------------------------------------------- */
+/* ---- The link: the device's end of the protocol (src/link) --------------- */
 
-size_t
-sim_hello_frame(const struct sim_vm *vm, uint8_t *buf, size_t cap)
-{
-    uint8_t payload[VGPU_HELLO_PAYLOAD_SIZE];
-    struct vgpu_hdr h;
-    int n;
-
-    vgpu_hdr_init(&h, VGPU_MSG_HELLO);
-    h.vm_id = vm->dev.cfg.vm_id;
-    h.pool_id = vm->dev.cfg.pool_id;
-    h.priority = vm->dev.cfg.priority;
-    vgpu_hello_pack(payload, VGPU_PROTOCOL_VERSION, VGPU_CAPABILITIES);
-    n = vgpu_frame_encode(&h, payload, sizeof(payload), buf, cap);
-    return n > 0 ? (size_t)n : 0;
-}
-
-/* End the request in flight (if any) with @status and @msg as its text. */
-static void
-vm_fail_inflight(struct sim_vm *vm, uint32_t status, const char *msg)
-{
-    uint32_t gen;
-    uint32_t id;
-
-    if (!vgpu_dev_busy(&vm->dev)) {
-        return;
-    }
-    vgpu_dev_inflight(&vm->dev, &gen, &id);
-    vgpu_dev_complete(&vm->dev, gen, id, status, (const uint8_t *)msg,
-                      strlen(msg));
-}
-
-static void
-vm_response(struct sim_vm *vm, const struct vgpu_frame *f)
-{
-    const struct vgpu_hdr *h = &f->hdr;
-    uint32_t gen;
-    int rc;
-
-    if (!pending_take(vm, h->request_id, &gen)) {
-        /* Not a request we sent on this connection: let the device's
-         * request id check decide. */
-        vgpu_dev_inflight(&vm->dev, &gen, NULL);
-    }
-    if (f->truncated) {
-        sim_log(vm->sim, VGPU_LOG_WARN,
-                "vm=%u req=%u: response of %u bytes is over the %u-byte "
-                "buffer: RESPONSE_TOO_LARGE",
-                (unsigned)vm->dev.cfg.vm_id, (unsigned)h->request_id,
-                (unsigned)h->payload_len, VGPU_BUF_SIZE);
-        rc = vgpu_dev_complete(&vm->dev, gen, h->request_id,
-                               VGPU_ERR_RESPONSE_TOO_LARGE, NULL,
-                               h->payload_len);
-    } else {
-        rc = vgpu_dev_complete(&vm->dev, gen, h->request_id, h->status,
-                               f->payload, h->payload_len);
-    }
-    if (rc == -ESTALE) {
-        sim_log(vm->sim, VGPU_LOG_INFO,
-                "vm=%u req=%u: stale response dropped (the device abandoned "
-                "that request)",
-                (unsigned)vm->dev.cfg.vm_id, (unsigned)h->request_id);
-    }
-}
-
-/* Keep an ERROR frame's reason, printable, in vm->message. */
-static void
-vm_keep_message(struct sim_vm *vm, const struct vgpu_frame *f)
-{
-    size_t len = f->payload != NULL ? f->hdr.payload_len : 0;
-
-    if (len > sizeof(vm->message) - 1u) {
-        len = sizeof(vm->message) - 1u;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = f->payload[i];
-
-        vm->message[i] = (ch < ' ' || ch == '\177') ? '?' : (char)ch;
-    }
-    vm->message[len] = '\0';
-    if (len == 0) {
-        snprintf(vm->message, sizeof(vm->message), "ERROR %s",
-                 vgpu_strerror((int)f->hdr.status));
-    }
-}
-
-/* One whole frame. Return 0, or a negative code to drop the connection. */
 static int
-vm_frame(struct sim_vm *vm, const struct vgpu_frame *f)
+link_send(void *opaque, const uint8_t *frame, size_t len)
 {
-    unsigned vm_id = (unsigned)vm->dev.cfg.vm_id;
+    struct sim_vm *vm = opaque;
 
-    switch (f->hdr.type) {
-    case VGPU_MSG_HELLO_ACK:
-        if (!vm->connected) {
-            vm->connected = 1;
-            sim_log(vm->sim, VGPU_LOG_DEBUG, "vm=%u: HELLO_ACK", vm_id);
-            return 0;
-        }
-        snprintf(vm->message, sizeof(vm->message),
-                 "protocol error: a second HELLO_ACK");
-        break;
-    case VGPU_MSG_RESPONSE:
-        if (vm->connected) {
-            vm_response(vm, f);
-            return 0;
-        }
-        snprintf(vm->message, sizeof(vm->message),
-                 "protocol error: RESPONSE before HELLO_ACK");
-        break;
-    case VGPU_MSG_ERROR:
-        vm_keep_message(vm, f);
-        sim_log(vm->sim, VGPU_LOG_WARN,
-                "vm=%u: the mediator sent ERROR %s: %s; dropping the "
-                "connection",
-                vm_id, vgpu_strerror((int)f->hdr.status), vm->message);
-        vm_fail_inflight(vm, VGPU_ERR_MEDIATOR_UNAVAILABLE, vm->message);
-        return -ECONNRESET;
-    case VGPU_MSG_PING:
-        vm->pings++;
-        return 0;
-    case VGPU_MSG_PONG:
-        return 0;
-    default:
-        snprintf(vm->message, sizeof(vm->message),
-                 "protocol error: unexpected frame type %u from the mediator",
-                 (unsigned)f->hdr.type);
-        break;
-    }
-    sim_log(vm->sim, VGPU_LOG_WARN, "vm=%u: %s; dropping the connection", vm_id,
-            vm->message);
-    vm_fail_inflight(vm, VGPU_ERR_PROTOCOL_ERROR, vm->message);
-    return -EPROTO;
+    return vm->sim->tr->send(vm, frame, len);
 }
+
+static void
+link_lost(void *opaque, const char *why)
+{
+    struct sim_vm *vm = opaque;
+
+    vm->sim->tr->lost(vm, why);
+}
+
+static void
+link_log(void *opaque, int level, const char *line)
+{
+    struct sim_vm *vm = opaque;
+
+    sim_log_line(vm->sim, level, line);
+}
+
+static const struct vgpu_link_ops sim_link_ops = {
+    .send = link_send,
+    .lost = link_lost,
+    .log = link_log,
+};
 
 int
-sim_vm_input(struct sim_vm *vm, const uint8_t *data, size_t len)
+sim_link_init(struct sim_vm *vm)
 {
-    size_t pos = 0;
-
-    while (pos < len) {
-        struct vgpu_frame f;
-        size_t used = 0;
-        int rc = vgpu_decoder_feed(&vm->dec, data + pos, len - pos, &used, &f);
-
-        pos += used;
-        if (rc < 0) {
-            snprintf(vm->message, sizeof(vm->message), "protocol error: %s",
-                     vgpu_strerror(rc));
-            sim_log(vm->sim, VGPU_LOG_WARN,
-                    "vm=%u: %s; dropping the connection",
-                    (unsigned)vm->dev.cfg.vm_id, vm->message);
-            vm_fail_inflight(vm, VGPU_ERR_PROTOCOL_ERROR, vm->message);
-            return rc;
-        }
-        if (rc == 0) {
-            break;
-        }
-        rc = vm_frame(vm, &f);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-void
-sim_vm_lost(struct sim_vm *vm)
-{
-    vm->connected = 0;
-    vm->pings = 0;
-    vm->pending_count = 0;
-    vgpu_decoder_reset(&vm->dec);
-    vgpu_dev_transport_lost(&vm->dev);
+    return vgpu_link_init(&vm->link, &vm->dev, &sim_link_ops, vm);
 }
 
 uint64_t
@@ -430,34 +227,34 @@ sim_vm_ends(const struct sim_vm *vm)
     return vm->dev.stats.completions + vm->dev.stats.errors;
 }
 
-/* ---- The sim bus: vgpu_bus_sim with the mode's extras -------------------- */
+/* ---- The sim bus (each transport adds its extras) ------------------------ */
 
-static uint32_t
-bus_read32(void *ctx, uint32_t off)
+uint32_t
+sim_bus_read32(void *ctx, uint32_t off)
 {
     struct sim_vm *vm = ctx;
 
     return vgpu_bus_sim.read32(&vm->dev, off);
 }
 
-static void
-bus_write32(void *ctx, uint32_t off, uint32_t val)
+void
+sim_bus_write32(void *ctx, uint32_t off, uint32_t val)
 {
     struct sim_vm *vm = ctx;
 
     vgpu_bus_sim.write32(&vm->dev, off, val);
 }
 
-static void
-bus_read_buf(void *ctx, uint32_t off, void *dst, size_t len)
+void
+sim_bus_read_buf(void *ctx, uint32_t off, void *dst, size_t len)
 {
     struct sim_vm *vm = ctx;
 
     vgpu_bus_sim.read_buf(&vm->dev, off, dst, len);
 }
 
-static void
-bus_write_buf(void *ctx, uint32_t off, const void *src, size_t len)
+void
+sim_bus_write_buf(void *ctx, uint32_t off, const void *src, size_t len)
 {
     struct sim_vm *vm = ctx;
 
@@ -466,8 +263,8 @@ bus_write_buf(void *ctx, uint32_t off, const void *src, size_t len)
 
 /* The sim's VMs belong to the sim; only vgpu_sim_open_single()'s client
  * takes the simulator with it. */
-static void
-bus_close(void *ctx)
+void
+sim_bus_close(void *ctx)
 {
     struct sim_vm *vm = ctx;
     struct vgpu_sim *sim = vm->sim;
@@ -477,110 +274,6 @@ bus_close(void *ctx)
         vgpu_sim_destroy(sim);
     }
 }
-
-/* Socket mode: a read of STATUS while BUSY first reads what the mediator
- * sent, so a polling guest sees its completion. */
-static uint32_t
-bus_socket_read32(void *ctx, uint32_t off)
-{
-    struct sim_vm *vm = ctx;
-
-    if (off == VGPU_REG_STATUS && vgpu_dev_busy(&vm->dev)) {
-        sim_socket_pump(vm, 0);
-    }
-    return vgpu_bus_sim.read32(&vm->dev, off);
-}
-
-/* Socket mode's interrupt: wait on the VM's socket. */
-static int
-bus_socket_wait(void *ctx, int timeout_ms)
-{
-    return sim_socket_pump(ctx, timeout_ms);
-}
-
-/* Threaded mode: every access under the VM's lock. */
-static uint32_t
-bus_locked_read32(void *ctx, uint32_t off)
-{
-    struct sim_vm *vm = ctx;
-    uint32_t v;
-
-    pthread_mutex_lock(&vm->lock);
-    v = vgpu_bus_sim.read32(&vm->dev, off);
-    pthread_mutex_unlock(&vm->lock);
-    return v;
-}
-
-static void
-bus_locked_write32(void *ctx, uint32_t off, uint32_t val)
-{
-    struct sim_vm *vm = ctx;
-
-    pthread_mutex_lock(&vm->lock);
-    vgpu_bus_sim.write32(&vm->dev, off, val);
-    pthread_mutex_unlock(&vm->lock);
-}
-
-static void
-bus_locked_read_buf(void *ctx, uint32_t off, void *dst, size_t len)
-{
-    struct sim_vm *vm = ctx;
-
-    pthread_mutex_lock(&vm->lock);
-    vgpu_bus_sim.read_buf(&vm->dev, off, dst, len);
-    pthread_mutex_unlock(&vm->lock);
-}
-
-static void
-bus_locked_write_buf(void *ctx, uint32_t off, const void *src, size_t len)
-{
-    struct sim_vm *vm = ctx;
-
-    pthread_mutex_lock(&vm->lock);
-    vgpu_bus_sim.write_buf(&vm->dev, off, src, len);
-    pthread_mutex_unlock(&vm->lock);
-}
-
-static int
-bus_threaded_wait(void *ctx, int timeout_ms)
-{
-    return sim_threaded_wait(ctx, timeout_ms);
-}
-
-/* Deterministic mode: a doorbell has completed before the write returns,
- * so the client polls STATUS once and has no interrupt to wait for. */
-static const struct vgpu_bus_ops sim_bus_local = {
-    .name = "sim",
-    .read32 = bus_read32,
-    .write32 = bus_write32,
-    .read_buf = bus_read_buf,
-    .write_buf = bus_write_buf,
-    .wait_irq = NULL,
-    .close = bus_close,
-    .identity = NULL,
-};
-
-static const struct vgpu_bus_ops sim_bus_socket = {
-    .name = "sim",
-    .read32 = bus_socket_read32,
-    .write32 = bus_write32,
-    .read_buf = bus_read_buf,
-    .write_buf = bus_write_buf,
-    .wait_irq = bus_socket_wait,
-    .close = bus_close,
-    .identity = NULL,
-};
-
-static const struct vgpu_bus_ops sim_bus_threaded = {
-    .name = "sim",
-    .read32 = bus_locked_read32,
-    .write32 = bus_locked_write32,
-    .read_buf = bus_locked_read_buf,
-    .write_buf = bus_locked_write_buf,
-    .wait_irq = bus_threaded_wait,
-    .close = bus_close,
-    .identity = NULL,
-};
 
 /* ---- Lifecycle ----------------------------------------------------------- */
 
@@ -651,9 +344,8 @@ sim_init_vm(struct vgpu_sim *sim, unsigned i, char *err, size_t err_len)
     vm->sim = sim;
     vm->index = i;
     vm->fd = -1;
-    vgpu_decoder_init(&vm->dec, vm->payload, sizeof(vm->payload),
-                      VGPU_MAX_PAYLOAD);
-    if (vgpu_dev_init(&vm->dev, &dc, &sim_dev_ops, vm) != 0) {
+    if (vgpu_dev_init(&vm->dev, &dc, &sim_dev_ops, vm) != 0 ||
+        sim_link_init(vm) != 0) {
         vgpu_set_err(err, err_len, "vm %u: bad device configuration",
                      (unsigned)dc.vm_id);
         return -EINVAL;
@@ -669,7 +361,6 @@ sim_init_vm(struct vgpu_sim *sim, unsigned i, char *err, size_t err_len)
 struct vgpu_sim *
 vgpu_sim_create(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
 {
-    const struct vgpu_bus_ops *bus;
     struct vgpu_sim *sim;
     unsigned inited = 0;
     int started = 0;
@@ -707,15 +398,12 @@ vgpu_sim_create(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
     switch (cfg->mode) {
     case VGPU_SIM_SOCKET:
         sim->tr = &sim_transport_socket;
-        bus = &sim_bus_socket;
         break;
     case VGPU_SIM_THREADED:
         sim->tr = &sim_transport_threaded;
-        bus = &sim_bus_threaded;
         break;
     default:
         sim->tr = &sim_transport_local;
-        bus = &sim_bus_local;
         break;
     }
     for (; inited < cfg->n_vms; inited++) {
@@ -730,7 +418,8 @@ vgpu_sim_create(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
     for (unsigned i = 0; i < cfg->n_vms; i++) {
         char why[SIM_MSG_MAX] = "";
 
-        sim->vms[i].client = vgpu_open_bus(bus, &sim->vms[i], why, sizeof(why));
+        sim->vms[i].client =
+            vgpu_open_bus(sim->tr->bus, &sim->vms[i], why, sizeof(why));
         if (sim->vms[i].client == NULL) {
             vgpu_set_err(err, err_len, "vm %u: guest client: %s",
                          (unsigned)sim->ids[i].vm_id, why);

@@ -2,12 +2,19 @@
  * What the files of libvgpu-sim share (vgpu/sim.h): the simulator, its VMs,
  * and the transport ops table each mode implements (STYLE.md rule 7).
  *
- *   sim.c              create/destroy, the device ops, the sim bus, the
- *                      frames a VM receives, the log
+ *   sim.c              create/destroy, the device ops, each VM's link
+ *                      (src/link: the device's end of the protocol, the
+ *                      same code QEMU's vgpu-stub runs), the sim bus, the
+ *                      log
  *   transport_local.c  the in-process mediator core, and the deterministic
  *                      transport: a doorbell runs the whole chain
  *   transport_socket.c one Unix socket per VM to a vgpu-mediator daemon
  *   threaded.c         the in-process core on a dispatcher thread
+ *
+ * sim.c reaches a mode only through its struct sim_transport (bus, submit,
+ * send, lost, ...); the transports call sim.c for the log and the plain
+ * bus, and threaded.c uses transport_local.c's core. No file calls back
+ * into one that calls it.
  *
  * Internal functions shared by these files are prefixed sim_; none is
  * exported (the library is built with -fvisibility=hidden).
@@ -16,13 +23,13 @@
  *   core_lock  the mediator core and every vm->mconn: held by the
  *              dispatcher while it feeds, dispatches and closes, and by
  *              vgpu_sim_stats() and vgpu_sim_disconnect().
- *   vm->lock   one VM's device, decoder, pending list and connected flag:
- *              held by the guest thread around every bus access, and by the
- *              dispatcher while it delivers frames to that VM.
+ *   vm->lock   one VM's device, link and outbox: held by the guest thread
+ *              around every bus access, and by the dispatcher while it
+ *              delivers frames to that VM or takes its outbox.
  *   q_lock     the dispatcher's queue.
  * Order: core_lock -> vm->lock -> q_lock. No thread takes a lock to the
  * left of one it holds: a guest thread (vm->lock held in the bus) takes only
- * q_lock to queue a frame; the dispatcher pops under q_lock and releases it
+ * q_lock to queue a kick; the dispatcher pops under q_lock and releases it
  * before it takes core_lock. Two VM locks are never held together.
  */
 #ifndef VGPU_SIM_INTERNAL_H
@@ -34,70 +41,69 @@
 #include <stdint.h>
 
 #include "vgpu/devmodel.h"
+#include "vgpu/guest.h"
+#include "vgpu/link.h"
 #include "vgpu/mediator.h"
 #include "vgpu/proto.h"
 #include "vgpu/sim.h"
 
-/* Requests a connection may have sent and not yet seen answered: one in
- * flight, plus those abandoned by a timeout or a reset whose late answers
- * must still be recognised as stale. Older ones are forgotten. */
-#define SIM_PENDING_MAX      16u
 /* Socket mode: how long a connect waits for HELLO_ACK, and a write for
  * room in the socket. */
 #define SIM_HELLO_TIMEOUT_MS 5000
 #define SIM_WRITE_TIMEOUT_MS 5000
-/* The largest frame a VM sends: a header and a full request buffer. */
-#define SIM_FRAME_MAX        (VGPU_HDR_SIZE + VGPU_BUF_SIZE)
 /* Socket mode: bytes read from a socket per read() call. */
 #define SIM_READ_CHUNK       65536u
-/* Text kept of an ERROR frame, for the create error and the log. */
+/* Text kept of why a connect failed, for the create error and the log. */
 #define SIM_MSG_MAX          256u
+/* In-process modes: frames a VM's link has queued for the core and not yet
+ * delivered (HELLO, a request, PONGs). */
+#define SIM_OUTBOX_CAP       (4u * VGPU_LINK_FRAME_MAX)
 
 #define SIM_NS_PER_MS 1000000ull
-
-/* A request the connection carries: what a RESPONSE's request_id maps to. */
-struct sim_pending {
-    uint32_t generation;
-    uint32_t request_id;
-};
 
 struct sim_vm {
     struct vgpu_sim *sim;
     unsigned index;
     struct vgpu_dev dev;
+    struct vgpu_link link; /* the device's end of the protocol */
     struct vgpu_client *client;
-    pthread_mutex_t lock;     /* threaded mode, see the top */
-    pthread_cond_t done_cond; /* threaded mode: broadcast on completions */
-    int irq_level;            /* last level the device gave set_irq */
-    uint64_t guest_errors;    /* accesses the device reported */
-    int connected;            /* HELLO_ACK seen on the current connection */
-    int pings;                /* PINGs received, to answer (socket mode) */
-    struct vgpu_mconn *mconn; /* in-process modes; NULL when closed */
-    int close_pending;        /* the core asked to close mconn */
-    int fd;                   /* socket mode; -1 when closed */
-    uint64_t deadline_ns;     /* socket mode: timeout of the request in
-                                 flight; 0 for none */
-    struct sim_pending pending[SIM_PENDING_MAX];
-    unsigned pending_head;
-    unsigned pending_count;
-    char message[SIM_MSG_MAX]; /* the last ERROR frame's reason */
-    struct vgpu_decoder dec;
-    uint8_t payload[VGPU_BUF_SIZE];
-    uint8_t wire[SIM_FRAME_MAX]; /* the REQUEST frame being sent */
+    pthread_mutex_t lock;      /* threaded mode, see the top */
+    pthread_cond_t done_cond;  /* threaded mode: broadcast on completions */
+    int irq_level;             /* last level the device gave set_irq */
+    uint64_t guest_errors;     /* accesses the device reported */
+    char message[SIM_MSG_MAX]; /* why the last connect failed */
+
+    /* In-process modes. */
+    struct vgpu_mconn *mconn; /* NULL when closed */
+    int close_pending;        /* the core or the link asked to close mconn */
+    int flush_pending;        /* the outbox has bytes for the core */
+    size_t out_len;
+    uint8_t out[SIM_OUTBOX_CAP]; /* the link's frames for the core */
+
+    /* Socket mode. */
+    int fd;               /* -1 when closed */
+    uint64_t deadline_ns; /* timeout of the request in flight; 0 for none */
 };
 
 /* One mode's transport. Every member is set. */
 struct sim_transport {
     const char *name;
+    /* The guest client's bus: the sim bus with the mode's extras (a STATUS
+     * read that pumps the socket, locks, an interrupt wait). */
+    const struct vgpu_bus_ops *bus;
     /* Connect every VM (HELLO/HELLO_ACK) and start what the mode runs.
      * Return 0, or a negative code with @err set. */
     int (*start)(struct vgpu_sim *sim, char *err, size_t err_len);
     /* Stop threads, close every connection, free the mode's state. Called
      * once, also after a failed start. */
     void (*stop)(struct vgpu_sim *sim);
-    /* Carry one encoded REQUEST frame of @vm (whose device is BUSY with
-     * it). Return 0, or a VGPU_ERR_* code to end the request at once. */
-    int (*submit)(struct sim_vm *vm, const uint8_t *frame, size_t len);
+    /* The device's ops->submit: hand @req to vm->link (vgpu_link_request),
+     * connecting first when the link is DOWN. Return 0, or a VGPU_ERR_*
+     * code to end the request at once. */
+    int (*submit)(struct sim_vm *vm, const struct vgpu_request *req);
+    /* The link's ops->send and ops->lost (vgpu/link.h). */
+    int (*send)(struct sim_vm *vm, const uint8_t *frame, size_t len);
+    void (*lost)(struct sim_vm *vm, const char *why);
     /* vgpu_sim_poll(). */
     int (*poll)(struct vgpu_sim *sim, int timeout_ms);
     /* vgpu_sim_disconnect(). */
@@ -106,6 +112,8 @@ struct sim_transport {
     size_t (*stats)(struct vgpu_sim *sim,
                     void (*fn)(const struct vgpu_vm_stats *, void *),
                     void *arg);
+    /* 1 when VMs are driven from their own threads (vm->lock is used). */
+    int threaded;
 };
 
 extern const struct sim_transport sim_transport_local;
@@ -130,6 +138,7 @@ struct vgpu_sim {
     /* In-process modes. */
     struct vgpu_mediator *m;
     int close_pending; /* some vm->close_pending is set */
+    int flush_pending; /* some vm->flush_pending is set */
 
     /* Socket mode. */
     struct pollfd *pfds;
@@ -160,30 +169,23 @@ void sim_log(struct vgpu_sim *sim, int level, const char *fmt, ...)
 void sim_log_line(struct vgpu_sim *sim, int level, const char *line);
 
 /**
- * sim_hello_frame() - encode @vm's HELLO into @buf (at least VGPU_HDR_SIZE +
- * VGPU_HELLO_PAYLOAD_SIZE bytes). Return: its length.
+ * sim_link_init() - set up @vm->link for @vm->dev, its send and lost going
+ * to the mode's transport. Return: 0 or -EINVAL.
  */
-size_t sim_hello_frame(const struct sim_vm *vm, uint8_t *buf, size_t cap);
-
-/**
- * sim_vm_input() - bytes from the mediator for @vm: HELLO_ACK marks it
- * connected, RESPONSE completes the device, PING is counted in vm->pings,
- * PONG is ignored. Threaded mode: the caller holds vm->lock.
- * Return: 0; or a negative code when the connection must be dropped (an
- * ERROR frame, whose reason is in vm->message, or a protocol error): the
- * caller then calls sim_vm_lost() and closes the connection.
- */
-int sim_vm_input(struct sim_vm *vm, const uint8_t *data, size_t len);
-
-/**
- * sim_vm_lost() - @vm's connection is gone: forget its state (connected,
- * decoder, pending requests) and end a request in flight with
- * MEDIATOR_UNAVAILABLE. Threaded mode: the caller holds vm->lock.
- */
-void sim_vm_lost(struct sim_vm *vm);
+int sim_link_init(struct sim_vm *vm);
 
 /** sim_vm_ends() - requests of @vm that ended (DONE or ERROR) so far. */
 uint64_t sim_vm_ends(const struct sim_vm *vm);
+
+/*
+ * The sim bus: vgpu_bus_sim on the VM's device; ctx is the struct sim_vm.
+ * The transports build their bus ops from these.
+ */
+uint32_t sim_bus_read32(void *ctx, uint32_t off);
+void sim_bus_write32(void *ctx, uint32_t off, uint32_t val);
+void sim_bus_read_buf(void *ctx, uint32_t off, void *dst, size_t len);
+void sim_bus_write_buf(void *ctx, uint32_t off, const void *src, size_t len);
+void sim_bus_close(void *ctx);
 
 /* ---- transport_local.c (shared with threaded.c) -------------------------- */
 
@@ -201,7 +203,7 @@ void sim_local_destroy(struct vgpu_sim *sim);
  * sim_local_connect() - open @vm's connection to the core and greet it.
  * Threaded mode: the caller holds core_lock (not vm->lock).
  * Return: 0 once HELLO_ACK came back, or -ECONNREFUSED (reason in
- * vm->message).
+ * vm->message; a request in flight has ended).
  */
 int sim_local_connect(struct sim_vm *vm);
 
@@ -211,28 +213,28 @@ int sim_local_connect(struct sim_vm *vm);
  */
 void sim_local_close(struct sim_vm *vm);
 
-/** sim_local_reap() - close the connections the core asked to close. */
-void sim_local_reap(struct vgpu_sim *sim);
+/**
+ * sim_local_settle() - after a call into the core: close the connections
+ * the core or a link asked to close, and deliver what the links queued
+ * (a request sent at HELLO_ACK, PONGs), until nothing is left. Threaded
+ * mode: the caller holds core_lock (not a VM's lock).
+ */
+void sim_local_settle(struct vgpu_sim *sim);
+
+/**
+ * sim_local_kick() - deliver @vm's outbox to the core, connecting first
+ * when its link is DOWN and its device has a request in flight. Threaded
+ * mode: the caller holds core_lock.
+ */
+void sim_local_kick(struct sim_vm *vm);
+
+/* The link's send and lost of the in-process modes. */
+int sim_local_send(struct sim_vm *vm, const uint8_t *frame, size_t len);
+void sim_local_lost(struct sim_vm *vm, const char *why);
 
 /** sim_local_stats() - vgpu_mediator_stats() of the core. */
 size_t sim_local_stats(struct vgpu_sim *sim,
                        void (*fn)(const struct vgpu_vm_stats *, void *),
                        void *arg);
-
-/* ---- threaded.c and transport_socket.c ----------------------------------- */
-
-/**
- * sim_threaded_wait() - threaded mode's wait_irq: wait on @vm's condition
- * until its device is not BUSY, at most @timeout_ms (negative: no limit).
- * Return: 1 when it is not BUSY, 0 on timeout.
- */
-int sim_threaded_wait(struct sim_vm *vm, int timeout_ms);
-
-/**
- * sim_socket_pump() - socket mode: read what has arrived for @vm (waiting
- * at most @timeout_ms when its device is BUSY) and check its timeout.
- * Return: 1 when the device is not BUSY afterwards, else 0.
- */
-int sim_socket_pump(struct sim_vm *vm, int timeout_ms);
 
 #endif /* VGPU_SIM_INTERNAL_H */

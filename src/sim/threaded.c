@@ -5,9 +5,10 @@
  * and its devices could have.
  *
  * A doorbell, on the guest thread with the VM's lock held (the sim bus takes
- * it), copies the REQUEST frame into the dispatcher's queue and returns with
- * the device BUSY. The dispatcher takes every queued frame, feeds each to
- * its VM's connection (connecting first if the connection was dropped),
+ * it), hands the request to the VM's link, whose REQUEST frame lands in the
+ * VM's outbox, queues a kick for the dispatcher and returns with the device
+ * BUSY. The dispatcher takes every queued kick, feeds each VM's outbox to
+ * its connection (connecting first if the connection was dropped),
  * dispatches, and the core's send callback completes the device under that
  * VM's lock and wakes its waiters (the bus's wait_irq).
  *
@@ -21,51 +22,11 @@
 
 #include "sim_internal.h"
 
-/* One REQUEST frame on its way to the core. */
+/* A VM whose outbox has a frame for the core. */
 struct sim_item {
     struct sim_item *next;
     struct sim_vm *vm;
-    uint32_t generation; /* of the request, to skip an abandoned one */
-    size_t len;
-    uint8_t bytes[];
 };
-
-/* A frame whose request the device has abandoned (a reset, a disconnect)
- * is not sent. Called with vm->lock held. */
-static int
-thr_still_inflight(const struct sim_item *it)
-{
-    uint32_t gen;
-
-    if (!vgpu_dev_busy(&it->vm->dev)) {
-        return 0;
-    }
-    vgpu_dev_inflight(&it->vm->dev, &gen, NULL);
-    return gen == it->generation;
-}
-
-/* Run one frame through the core. Called with core_lock held. */
-static void
-thr_run_item(struct vgpu_sim *sim, struct sim_item *it)
-{
-    struct sim_vm *vm = it->vm;
-    int live;
-
-    pthread_mutex_lock(&vm->lock);
-    live = thr_still_inflight(it);
-    pthread_mutex_unlock(&vm->lock);
-    if (!live) {
-        return;
-    }
-    if (vm->mconn == NULL && sim_local_connect(vm) < 0) {
-        /* sim_local_connect() ended the request (the connection is lost). */
-        sim_log(sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
-                (unsigned)vm->dev.cfg.vm_id, vm->message);
-        return;
-    }
-    vgpu_mediator_conn_input(vm->mconn, it->bytes, it->len);
-    sim_local_reap(sim);
-}
 
 static void *
 thr_main(void *arg)
@@ -94,12 +55,12 @@ thr_main(void *arg)
         while (list != NULL) {
             struct sim_item *next = list->next;
 
-            thr_run_item(sim, list);
+            sim_local_kick(list->vm);
             free(list);
             list = next;
         }
         vgpu_mediator_dispatch(sim->m, 0);
-        sim_local_reap(sim);
+        sim_local_settle(sim);
         pthread_mutex_unlock(&sim->core_lock);
     }
     return NULL;
@@ -171,19 +132,20 @@ thr_stop(struct vgpu_sim *sim)
 
 /* On the guest thread, with vm->lock held. */
 static int
-thr_submit(struct sim_vm *vm, const uint8_t *frame, size_t len)
+thr_submit(struct sim_vm *vm, const struct vgpu_request *req)
 {
     struct vgpu_sim *sim = vm->sim;
-    struct sim_item *it = malloc(sizeof(*it) + len);
+    struct sim_item *it;
 
+    if (vgpu_link_request(&vm->link, req) < 0) {
+        return VGPU_ERR_INVALID_LENGTH; /* not reached: len <= 1 KiB */
+    }
+    it = malloc(sizeof(*it));
     if (it == NULL) {
         return VGPU_ERR_MEDIATOR_UNAVAILABLE;
     }
     it->next = NULL;
     it->vm = vm;
-    vgpu_dev_inflight(&vm->dev, &it->generation, NULL);
-    it->len = len;
-    memcpy(it->bytes, frame, len);
     pthread_mutex_lock(&sim->q_lock);
     if (sim->q_stop) {
         pthread_mutex_unlock(&sim->q_lock);
@@ -201,8 +163,8 @@ thr_submit(struct sim_vm *vm, const uint8_t *frame, size_t len)
     return 0;
 }
 
-int
-sim_threaded_wait(struct sim_vm *vm, int timeout_ms)
+static int
+thr_wait(struct sim_vm *vm, int timeout_ms)
 {
     struct timespec ts;
     int idle;
@@ -268,12 +230,76 @@ thr_stats(struct vgpu_sim *sim,
     return n;
 }
 
+/* Every bus access under the VM's lock. */
+static uint32_t
+thr_bus_read32(void *ctx, uint32_t off)
+{
+    struct sim_vm *vm = ctx;
+    uint32_t v;
+
+    pthread_mutex_lock(&vm->lock);
+    v = sim_bus_read32(vm, off);
+    pthread_mutex_unlock(&vm->lock);
+    return v;
+}
+
+static void
+thr_bus_write32(void *ctx, uint32_t off, uint32_t val)
+{
+    struct sim_vm *vm = ctx;
+
+    pthread_mutex_lock(&vm->lock);
+    sim_bus_write32(vm, off, val);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+static void
+thr_bus_read_buf(void *ctx, uint32_t off, void *dst, size_t len)
+{
+    struct sim_vm *vm = ctx;
+
+    pthread_mutex_lock(&vm->lock);
+    sim_bus_read_buf(vm, off, dst, len);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+static void
+thr_bus_write_buf(void *ctx, uint32_t off, const void *src, size_t len)
+{
+    struct sim_vm *vm = ctx;
+
+    pthread_mutex_lock(&vm->lock);
+    sim_bus_write_buf(vm, off, src, len);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+static int
+thr_bus_wait(void *ctx, int timeout_ms)
+{
+    return thr_wait(ctx, timeout_ms);
+}
+
+static const struct vgpu_bus_ops thr_bus = {
+    .name = "sim",
+    .read32 = thr_bus_read32,
+    .write32 = thr_bus_write32,
+    .read_buf = thr_bus_read_buf,
+    .write_buf = thr_bus_write_buf,
+    .wait_irq = thr_bus_wait,
+    .close = sim_bus_close,
+    .identity = NULL,
+};
+
 const struct sim_transport sim_transport_threaded = {
     .name = "threaded",
+    .bus = &thr_bus,
     .start = thr_start,
     .stop = thr_stop,
     .submit = thr_submit,
+    .send = sim_local_send,
+    .lost = sim_local_lost,
     .poll = thr_poll,
     .disconnect = thr_disconnect,
     .stats = thr_stats,
+    .threaded = 1,
 };

@@ -2,19 +2,23 @@
  * The in-process mediator core of the simulator, and the deterministic
  * transport that drives it.
  *
- * Each VM has a struct vgpu_mconn. Its send callback feeds the VM's decoder
- * directly, so a RESPONSE the core sends completes the device before the
- * core's call returns. In the deterministic mode a doorbell is
+ * Each VM has a struct vgpu_mconn. The core's send callback feeds the VM's
+ * link directly, so a RESPONSE the core sends completes the device before
+ * the core's call returns. What a link sends (HELLO, a REQUEST, a PONG) goes
+ * to the VM's outbox, and sim_local_settle() feeds it to the core once the
+ * call that queued it has returned: the core is never re-entered from its
+ * own callback. In the deterministic mode a doorbell is
  *
- *   dev_submit -> vgpu_mediator_conn_input -> vgpu_mediator_dispatch
- *     -> backend exec -> send -> sim_vm_input -> vgpu_dev_complete
+ *   dev_submit -> vgpu_link_request -> outbox -> vgpu_mediator_conn_input
+ *     -> vgpu_mediator_dispatch -> backend exec -> send -> vgpu_link_input
+ *     -> vgpu_dev_complete
  *
  * one chain of calls on one stack: the device is DONE when the guest's
  * doorbell write returns, and gdb can step from the doorbell into the
  * backend (docs/debugging.md).
  *
  * The threaded mode (threaded.c) shares the core and the callbacks here;
- * they take the VM's lock when the simulator is threaded.
+ * they take the VM's lock when the transport is threaded.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,34 +29,67 @@
 static int
 local_threaded(const struct vgpu_sim *sim)
 {
-    return sim->tr == &sim_transport_threaded;
+    return sim->tr->threaded;
 }
 
-/* The core's ops->send: the bytes are the VM's input, delivered now. */
+static void
+local_lock(struct sim_vm *vm)
+{
+    if (local_threaded(vm->sim)) {
+        pthread_mutex_lock(&vm->lock);
+    }
+}
+
+/* Unlock, waking the VM's waiters first (threaded mode). */
+static void
+local_unlock(struct sim_vm *vm)
+{
+    if (local_threaded(vm->sim)) {
+        pthread_cond_broadcast(&vm->done_cond);
+        pthread_mutex_unlock(&vm->lock);
+    }
+}
+
+/* The core's ops->send: the bytes are the VM's link's input, now. */
 static int
 local_send(void *conn_opaque, const uint8_t *bytes, size_t len)
 {
     struct sim_vm *vm = conn_opaque;
-    struct vgpu_sim *sim = vm->sim;
-    int threaded = local_threaded(sim);
 
     if (vm->close_pending) {
-        return 0; /* the device already dropped this connection */
+        return 0; /* the link already ended this connection */
     }
-    if (threaded) {
-        pthread_mutex_lock(&vm->lock);
+    local_lock(vm);
+    /* A connection the link ends is closed by sim_local_lost(), after the
+     * core's call returns (never from in here). */
+    vgpu_link_input(&vm->link, bytes, len);
+    if (vm->out_len > 0) {
+        vm->flush_pending = 1; /* a PONG, or a request sent at HELLO_ACK */
+        vm->sim->flush_pending = 1;
     }
-    if (sim_vm_input(vm, bytes, len) < 0) {
-        /* Drop it once the core's call returns (never from in here). */
-        sim_vm_lost(vm);
-        vm->close_pending = 1;
-        sim->close_pending = 1;
-    }
-    if (threaded) {
-        pthread_cond_broadcast(&vm->done_cond);
-        pthread_mutex_unlock(&vm->lock);
-    }
+    local_unlock(vm);
     return 0;
+}
+
+int
+sim_local_send(struct sim_vm *vm, const uint8_t *frame, size_t len)
+{
+    if (len > sizeof(vm->out) - vm->out_len) {
+        return -ENOBUFS; /* not reached: settled after every call */
+    }
+    memcpy(vm->out + vm->out_len, frame, len);
+    vm->out_len += len;
+    return 0;
+}
+
+void
+sim_local_lost(struct sim_vm *vm, const char *why)
+{
+    sim_log(vm->sim, VGPU_LOG_WARN, "vm=%u: connection closed: %s",
+            (unsigned)vm->dev.cfg.vm_id, why);
+    vm->out_len = 0;
+    vm->close_pending = 1;
+    vm->sim->close_pending = 1;
 }
 
 /* The core's ops->close: done after the core's call returns. */
@@ -144,33 +181,54 @@ sim_local_destroy(struct vgpu_sim *sim)
 void
 sim_local_close(struct sim_vm *vm)
 {
-    int threaded = local_threaded(vm->sim);
-
     if (vm->mconn != NULL) {
         vgpu_mediator_conn_close(vm->mconn);
         vm->mconn = NULL;
     }
     vm->close_pending = 0;
-    if (threaded) {
-        pthread_mutex_lock(&vm->lock);
-    }
-    sim_vm_lost(vm);
-    if (threaded) {
-        pthread_cond_broadcast(&vm->done_cond);
-        pthread_mutex_unlock(&vm->lock);
+    vm->flush_pending = 0;
+    local_lock(vm);
+    vm->out_len = 0;
+    vgpu_link_down(&vm->link, VGPU_ERR_MEDIATOR_UNAVAILABLE, NULL, NULL);
+    local_unlock(vm);
+}
+
+/* Feed what @vm's link queued to the core, once. */
+static void
+local_deliver(struct sim_vm *vm)
+{
+    uint8_t bytes[SIM_OUTBOX_CAP];
+    size_t len;
+
+    vm->flush_pending = 0;
+    local_lock(vm);
+    len = vm->out_len;
+    memcpy(bytes, vm->out, len);
+    vm->out_len = 0;
+    local_unlock(vm);
+    if (len > 0 && vm->mconn != NULL) {
+        vgpu_mediator_conn_input(vm->mconn, bytes, len);
     }
 }
 
 void
-sim_local_reap(struct vgpu_sim *sim)
+sim_local_settle(struct vgpu_sim *sim)
 {
-    if (!sim->close_pending) {
-        return;
-    }
-    sim->close_pending = 0;
-    for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
-        if (sim->vms[i].close_pending) {
-            sim_local_close(&sim->vms[i]);
+    while (sim->close_pending || sim->flush_pending) {
+        if (sim->close_pending) {
+            sim->close_pending = 0;
+            for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
+                if (sim->vms[i].close_pending) {
+                    sim_local_close(&sim->vms[i]);
+                }
+            }
+            continue;
+        }
+        sim->flush_pending = 0;
+        for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
+            if (sim->vms[i].flush_pending) {
+                local_deliver(&sim->vms[i]);
+            }
         }
     }
 }
@@ -179,9 +237,6 @@ int
 sim_local_connect(struct sim_vm *vm)
 {
     struct vgpu_sim *sim = vm->sim;
-    uint8_t hello[VGPU_HDR_SIZE + VGPU_HELLO_PAYLOAD_SIZE];
-    int threaded = local_threaded(sim);
-    size_t n;
     int ok;
 
     vm->message[0] = '\0';
@@ -189,29 +244,55 @@ sim_local_connect(struct sim_vm *vm)
     vm->mconn = vgpu_mediator_conn_open(sim->m, vm);
     if (vm->mconn == NULL) {
         snprintf(vm->message, sizeof(vm->message), "out of memory");
+        sim_local_close(vm);
         return -ENOMEM;
     }
-    n = sim_hello_frame(vm, hello, sizeof(hello));
-    vgpu_mediator_conn_input(vm->mconn, hello, n);
-    sim_local_reap(sim);
-    if (threaded) {
-        pthread_mutex_lock(&vm->lock);
-    }
-    ok = vm->connected;
-    if (threaded) {
-        pthread_mutex_unlock(&vm->lock);
-    }
+    local_lock(vm);
+    vm->out_len = 0;
+    vgpu_link_up(&vm->link); /* HELLO into the outbox */
+    local_unlock(vm);
+    vm->flush_pending = 1;
+    sim->flush_pending = 1;
+    sim_local_settle(sim); /* HELLO_ACK; a request waiting for it follows */
+    local_lock(vm);
+    ok = vgpu_link_state(&vm->link) == VGPU_LINK_READY;
     if (!ok) {
-        if (vm->message[0] == '\0') {
-            snprintf(vm->message, sizeof(vm->message),
-                     "no HELLO_ACK from the mediator core");
-        }
+        snprintf(vm->message, sizeof(vm->message), "%s",
+                 vgpu_link_reason(&vm->link)[0] != '\0'
+                     ? vgpu_link_reason(&vm->link)
+                     : "no HELLO_ACK from the mediator core");
+    }
+    local_unlock(vm);
+    if (!ok) {
         sim_local_close(vm);
         return -ECONNREFUSED;
     }
     sim_log(sim, VGPU_LOG_DEBUG, "vm=%u: connected to the in-process core",
             (unsigned)vm->dev.cfg.vm_id);
     return 0;
+}
+
+void
+sim_local_kick(struct sim_vm *vm)
+{
+    struct vgpu_sim *sim = vm->sim;
+    int reconnect;
+
+    local_lock(vm);
+    reconnect =
+        vgpu_link_state(&vm->link) == VGPU_LINK_DOWN && vgpu_dev_busy(&vm->dev);
+    local_unlock(vm);
+    if (reconnect) {
+        /* sim_local_connect() sends the request at HELLO_ACK, or ends it. */
+        if (sim_local_connect(vm) < 0) {
+            sim_log(sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
+                    (unsigned)vm->dev.cfg.vm_id, vm->message);
+        }
+        return;
+    }
+    vm->flush_pending = 1;
+    sim->flush_pending = 1;
+    sim_local_settle(sim);
 }
 
 size_t
@@ -257,18 +338,16 @@ det_stop(struct vgpu_sim *sim)
 /* The whole chain, synchronously: the device is no longer BUSY when this
  * returns (the core answers every request it takes). */
 static int
-det_submit(struct sim_vm *vm, const uint8_t *frame, size_t len)
+det_submit(struct sim_vm *vm, const struct vgpu_request *req)
 {
     struct vgpu_sim *sim = vm->sim;
 
-    if (vm->mconn == NULL && sim_local_connect(vm) < 0) {
-        sim_log(sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
-                (unsigned)vm->dev.cfg.vm_id, vm->message);
-        return VGPU_ERR_MEDIATOR_UNAVAILABLE;
+    if (vgpu_link_request(&vm->link, req) < 0) {
+        return VGPU_ERR_INVALID_LENGTH; /* not reached: len <= 1 KiB */
     }
-    vgpu_mediator_conn_input(vm->mconn, frame, len);
+    sim_local_kick(vm);
     vgpu_mediator_dispatch(sim->m, 0);
-    sim_local_reap(sim);
+    sim_local_settle(sim);
     return 0;
 }
 
@@ -290,12 +369,29 @@ det_disconnect(struct sim_vm *vm)
     sim_local_close(vm);
 }
 
+/* A doorbell has completed before the write returns, so the client polls
+ * STATUS once and has no interrupt to wait for. */
+static const struct vgpu_bus_ops det_bus = {
+    .name = "sim",
+    .read32 = sim_bus_read32,
+    .write32 = sim_bus_write32,
+    .read_buf = sim_bus_read_buf,
+    .write_buf = sim_bus_write_buf,
+    .wait_irq = NULL,
+    .close = sim_bus_close,
+    .identity = NULL,
+};
+
 const struct sim_transport sim_transport_local = {
     .name = "deterministic",
+    .bus = &det_bus,
     .start = det_start,
     .stop = det_stop,
     .submit = det_submit,
+    .send = sim_local_send,
+    .lost = sim_local_lost,
     .poll = det_poll,
     .disconnect = det_disconnect,
     .stats = sim_local_stats,
+    .threaded = 0,
 };

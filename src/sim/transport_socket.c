@@ -8,11 +8,13 @@
  * SIM_WRITE_TIMEOUT_MS). Responses are read when the simulator is pumped:
  * vgpu_sim_poll() for every VM, or one VM's STATUS read and wait_irq.
  *
- * A connection that ends (EOF, an error, an ERROR frame, a frame the
- * decoder refuses) ends the request in flight and is closed; the next
- * doorbell reconnects once and, if that fails, ends in
- * MEDIATOR_UNAVAILABLE. The device's timeout (cfg.timeout_ms) is checked
- * whenever the VM is pumped.
+ * What each frame does is the VM's link's business (src/link). A connection
+ * that ends (EOF, an error, an ERROR frame, a frame the link refuses) ends
+ * the request in flight and is closed; the next doorbell reconnects once
+ * and, if that fails, ends in MEDIATOR_UNAVAILABLE. A REQUEST that cannot
+ * be written (the daemon went away and its EOF was not read yet) is sent
+ * again on one fresh connection, as QEMU's device does. The device's
+ * timeout (cfg.timeout_ms) is checked whenever the VM is pumped.
  *
  * Single-threaded, like the deterministic mode.
  */
@@ -51,9 +53,9 @@ sock_deadline(int timeout_ms)
     return sim_now_ns() + (uint64_t)timeout_ms * SIM_NS_PER_MS;
 }
 
-/* Close the connection and treat it as lost, with @why in the log. */
+/* Close the socket; the link is not told. */
 static void
-sock_drop(struct sim_vm *vm, int level, const char *why)
+sock_close(struct sim_vm *vm, int level, const char *why)
 {
     if (vm->fd < 0) {
         return;
@@ -62,7 +64,18 @@ sock_drop(struct sim_vm *vm, int level, const char *why)
             (unsigned)vm->dev.cfg.vm_id, why);
     close(vm->fd);
     vm->fd = -1;
-    sim_vm_lost(vm);
+}
+
+/* This side ends the connection (EOF, an error, the caller): close it and
+ * end the request in flight with MEDIATOR_UNAVAILABLE. */
+static void
+sock_drop(struct sim_vm *vm, int level, const char *why)
+{
+    if (vm->fd < 0) {
+        return;
+    }
+    sock_close(vm, level, why);
+    vgpu_link_down(&vm->link, VGPU_ERR_MEDIATOR_UNAVAILABLE, why, NULL);
 }
 
 /* Write @len bytes, resuming partial writes. Return 0 or a negative errno. */
@@ -100,26 +113,18 @@ sock_write_all(struct sim_vm *vm, const uint8_t *buf, size_t len)
     return 0;
 }
 
-/* Answer the PINGs the last input held. */
+/* The link's ops->send: the whole frame, or an error. */
 static int
-sock_pongs(struct sim_vm *vm)
+sock_send(struct sim_vm *vm, const uint8_t *frame, size_t len)
 {
-    uint8_t frame[VGPU_HDR_SIZE];
-    struct vgpu_hdr h;
+    return vm->fd < 0 ? -ENOTCONN : sock_write_all(vm, frame, len);
+}
 
-    vgpu_hdr_init(&h, VGPU_MSG_PONG);
-    h.vm_id = vm->dev.cfg.vm_id;
-    h.pool_id = vm->dev.cfg.pool_id;
-    h.priority = vm->dev.cfg.priority;
-    vgpu_hdr_pack(&h, frame);
-    for (; vm->pings > 0; vm->pings--) {
-        int rc = sock_write_all(vm, frame, sizeof(frame));
-
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    return 0;
+/* The link's ops->lost: it has ended the connection. */
+static void
+sock_lost(struct sim_vm *vm, const char *why)
+{
+    sock_close(vm, VGPU_LOG_WARN, why);
 }
 
 /*
@@ -137,13 +142,8 @@ sock_read_some(struct sim_vm *vm)
         ssize_t n = read(vm->fd, buf, SIM_READ_CHUNK);
 
         if (n > 0) {
-            if (sim_vm_input(vm, buf, (size_t)n) < 0) {
-                sock_drop(vm, VGPU_LOG_WARN, vm->message);
-                return -1;
-            }
-            if (vm->pings > 0 && sock_pongs(vm) < 0) {
-                sock_drop(vm, VGPU_LOG_WARN, "cannot answer PING");
-                return -1;
+            if (vgpu_link_input(&vm->link, buf, (size_t)n) < 0) {
+                return -1; /* the link closed it (sock_lost) */
             }
             if ((size_t)n < SIM_READ_CHUNK) {
                 return 0; /* drained: save the read() that says EAGAIN */
@@ -181,7 +181,7 @@ sock_check_timeout(struct sim_vm *vm, uint64_t now)
                 (unsigned)vm->dev.cfg.vm_id, (unsigned)id,
                 (unsigned)vm->sim->cfg.timeout_ms);
         vm->deadline_ns = 0;
-        vgpu_dev_timeout(&vm->dev);
+        vgpu_link_timeout(&vm->link);
     }
 }
 
@@ -191,10 +191,8 @@ static int
 sock_connect(struct sim_vm *vm)
 {
     const char *path = vm->sim->cfg.socket_path;
-    uint8_t hello[VGPU_HDR_SIZE + VGPU_HELLO_PAYLOAD_SIZE];
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     uint64_t deadline;
-    size_t n;
     int fd;
     int rc;
 
@@ -230,19 +228,14 @@ sock_connect(struct sim_vm *vm)
         return rc;
     }
     vm->fd = fd;
-    vm->connected = 0;
-    vgpu_decoder_reset(&vm->dec);
-    n = sim_hello_frame(vm, hello, sizeof(hello));
-    rc = sock_write_all(vm, hello, n);
-    if (rc < 0) {
-        snprintf(vm->message, sizeof(vm->message), "cannot send HELLO: %s",
-                 vgpu_strerror(rc));
-        close(fd);
-        vm->fd = -1;
-        return rc;
+    if (vgpu_link_up(&vm->link) < 0) {
+        /* sock_lost() closed the socket. */
+        snprintf(vm->message, sizeof(vm->message), "%s",
+                 vgpu_link_reason(&vm->link));
+        return -ECONNREFUSED;
     }
     deadline = sock_deadline(SIM_HELLO_TIMEOUT_MS);
-    while (!vm->connected) {
+    while (vgpu_link_state(&vm->link) == VGPU_LINK_HELLO) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         uint64_t now = sim_now_ns();
 
@@ -250,20 +243,21 @@ sock_connect(struct sim_vm *vm)
             snprintf(vm->message, sizeof(vm->message),
                      "no HELLO_ACK from %s within %d ms", path,
                      SIM_HELLO_TIMEOUT_MS);
-            close(fd);
-            vm->fd = -1;
+            sock_drop(vm, VGPU_LOG_WARN, vm->message);
             return -ETIMEDOUT;
         }
         if (poll(&p, 1, sock_ms_until(now, deadline)) < 0 && errno != EINTR) {
             rc = -errno;
             snprintf(vm->message, sizeof(vm->message), "poll: %s",
                      strerror(errno));
-            close(fd);
-            vm->fd = -1;
+            sock_drop(vm, VGPU_LOG_WARN, vm->message);
             return rc;
         }
         if (sock_read_some(vm) < 0) {
-            /* vm->message says why (an ERROR frame: a refused HELLO). */
+            /* The link's reason says why (an ERROR frame: a refused
+             * HELLO). */
+            snprintf(vm->message, sizeof(vm->message), "%s",
+                     vgpu_link_reason(&vm->link));
             return -ECONNREFUSED;
         }
     }
@@ -318,26 +312,23 @@ sock_start(struct vgpu_sim *sim, char *err, size_t err_len)
 }
 
 static int
-sock_submit(struct sim_vm *vm, const uint8_t *frame, size_t len)
+sock_submit(struct sim_vm *vm, const struct vgpu_request *req)
 {
-    char why[SIM_MSG_MAX];
-    int rc;
-
-    if (vm->fd < 0) {
+    if (vgpu_link_request(&vm->link, req) < 0) {
+        return VGPU_ERR_INVALID_LENGTH; /* not reached: len <= 1 KiB */
+    }
+    if (vgpu_link_state(&vm->link) == VGPU_LINK_DOWN) {
+        /* Never connected since the last loss, or the REQUEST could not
+         * be written: one fresh connection, which sends it at HELLO_ACK. */
         if (sock_connect(vm) < 0) {
             sim_log(vm->sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
                     (unsigned)vm->dev.cfg.vm_id, vm->message);
+            vgpu_link_down(&vm->link, VGPU_ERR_MEDIATOR_UNAVAILABLE,
+                           vm->message, NULL);
             return VGPU_ERR_MEDIATOR_UNAVAILABLE;
         }
         sim_log(vm->sim, VGPU_LOG_INFO, "vm=%u: reconnected",
                 (unsigned)vm->dev.cfg.vm_id);
-    }
-    rc = sock_write_all(vm, frame, len);
-    if (rc < 0) {
-        snprintf(why, sizeof(why), "cannot send REQUEST: %s",
-                 vgpu_strerror(rc));
-        sock_drop(vm, VGPU_LOG_WARN, why);
-        return VGPU_ERR_MEDIATOR_UNAVAILABLE;
     }
     vm->deadline_ns = 0;
     if (vm->sim->cfg.timeout_ms > 0) {
@@ -347,8 +338,8 @@ sock_submit(struct sim_vm *vm, const uint8_t *frame, size_t len)
     return 0;
 }
 
-int
-sim_socket_pump(struct sim_vm *vm, int timeout_ms)
+static int
+sock_pump(struct sim_vm *vm, int timeout_ms)
 {
     uint64_t deadline = sock_deadline(timeout_ms);
 
@@ -467,12 +458,47 @@ sock_stats(struct vgpu_sim *sim,
     return 0; /* the daemon has them: vgpu-mediator --stats */
 }
 
+/* A read of STATUS while BUSY first reads what the mediator sent, so a
+ * polling guest sees its completion. */
+static uint32_t
+sock_bus_read32(void *ctx, uint32_t off)
+{
+    struct sim_vm *vm = ctx;
+
+    if (off == VGPU_REG_STATUS && vgpu_dev_busy(&vm->dev)) {
+        sock_pump(vm, 0);
+    }
+    return sim_bus_read32(vm, off);
+}
+
+/* The interrupt: wait on the VM's socket. */
+static int
+sock_bus_wait(void *ctx, int timeout_ms)
+{
+    return sock_pump(ctx, timeout_ms);
+}
+
+static const struct vgpu_bus_ops sock_bus = {
+    .name = "sim",
+    .read32 = sock_bus_read32,
+    .write32 = sim_bus_write32,
+    .read_buf = sim_bus_read_buf,
+    .write_buf = sim_bus_write_buf,
+    .wait_irq = sock_bus_wait,
+    .close = sim_bus_close,
+    .identity = NULL,
+};
+
 const struct sim_transport sim_transport_socket = {
     .name = "socket",
+    .bus = &sock_bus,
     .start = sock_start,
     .stop = sock_stop,
     .submit = sock_submit,
+    .send = sock_send,
+    .lost = sock_lost,
     .poll = sock_poll,
     .disconnect = sock_disconnect,
     .stats = sock_stats,
+    .threaded = 0,
 };
