@@ -2,8 +2,9 @@
 # integrate.sh QEMU_SRC: put the vgpu-stub device into a QEMU 7.x (or later)
 # source tree, so that QEMU's own build compiles it.
 #
-# Copies (never links) the glue, src/devmodel/*.c, src/proto/*.c and
-# include/vgpu/*.h into QEMU_SRC/hw/misc/vgpu/, writes its meson.build, adds
+# Copies (never links) the glue, src/devmodel/*.c, src/proto/*.c,
+# src/link/*.c and include/vgpu/*.h into QEMU_SRC/hw/misc/vgpu/, writes its
+# meson.build, adds
 # `subdir('vgpu')` to hw/misc/meson.build and a `config VGPU_STUB` entry to
 # hw/misc/Kconfig. A build with default devices then has the device wherever
 # PCI is; a --without-default-devices build also needs CONFIG_VGPU_STUB=y in
@@ -74,10 +75,10 @@ put_text() {
 }
 
 DST=$MISC/vgpu
-mkdir -p "$DST/devmodel" "$DST/proto" "$DST/include/vgpu"
+mkdir -p "$DST/devmodel" "$DST/proto" "$DST/link" "$DST/include/vgpu"
 put "$HERE/vgpu-stub.c" "$DST/vgpu-stub.c"
 sources="'vgpu-stub.c'"
-for mod in devmodel proto; do
+for mod in devmodel proto link; do
     for f in "$ROOT/src/$mod"/*.c; do
         name=$(basename "$f")
         put "$f" "$DST/$mod/$name"

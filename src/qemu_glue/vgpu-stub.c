@@ -3,15 +3,18 @@
  *
  * A thin adapter (STYLE.md rule 4): type registration, properties,
  * realize/exit, BAR0 forwarding to vgpu_dev_mmio_read/write, the interrupt,
- * reset, vmstate, and the transport to the vgpu-mediator daemon. Every
- * register decision lives in src/devmodel; every byte of the wire protocol is
- * made and parsed by src/proto.
+ * reset, vmstate, and the socket to the vgpu-mediator daemon. Every
+ * register decision lives in src/devmodel; what the device does with the
+ * wire protocol (handshake, requests sent, each frame from the mediator)
+ * lives in src/link, the same code the simulator runs; every byte is made
+ * and parsed by src/proto.
  *
  * The transport never blocks QEMU. The Unix socket is non-blocking and lives
  * in QEMU's main loop (qemu_set_fd_handler): a read handler always, a write
  * handler only while output is queued or a connect is in progress. The
  * connection is opened by the first doorbell (and again by the first doorbell
- * after it was lost): HELLO is sent at once, the request waits for HELLO_ACK.
+ * after it was lost): the link sends HELLO at once, and the request when
+ * HELLO_ACK comes.
  * The handshake is bounded by VGPU_STUB_HANDSHAKE_MS, the request by the
  * timeout_ms property.
  *
@@ -46,6 +49,7 @@
 #include <sys/un.h>
 
 #include "vgpu/devmodel.h"
+#include "vgpu/link.h"
 #include "vgpu/proto.h"
 #include "vgpu/regs.h"
 
@@ -79,31 +83,23 @@
 #define VGPU_STUB_READS_MAX    16
 /* Queued output: HELLO, one request, and PONGs; more means the mediator
  * stopped reading, and the connection is dropped. */
-#define VGPU_STUB_OUT_CAP      (4 * (VGPU_HDR_SIZE + VGPU_BUF_SIZE))
-/* Requests sent on one connection that may still be answered. */
-#define VGPU_STUB_SENT_MAX     16
+#define VGPU_STUB_OUT_CAP      (4 * VGPU_LINK_FRAME_MAX)
 #define VGPU_STUB_NS_PER_MS    1000000LL
 #define VGPU_STUB_MSG_MAX      160
 
+/* The socket; the protocol's state is the link's. */
 enum vgpu_stub_conn {
     VGPU_CONN_DOWN,       /* no socket */
     VGPU_CONN_RETRY,      /* connect() said EAGAIN; retried by the timer */
     VGPU_CONN_CONNECTING, /* connect() in progress; write watch */
-    VGPU_CONN_HELLO,      /* HELLO queued, waiting for HELLO_ACK */
-    VGPU_CONN_READY,      /* requests flow */
-};
-
-/* A request sent on the connection: its answer carries the request id, the
- * device needs the generation. */
-struct vgpu_stub_sent {
-    uint32_t request_id;
-    uint32_t generation;
+    VGPU_CONN_OPEN,       /* connected: the link speaks */
 };
 
 typedef struct VgpuStubState {
     PCIDevice parent_obj;
     MemoryRegion mmio;
     struct vgpu_dev dev;
+    struct vgpu_link link;
 
     /* Properties (SPEC.md section 6). */
     char *pool_prop;
@@ -116,14 +112,8 @@ typedef struct VgpuStubState {
     /* The connection to the mediator. */
     int fd;
     enum vgpu_stub_conn conn;
-    struct vgpu_decoder dec;
-    uint8_t rx[VGPU_BUF_SIZE];
     uint8_t out[VGPU_STUB_OUT_CAP];
     size_t out_len;
-    uint8_t pending[VGPU_HDR_SIZE + VGPU_BUF_SIZE]; /* waits for HELLO_ACK */
-    size_t pending_len;
-    struct vgpu_stub_sent sent[VGPU_STUB_SENT_MAX];
-    unsigned sent_count;
     bool warned_unreachable; /* "cannot connect" said once per outage */
     bool warned_timeout;     /* "timed out" said once per connection */
 
@@ -170,7 +160,7 @@ vgpu_stub_rearm(VgpuStubState *s)
 static void
 vgpu_stub_handlers(VgpuStubState *s)
 {
-    bool reading = s->conn == VGPU_CONN_HELLO || s->conn == VGPU_CONN_READY;
+    bool reading = s->conn == VGPU_CONN_OPEN;
     bool writing =
         s->conn == VGPU_CONN_CONNECTING || (reading && s->out_len > 0);
 
@@ -178,8 +168,7 @@ vgpu_stub_handlers(VgpuStubState *s)
                         writing ? vgpu_stub_write : NULL, s);
 }
 
-/* Close the socket and forget everything about the connection. The device
- * is not told; see vgpu_stub_lost(). */
+/* Close the socket. The link and the device are not told. */
 static void
 vgpu_stub_close(VgpuStubState *s)
 {
@@ -190,42 +179,30 @@ vgpu_stub_close(VgpuStubState *s)
     }
     s->conn = VGPU_CONN_DOWN;
     s->out_len = 0;
-    s->pending_len = 0;
-    s->sent_count = 0;
     s->hs_deadline = 0;
     s->retry_at = 0;
     s->warned_timeout = false;
-    vgpu_decoder_reset(&s->dec);
 }
 
-/*
- * The connection ended: log @why, close it and end the request in flight,
- * if any, with @status (VGPU_ERR_MEDIATOR_UNAVAILABLE or
- * VGPU_ERR_PROTOCOL_ERROR). @text, when not NULL, is what a guest reads in
- * the response buffer (the mediator's reason, the protocol error).
- */
+/* Log why the connection ends and close it. */
 static void
-vgpu_stub_lost(VgpuStubState *s, uint32_t status, const char *why,
-               const char *text)
+vgpu_stub_closed(VgpuStubState *s, const char *why)
 {
-    uint32_t gen;
-    uint32_t id;
-
     warn_report("vgpu-stub vm_id=%u: connection to %s closed: %s", s->vm_id,
                 s->socket_path, why);
     vgpu_stub_close(s);
     s->req_deadline = 0;
     vgpu_stub_rearm(s);
-    if (!vgpu_dev_busy(&s->dev)) {
-        return;
-    }
-    if (text == NULL && status == VGPU_ERR_MEDIATOR_UNAVAILABLE) {
-        vgpu_dev_transport_lost(&s->dev);
-        return;
-    }
-    vgpu_dev_inflight(&s->dev, &gen, &id);
-    vgpu_dev_complete(&s->dev, gen, id, status, (const uint8_t *)text,
-                      text != NULL ? strlen(text) : 0);
+}
+
+/* This side ends the connection (EOF, a socket error, the handshake
+ * timeout): close it, and the link ends the request in flight with
+ * MEDIATOR_UNAVAILABLE. */
+static void
+vgpu_stub_lost(VgpuStubState *s, const char *why)
+{
+    vgpu_stub_closed(s, why);
+    vgpu_link_down(&s->link, VGPU_ERR_MEDIATOR_UNAVAILABLE, why, NULL);
 }
 
 /* Write what is queued. Return 0 (all written, or the socket is full), or a
@@ -264,6 +241,9 @@ vgpu_stub_flush(VgpuStubState *s)
 static int
 vgpu_stub_send(VgpuStubState *s, const uint8_t *frame, size_t len)
 {
+    if (s->fd < 0) {
+        return -ENOTCONN;
+    }
     if (len > sizeof(s->out) - s->out_len) {
         return -ENOBUFS; /* the mediator has stopped reading */
     }
@@ -272,33 +252,16 @@ vgpu_stub_send(VgpuStubState *s, const uint8_t *frame, size_t len)
     return vgpu_stub_flush(s);
 }
 
+/* The socket is connected: the link sends HELLO and waits for HELLO_ACK. */
 static void
-vgpu_stub_hdr(const VgpuStubState *s, struct vgpu_hdr *h, uint16_t type)
-{
-    vgpu_hdr_init(h, type);
-    h->vm_id = s->dev.cfg.vm_id;
-    h->pool_id = s->dev.cfg.pool_id;
-    h->priority = s->dev.cfg.priority;
-}
-
-/* The socket is connected: queue HELLO and wait for HELLO_ACK. */
-static int
 vgpu_stub_greet(VgpuStubState *s)
 {
-    uint8_t frame[VGPU_HDR_SIZE + VGPU_HELLO_PAYLOAD_SIZE];
-    uint8_t payload[VGPU_HELLO_PAYLOAD_SIZE];
-    struct vgpu_hdr h;
-    int n;
-
-    s->conn = VGPU_CONN_HELLO;
+    s->conn = VGPU_CONN_OPEN;
     s->retry_at = 0;
-    vgpu_stub_hdr(s, &h, VGPU_MSG_HELLO);
-    vgpu_hello_pack(payload, VGPU_PROTOCOL_VERSION, VGPU_CAPABILITIES);
-    n = vgpu_frame_encode(&h, payload, sizeof(payload), frame, sizeof(frame));
-    if (n < 0) {
-        return n;
+    vgpu_link_up(&s->link); /* a failed send has closed the socket */
+    if (s->fd >= 0) {
+        vgpu_stub_handlers(s);
     }
-    return vgpu_stub_send(s, frame, (size_t)n);
 }
 
 /* One connect() on s->fd. Return 0 when it connected or is on its way, or a
@@ -315,7 +278,8 @@ vgpu_stub_connect_once(VgpuStubState *s)
     } while (rc < 0 && errno == EINTR);
     if (rc == 0) {
         s->warned_unreachable = false;
-        return vgpu_stub_greet(s);
+        vgpu_stub_greet(s);
+        return 0;
     }
     if (errno == EINPROGRESS) {
         s->conn = VGPU_CONN_CONNECTING; /* the write watch says when */
@@ -364,179 +328,8 @@ vgpu_stub_open(VgpuStubState *s)
     return 0;
 }
 
-/* ---- Frames from the mediator --------------------------------------------
+/* ---- Socket handlers -----------------------------------------------------
  */
-
-/* Find and forget the request @id sent on this connection (the oldest, if
- * the guest reused the id). Return true and its generation if found. */
-static bool
-vgpu_stub_sent_take(VgpuStubState *s, uint32_t id, uint32_t *gen)
-{
-    for (unsigned i = 0; i < s->sent_count; i++) {
-        if (s->sent[i].request_id == id) {
-            *gen = s->sent[i].generation;
-            memmove(&s->sent[i], &s->sent[i + 1],
-                    (s->sent_count - i - 1) * sizeof(s->sent[0]));
-            s->sent_count--;
-            return true;
-        }
-    }
-    return false;
-}
-
-static void
-vgpu_stub_sent_push(VgpuStubState *s, uint32_t id, uint32_t gen)
-{
-    if (s->sent_count == VGPU_STUB_SENT_MAX) {
-        /* The oldest unanswered request is given up. */
-        memmove(&s->sent[0], &s->sent[1],
-                (VGPU_STUB_SENT_MAX - 1) * sizeof(s->sent[0]));
-        s->sent_count--;
-    }
-    s->sent[s->sent_count].request_id = id;
-    s->sent[s->sent_count].generation = gen;
-    s->sent_count++;
-}
-
-static void
-vgpu_stub_response(VgpuStubState *s, const struct vgpu_frame *f)
-{
-    const struct vgpu_hdr *h = &f->hdr;
-    uint32_t gen;
-
-    if (!vgpu_stub_sent_take(s, h->request_id, &gen)) {
-        /* Not sent on this connection: the device's id check decides. */
-        vgpu_dev_inflight(&s->dev, &gen, NULL);
-    }
-    if (f->truncated) {
-        /* Read and discarded by the decoder (SPEC.md section 7). */
-        vgpu_dev_complete(&s->dev, gen, h->request_id,
-                          VGPU_ERR_RESPONSE_TOO_LARGE, NULL, h->payload_len);
-        return;
-    }
-    /* A stale answer (a request that timed out) is dropped and counted in
-     * the device's stats. */
-    vgpu_dev_complete(&s->dev, gen, h->request_id, h->status, f->payload,
-                      h->payload_len);
-}
-
-/* An ERROR frame's reason, printable, in @msg. */
-static void
-vgpu_stub_reason(const struct vgpu_frame *f, char *msg, size_t cap)
-{
-    size_t len = f->payload != NULL ? f->hdr.payload_len : 0;
-
-    if (len > cap - 1) {
-        len = cap - 1;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = f->payload[i];
-
-        msg[i] = (ch < ' ' || ch == '\177') ? '?' : (char)ch;
-    }
-    msg[len] = '\0';
-    if (len == 0) {
-        snprintf(msg, cap, "ERROR %s", vgpu_strerror((int)f->hdr.status));
-    }
-}
-
-static int
-vgpu_stub_hello_ack(VgpuStubState *s)
-{
-    int rc = 0;
-
-    s->conn = VGPU_CONN_READY;
-    s->hs_deadline = 0;
-    if (s->pending_len > 0) {
-        rc = vgpu_stub_send(s, s->pending, s->pending_len);
-        s->pending_len = 0;
-    }
-    vgpu_stub_rearm(s);
-    return rc;
-}
-
-/* One whole frame. Return 0, or -1 when the connection was dropped. */
-static int
-vgpu_stub_frame(VgpuStubState *s, const struct vgpu_frame *f)
-{
-    char msg[VGPU_STUB_MSG_MAX];
-    uint8_t pong[VGPU_HDR_SIZE];
-    struct vgpu_hdr h;
-    int rc = 0;
-
-    switch (f->hdr.type) {
-    case VGPU_MSG_HELLO_ACK:
-        if (s->conn != VGPU_CONN_HELLO) {
-            snprintf(msg, sizeof(msg), "protocol error: a second HELLO_ACK");
-            break;
-        }
-        rc = vgpu_stub_hello_ack(s);
-        goto sent;
-    case VGPU_MSG_RESPONSE:
-        if (s->conn != VGPU_CONN_READY) {
-            snprintf(msg, sizeof(msg),
-                     "protocol error: RESPONSE before HELLO_ACK");
-            break;
-        }
-        vgpu_stub_response(s, f);
-        return 0;
-    case VGPU_MSG_ERROR:
-        vgpu_stub_reason(f, msg, sizeof(msg));
-        vgpu_stub_lost(s, VGPU_ERR_MEDIATOR_UNAVAILABLE, msg, msg);
-        return -1;
-    case VGPU_MSG_PING:
-        vgpu_stub_hdr(s, &h, VGPU_MSG_PONG);
-        h.request_id = f->hdr.request_id;
-        vgpu_hdr_pack(&h, pong);
-        rc = vgpu_stub_send(s, pong, sizeof(pong));
-        goto sent;
-    case VGPU_MSG_PONG:
-        return 0;
-    default:
-        snprintf(msg, sizeof(msg),
-                 "protocol error: unexpected frame type %u from the mediator",
-                 (unsigned)f->hdr.type);
-        break;
-    }
-    vgpu_stub_lost(s, VGPU_ERR_PROTOCOL_ERROR, msg, msg);
-    return -1;
-sent:
-    if (rc < 0) {
-        snprintf(msg, sizeof(msg), "send: %s", strerror(-rc));
-        vgpu_stub_lost(s, VGPU_ERR_MEDIATOR_UNAVAILABLE, msg, NULL);
-        return -1;
-    }
-    return 0;
-}
-
-/* Feed received bytes to the decoder. Return 0, or -1 when the connection
- * was dropped. */
-static int
-vgpu_stub_input(VgpuStubState *s, const uint8_t *data, size_t len)
-{
-    char msg[VGPU_STUB_MSG_MAX];
-    size_t pos = 0;
-
-    while (pos < len) {
-        struct vgpu_frame f;
-        size_t used = 0;
-        int rc = vgpu_decoder_feed(&s->dec, data + pos, len - pos, &used, &f);
-
-        pos += used;
-        if (rc < 0) {
-            snprintf(msg, sizeof(msg), "protocol error: %s", vgpu_strerror(rc));
-            vgpu_stub_lost(s, VGPU_ERR_PROTOCOL_ERROR, msg, msg);
-            return -1;
-        }
-        if (rc == 0) {
-            break;
-        }
-        if (vgpu_stub_frame(s, &f) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
 
 static void
 vgpu_stub_read(void *opaque)
@@ -551,19 +344,26 @@ vgpu_stub_read(void *opaque)
         ssize_t n = read(s->fd, buf, sizeof(buf));
 
         if (n > 0) {
-            if (vgpu_stub_input(s, buf, (size_t)n) < 0 ||
-                (size_t)n < sizeof(buf)) {
+            /* A frame that ends the connection closes it (ops->lost). */
+            if (vgpu_link_input(&s->link, buf, (size_t)n) < 0) {
+                return;
+            }
+            if (s->hs_deadline != 0 &&
+                vgpu_link_state(&s->link) == VGPU_LINK_READY) {
+                s->hs_deadline = 0; /* HELLO_ACK came */
+                vgpu_stub_rearm(s);
+            }
+            if ((size_t)n < sizeof(buf)) {
                 return;
             }
         } else if (n == 0) {
-            vgpu_stub_lost(s, VGPU_ERR_MEDIATOR_UNAVAILABLE,
-                           "the mediator closed the connection", NULL);
+            vgpu_stub_lost(s, "the mediator closed the connection");
             return;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             return;
         } else if (errno != EINTR) {
             snprintf(msg, sizeof(msg), "read: %s", strerror(errno));
-            vgpu_stub_lost(s, VGPU_ERR_MEDIATOR_UNAVAILABLE, msg, NULL);
+            vgpu_stub_lost(s, msg);
             return;
         }
     }
@@ -585,17 +385,17 @@ vgpu_stub_write(void *opaque)
         }
         if (err != 0) {
             snprintf(msg, sizeof(msg), "cannot connect: %s", strerror(err));
-            vgpu_stub_lost(s, VGPU_ERR_MEDIATOR_UNAVAILABLE, msg, NULL);
+            vgpu_stub_lost(s, msg);
             return;
         }
         s->warned_unreachable = false;
-        rc = vgpu_stub_greet(s);
-    } else {
-        rc = vgpu_stub_flush(s);
+        vgpu_stub_greet(s);
+        return;
     }
+    rc = vgpu_stub_flush(s);
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "send: %s", strerror(-rc));
-        vgpu_stub_lost(s, VGPU_ERR_MEDIATOR_UNAVAILABLE, msg, NULL);
+        vgpu_stub_lost(s, msg);
     }
 }
 
@@ -610,29 +410,59 @@ vgpu_stub_timer(void *opaque)
     if (s->hs_deadline != 0 && now >= s->hs_deadline) {
         snprintf(msg, sizeof(msg), "no HELLO_ACK within %d ms",
                  VGPU_STUB_HANDSHAKE_MS);
-        vgpu_stub_lost(s, VGPU_ERR_MEDIATOR_UNAVAILABLE, msg, NULL);
+        vgpu_stub_lost(s, msg);
     } else if (s->conn == VGPU_CONN_RETRY && now >= s->retry_at) {
         rc = vgpu_stub_connect_once(s);
         if (rc < 0) {
             snprintf(msg, sizeof(msg), "cannot connect: %s", strerror(-rc));
-            vgpu_stub_lost(s, VGPU_ERR_MEDIATOR_UNAVAILABLE, msg, NULL);
+            vgpu_stub_lost(s, msg);
         }
     }
     if (s->req_deadline != 0 && now >= s->req_deadline) {
         s->req_deadline = 0;
-        s->pending_len = 0; /* not sent yet: never send it */
-        if (vgpu_dev_busy(&s->dev)) {
-            if (!s->warned_timeout) {
-                warn_report("vgpu-stub vm_id=%u: no response within %u ms "
-                            "(reported once per connection)",
-                            s->vm_id, s->timeout_ms);
-                s->warned_timeout = true;
-            }
-            vgpu_dev_timeout(&s->dev);
+        if (vgpu_dev_busy(&s->dev) && !s->warned_timeout) {
+            warn_report("vgpu-stub vm_id=%u: no response within %u ms "
+                        "(reported once per connection)",
+                        s->vm_id, s->timeout_ms);
+            s->warned_timeout = true;
         }
+        vgpu_link_timeout(&s->link);
     }
     vgpu_stub_rearm(s);
 }
+
+/* ---- The link's ops --------------------------------------------------------
+ */
+
+static int
+vgpu_stub_link_send(void *opaque, const uint8_t *frame, size_t len)
+{
+    return vgpu_stub_send(opaque, frame, len);
+}
+
+static void
+vgpu_stub_link_lost(void *opaque, const char *why)
+{
+    vgpu_stub_closed(opaque, why);
+}
+
+/* Warnings go to stderr; the rest (a stale answer to a request the guest
+ * let time out or reset) only with -d guest_errors. */
+static void
+vgpu_stub_link_log(void *opaque, int level, const char *line)
+{
+    if (level <= VGPU_LOG_WARN) {
+        warn_report("vgpu-stub: %s", line);
+    } else if (level <= VGPU_LOG_INFO) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vgpu-stub: %s\n", line);
+    }
+}
+
+static const struct vgpu_link_ops vgpu_stub_link_ops = {
+    .send = vgpu_stub_link_send,
+    .lost = vgpu_stub_link_lost,
+    .log = vgpu_stub_link_log,
+};
 
 /* ---- The device model's ops ----------------------------------------------
  */
@@ -641,39 +471,19 @@ static int
 vgpu_stub_submit(void *opaque, const struct vgpu_request *req)
 {
     VgpuStubState *s = opaque;
-    struct vgpu_hdr h;
-    int n;
 
-    vgpu_stub_hdr(s, &h, VGPU_MSG_REQUEST);
-    h.request_id = req->request_id;
-    n = vgpu_frame_encode(&h, req->data, req->len, s->pending,
-                          sizeof(s->pending));
-    if (n < 0) {
+    if (vgpu_link_request(&s->link, req) < 0) {
         return VGPU_ERR_INVALID_LENGTH; /* unreachable: len <= 1024 */
     }
-    if (s->conn == VGPU_CONN_READY) {
-        int rc = vgpu_stub_send(s, s->pending, (size_t)n);
-
-        if (rc < 0) {
-            /* The mediator went away and its EOF was not read yet: one
-             * fresh connection, as if none had been open. */
-            warn_report("vgpu-stub vm_id=%u: cannot send to %s: %s; "
-                        "reconnecting",
-                        s->vm_id, s->socket_path, strerror(-rc));
-            vgpu_stub_close(s);
-        }
-    } else {
-        s->pending_len = (size_t)n; /* sent at HELLO_ACK */
+    /* Never connected since the last loss, or the mediator went away and
+     * its EOF was not read yet: one fresh connection, which sends the
+     * request at HELLO_ACK. */
+    if (s->conn == VGPU_CONN_DOWN && vgpu_stub_open(s) < 0) {
+        vgpu_link_down(&s->link, VGPU_ERR_MEDIATOR_UNAVAILABLE, NULL, NULL);
+        s->req_deadline = 0;
+        vgpu_stub_rearm(s);
+        return VGPU_ERR_MEDIATOR_UNAVAILABLE;
     }
-    if (s->conn == VGPU_CONN_DOWN) {
-        if (vgpu_stub_open(s) < 0) {
-            s->req_deadline = 0;
-            vgpu_stub_rearm(s);
-            return VGPU_ERR_MEDIATOR_UNAVAILABLE;
-        }
-        s->pending_len = (size_t)n;
-    }
-    vgpu_stub_sent_push(s, req->request_id, req->generation);
     s->req_deadline = 0;
     if (s->timeout_ms > 0) {
         s->req_deadline =
@@ -863,7 +673,7 @@ vgpu_stub_realize(PCIDevice *pdev, Error **errp)
     }
     s->fd = -1;
     s->conn = VGPU_CONN_DOWN;
-    vgpu_decoder_init(&s->dec, s->rx, sizeof(s->rx), VGPU_MAX_PAYLOAD);
+    vgpu_link_init(&s->link, &s->dev, &vgpu_stub_link_ops, s);
 
     pci_config_set_interrupt_pin(pdev->config, VGPU_PCI_INTERRUPT_PIN);
     /* Without MSI on this machine the device still works with INTx. */
@@ -903,6 +713,7 @@ vgpu_stub_reset(DeviceState *ds)
     VgpuStubState *s = VGPU_STUB(ds);
 
     vgpu_dev_reset(&s->dev);
+    vgpu_link_reset(&s->link);
     vgpu_stub_close(s);
     s->req_deadline = 0;
     vgpu_stub_rearm(s);
