@@ -11,7 +11,8 @@
 #                every CTest test but the fuzzers: unit, integration,
 #                style, package, e2e (the QEMU boots) and gpu (skipped
 #                without a GPU)
-#   coverage     lcov HTML report; src/devmodel and src/proto >= 90% lines
+#   coverage     lcov HTML report; src/devmodel, src/proto and src/link
+#                >= 90% lines
 #   release      an optimised build (-O2, RelWithDebInfo, the default build
 #                type) with warnings as errors: gcc warns about some
 #                things only when optimising
@@ -80,7 +81,7 @@ ctest --test-dir "$BUILD" --output-on-failure -j2 -LE fuzz |
 grep -q '^100% tests passed' "$BUILD/ctest.log" || rc=1
 timings="$timings ctest=$(($(date +%s) - s0))s"
 
-stage coverage sh ci/coverage.sh "$BUILD" "$MIN" src/devmodel src/proto
+stage coverage sh ci/coverage.sh "$BUILD" "$MIN" src/devmodel src/proto src/link
 release_build() {
     cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DVGPU_WERROR=ON -DVGPU_BUILD_TESTS=ON >/dev/null &&
