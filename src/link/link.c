@@ -65,9 +65,11 @@ sent_take(struct vgpu_link *l, uint32_t request_id, uint32_t *generation)
     for (unsigned i = 0; i < l->sent_count; i++) {
         if (l->sent[i].request_id == request_id) {
             *generation = l->sent[i].generation;
-            memmove(&l->sent[i], &l->sent[i + 1u],
-                    (l->sent_count - i - 1u) * sizeof(l->sent[0]));
             l->sent_count--;
+            if (i < l->sent_count) {
+                memmove(&l->sent[i], &l->sent[i + 1u],
+                        (l->sent_count - i) * sizeof(l->sent[0]));
+            }
             return 1;
         }
     }

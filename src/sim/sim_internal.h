@@ -139,6 +139,7 @@ struct vgpu_sim {
     struct vgpu_mediator *m;
     int close_pending; /* some vm->close_pending is set */
     int flush_pending; /* some vm->flush_pending is set */
+    int in_core;       /* deterministic mode: inside the core's send */
 
     /* Socket mode. */
     struct pollfd *pfds;

@@ -7,9 +7,10 @@
  * the core's call returns. What a link sends (HELLO, a REQUEST, a PONG) goes
  * to the VM's outbox, and sim_local_settle() feeds it to the core once the
  * call that queued it has returned: the core is never re-entered from its
- * own callback. In the deterministic mode a doorbell is
+ * own callback (the deterministic mode sends straight in when it is not
+ * inside that callback). In the deterministic mode a doorbell is
  *
- *   dev_submit -> vgpu_link_request -> outbox -> vgpu_mediator_conn_input
+ *   dev_submit -> vgpu_link_request -> vgpu_mediator_conn_input
  *     -> vgpu_mediator_dispatch -> backend exec -> send -> vgpu_link_input
  *     -> vgpu_dev_complete
  *
@@ -62,7 +63,9 @@ local_send(void *conn_opaque, const uint8_t *bytes, size_t len)
     local_lock(vm);
     /* A connection the link ends is closed by sim_local_lost(), after the
      * core's call returns (never from in here). */
+    vm->sim->in_core++;
     vgpu_link_input(&vm->link, bytes, len);
+    vm->sim->in_core--;
     if (vm->out_len > 0) {
         vm->flush_pending = 1; /* a PONG, or a request sent at HELLO_ACK */
         vm->sim->flush_pending = 1;
@@ -74,6 +77,15 @@ local_send(void *conn_opaque, const uint8_t *bytes, size_t len)
 int
 sim_local_send(struct sim_vm *vm, const uint8_t *frame, size_t len)
 {
+    struct vgpu_sim *sim = vm->sim;
+
+    /* Deterministic mode, outside the core's callback: straight in, as a
+     * socket write would be. */
+    if (!local_threaded(sim) && !sim->in_core && vm->mconn != NULL &&
+        vm->out_len == 0) {
+        vgpu_mediator_conn_input(vm->mconn, frame, len);
+        return 0;
+    }
     if (len > sizeof(vm->out) - vm->out_len) {
         return -ENOBUFS; /* not reached: settled after every call */
     }
@@ -277,10 +289,12 @@ sim_local_kick(struct sim_vm *vm)
 {
     struct vgpu_sim *sim = vm->sim;
     int reconnect;
+    int queued;
 
     local_lock(vm);
     reconnect =
         vgpu_link_state(&vm->link) == VGPU_LINK_DOWN && vgpu_dev_busy(&vm->dev);
+    queued = vm->out_len > 0;
     local_unlock(vm);
     if (reconnect) {
         /* sim_local_connect() sends the request at HELLO_ACK, or ends it. */
@@ -290,9 +304,11 @@ sim_local_kick(struct sim_vm *vm)
         }
         return;
     }
-    vm->flush_pending = 1;
-    sim->flush_pending = 1;
-    sim_local_settle(sim);
+    if (queued) {
+        vm->flush_pending = 1;
+        sim->flush_pending = 1;
+        sim_local_settle(sim);
+    }
 }
 
 size_t
@@ -345,7 +361,10 @@ det_submit(struct sim_vm *vm, const struct vgpu_request *req)
     if (vgpu_link_request(&vm->link, req) < 0) {
         return VGPU_ERR_INVALID_LENGTH; /* not reached: len <= 1 KiB */
     }
-    sim_local_kick(vm);
+    /* Usually the request went straight in (sim_local_send). */
+    if (vm->out_len > 0 || vgpu_link_state(&vm->link) != VGPU_LINK_READY) {
+        sim_local_kick(vm);
+    }
     vgpu_mediator_dispatch(sim->m, 0);
     sim_local_settle(sim);
     return 0;
