@@ -1,5 +1,5 @@
 /*
- * Fuzz the legacy file protocol's text (src/mediator/legacy_parse.h): the
+ * Fuzz the legacy file protocol's text (src/legacy/legacy_parse.h): the
  * request line a VM writes, the response line the mediator writes back, and
  * the vmN directory names.
  *

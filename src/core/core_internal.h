@@ -1,6 +1,6 @@
 /*
  * What core.c (the mediator: create, dispatch, shutdown) and conn.c (one
- * connection's protocol state machine) share. Internal to src/mediator.
+ * connection's protocol state machine) share. Internal to src/core.
  *
  * Not thread-safe, like the public API: the owner serialises every call.
  */
@@ -14,7 +14,7 @@
 #include "vgpu/mediator.h"
 #include "vgpu/proto.h"
 
-#include "sched.h"
+#include "scheduler.h"
 #include "stats.h"
 
 /* The major part of a protocol version is its high 16 bits. */

@@ -21,7 +21,7 @@
 #include "backends.h"
 #include "config.h"
 #include "log.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "vgpu/backend.h"
 #include "vgpu/registry.h"
 
