@@ -66,7 +66,7 @@ struct vgpu_sched_config {
     uint32_t vm_queue_cap; /* items one VM may have queued, at least 1 */
 };
 
-struct vgpu_sched_flow; /* private to sched.c */
+struct vgpu_sched_flow; /* private to scheduler.c */
 
 /*
  * A queued request, embedded in the caller's request object. The caller sets
