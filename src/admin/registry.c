@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "registry_internal.h"
+#include "util.h"
 
 #define REG_MAX_ID UINT32_MAX
 
@@ -32,30 +33,7 @@ int
 vgpu_registry_parse_vm_id(const char *s, uint32_t *out, char *why,
                           size_t why_len)
 {
-    uint64_t v = 0;
-
-    if (*s == '\0') {
-        goto bad;
-    }
-    for (const char *p = s; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9') {
-            goto bad;
-        }
-        v = v * 10 + (uint64_t)(*p - '0');
-        if (v > REG_MAX_ID) {
-            goto bad;
-        }
-    }
-    if (v < VGPU_VM_ID_MIN) {
-        goto bad;
-    }
-    *out = (uint32_t)v;
-    return 0;
-
-bad:
-    vgpu_set_err(why, why_len, "'%s' is not an integer in %u..%u", s,
-                 VGPU_VM_ID_MIN, (unsigned)REG_MAX_ID);
-    return -EINVAL;
+    return vgpu_parse_u32(s, VGPU_VM_ID_MIN, REG_MAX_ID, out, why, why_len);
 }
 
 int

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "registry_internal.h"
+#include "util.h"
 
 /* A VM's section is [vm "NAME"]. */
 #define REG_SECTION_OPEN  "vm \""
@@ -52,11 +53,10 @@ static const char *const reg_key_names[REG_KEY_COUNT] = {
 struct reg_ini {
     struct vgpu_registry *reg;
     const char *path;
-    FILE *file;
     unsigned flags;
-    int lineno;   /* of the line inih works on */
-    int rc;       /* our first error, 0 if none */
-    int err_line; /* its line */
+    struct vgpu_ini_lines lines; /* the file, and the line inih works on */
+    int rc;                      /* our first error, 0 if none */
+    int err_line;                /* its line */
     char *err;
     size_t err_len;
     int in_section;              /* the last entry is the open section */
@@ -136,13 +136,13 @@ reg_ini_section(struct reg_ini *ini, const char *p)
         return;
     }
     if (end == NULL) {
-        reg_fail(ini, -EINVAL, ini->lineno,
+        reg_fail(ini, -EINVAL, ini->lines.lineno,
                  "'[' without ']' (a VM's section is [vm \"NAME\"])");
         return;
     }
     q = end + 1 + strspn(end + 1, " \t\r\n");
     if (*q != '\0' && *q != ';' && *q != '#') {
-        reg_fail(ini, -EINVAL, ini->lineno, "text after ']': '%.*s'",
+        reg_fail(ini, -EINVAL, ini->lines.lineno, "text after ']': '%.*s'",
                  (int)strcspn(q, "\r\n"), q);
         return;
     }
@@ -150,7 +150,7 @@ reg_ini_section(struct reg_ini *ini, const char *p)
     if (inner_len < open + close ||
         strncmp(inner, REG_SECTION_OPEN, open) != 0 ||
         strncmp(end - close, REG_SECTION_CLOSE, close) != 0) {
-        reg_fail(ini, -EINVAL, ini->lineno,
+        reg_fail(ini, -EINVAL, ini->lines.lineno,
                  "unknown section [%.*s] (a VM's section is [vm \"NAME\"])",
                  (int)inner_len, inner);
         return;
@@ -162,13 +162,13 @@ reg_ini_section(struct reg_ini *ini, const char *p)
     memcpy(name, inner + open, name_len);
     name[name_len] = '\0';
     if (vgpu_registry_check_name(name, why, sizeof(why)) < 0) {
-        reg_fail(ini, -EINVAL, ini->lineno, "[%.*s]: %s", (int)inner_len, inner,
-                 why);
+        reg_fail(ini, -EINVAL, ini->lines.lineno, "[%.*s]: %s", (int)inner_len,
+                 inner, why);
         return;
     }
     other = vgpu_registry_find_name(ini->reg, name);
     if (other != NULL && !(ini->flags & VGPU_REGISTRY_ALLOW_DUPS)) {
-        reg_fail(ini, -EINVAL, ini->lineno,
+        reg_fail(ini, -EINVAL, ini->lines.lineno,
                  "[vm \"%s\"] is already defined at line %d (names are "
                  "unique)",
                  name, other->line);
@@ -176,11 +176,11 @@ reg_ini_section(struct reg_ini *ini, const char *p)
     }
     e = vgpu_registry_append(ini->reg);
     if (e == NULL) {
-        reg_fail(ini, -ENOMEM, ini->lineno, "out of memory");
+        reg_fail(ini, -ENOMEM, ini->lines.lineno, "out of memory");
         return;
     }
     memcpy(e->name, name, name_len + 1);
-    e->line = ini->lineno;
+    e->line = ini->lines.lineno;
     ini->in_section = 1;
     memset(ini->key_line, 0, sizeof(ini->key_line));
 }
@@ -192,20 +192,22 @@ reg_ini_read(char *str, int num, void *stream)
 {
     struct reg_ini *ini = stream;
     const char *p;
-    size_t len;
+    int rc;
 
-    if (ini->rc != 0 || fgets(str, num, ini->file) == NULL) {
+    if (ini->rc != 0) {
         return NULL;
     }
-    ini->lineno++;
-    len = strlen(str);
-    if (len > 0 && str[len - 1] != '\n' && !feof(ini->file)) {
-        reg_fail(ini, -EINVAL, ini->lineno, "line is longer than %d characters",
-                 num - 2);
+    rc = vgpu_ini_line_read(&ini->lines, str, num);
+    if (rc == 0) {
+        return NULL;
+    }
+    if (rc == -E2BIG) {
+        reg_fail(ini, -EINVAL, ini->lines.lineno,
+                 "line is longer than %d characters", num - 2);
         return NULL;
     }
     p = str;
-    if (ini->lineno == 1 &&
+    if (ini->lines.lineno == 1 &&
         strncmp(p, REG_UTF8_BOM, strlen(REG_UTF8_BOM)) == 0) {
         p += strlen(REG_UTF8_BOM);
     }
@@ -213,7 +215,7 @@ reg_ini_read(char *str, int num, void *stream)
         const char *q = p + strspn(p, " \t\r\n");
 
         if (*q != '\0' && *q != ';' && *q != '#') {
-            reg_fail(ini, -EINVAL, ini->lineno,
+            reg_fail(ini, -EINVAL, ini->lines.lineno,
                      "indented line '%.*s' (inih would read it as the rest "
                      "of the previous value): start it at column 1",
                      (int)strcspn(q, "\r\n"), q);
@@ -241,7 +243,7 @@ reg_ini_handler(void *user, const char *section, const char *name,
         return 0;
     }
     if (!ini->in_section) {
-        reg_fail(ini, -EINVAL, ini->lineno,
+        reg_fail(ini, -EINVAL, ini->lines.lineno,
                  "key '%s' is outside any section (start with [vm \"NAME\"])",
                  name);
         return 0;
@@ -253,7 +255,7 @@ reg_ini_handler(void *user, const char *section, const char *name,
         }
     }
     if (k == REG_KEY_COUNT) {
-        reg_fail(ini, -EINVAL, ini->lineno,
+        reg_fail(ini, -EINVAL, ini->lines.lineno,
                  "unknown key '%s' in [vm \"%s\"] (keys: %s, %s, %s, %s)", name,
                  e->name, reg_key_names[REG_KEY_VM_ID],
                  reg_key_names[REG_KEY_POOL], reg_key_names[REG_KEY_PRIORITY],
@@ -261,12 +263,12 @@ reg_ini_handler(void *user, const char *section, const char *name,
         return 0;
     }
     if (ini->key_line[k] != 0) {
-        reg_fail(ini, -EINVAL, ini->lineno,
+        reg_fail(ini, -EINVAL, ini->lines.lineno,
                  "%s: given twice in [vm \"%s\"] (first at line %d)", name,
                  e->name, ini->key_line[k]);
         return 0;
     }
-    ini->key_line[k] = ini->lineno;
+    ini->key_line[k] = ini->lines.lineno;
     /* The entry being filled is the last one: the duplicate checks look at
      * the entries before it. */
     ini->reg->n--;
@@ -298,11 +300,11 @@ reg_ini_handler(void *user, const char *section, const char *name,
     }
     ini->reg->n++;
     if (rc < 0) {
-        reg_fail(ini, rc, ini->lineno, "%s: %s", name, why);
+        reg_fail(ini, rc, ini->lines.lineno, "%s: %s", name, why);
         return 0;
     }
     if (other != NULL) {
-        reg_fail(ini, -EINVAL, ini->lineno,
+        reg_fail(ini, -EINVAL, ini->lines.lineno,
                  "%s: '%s' is already the %s of '%s' (line %d)", name, value,
                  name, other->name, other->line);
         return 0;
@@ -329,8 +331,8 @@ reg_load(const char *path, unsigned flags, struct vgpu_registry **out,
         rc = -ENOMEM;
         goto err;
     }
-    ini.file = fopen(path, "re");
-    if (ini.file == NULL) {
+    ini.lines.file = fopen(path, "re");
+    if (ini.lines.file == NULL) {
         rc = -errno;
         if (rc == -ENOENT && (flags & VGPU_REGISTRY_MISSING_OK)) {
             *out = ini.reg;
@@ -344,7 +346,7 @@ reg_load(const char *path, unsigned flags, struct vgpu_registry **out,
     if (ini.rc == 0 && rc == 0) {
         reg_ini_end_section(&ini);
     }
-    fclose(ini.file);
+    fclose(ini.lines.file);
     if (rc > 0 && (ini.rc == 0 || rc < ini.err_line)) {
         vgpu_set_err(err, err_len,
                      "%s:%d: syntax error (expected [vm \"NAME\"] or key = "

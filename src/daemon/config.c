@@ -15,6 +15,7 @@
 #include "config_internal.h"
 #include "log.h"
 #include "scheduler.h"
+#include "util.h"
 #include "vgpu/backend.h"
 #include "vgpu/registry.h"
 
@@ -96,37 +97,6 @@ config_why(char *why, size_t why_len, const char *fmt, ...)
     vsnprintf(why, why_len, fmt, ap);
     va_end(ap);
     return -EINVAL;
-}
-
-/* Decimal digits only: no sign, no blanks, no 0x. */
-static int
-config_parse_u32(const char *value, uint32_t min, uint32_t max, uint32_t *out,
-                 char *why, size_t why_len)
-{
-    uint64_t v = 0;
-    const char *p = value;
-
-    if (*p == '\0') {
-        goto bad;
-    }
-    for (; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9') {
-            goto bad;
-        }
-        v = v * 10 + (uint64_t)(*p - '0');
-        if (v > max) {
-            goto bad;
-        }
-    }
-    if (v < min) {
-        goto bad;
-    }
-    *out = (uint32_t)v;
-    return 0;
-
-bad:
-    return config_why(why, why_len, "'%s' is not an integer in %u..%u", value,
-                      (unsigned)min, (unsigned)max);
 }
 
 static int
@@ -232,9 +202,8 @@ config_parse_weights(struct vgpu_daemon_config *cfg, const char *value,
         }
         memcpy(part, p, len);
         part[len] = '\0';
-        if (config_parse_u32(part, VGPU_CONFIG_WEIGHT_MIN,
-                             VGPU_CONFIG_WEIGHT_MAX, &w[i], sub,
-                             sizeof(sub)) < 0) {
+        if (vgpu_parse_u32(part, VGPU_CONFIG_WEIGHT_MIN, VGPU_CONFIG_WEIGHT_MAX,
+                           &w[i], sub, sizeof(sub)) < 0) {
             goto bad;
         }
         p += len + (last ? 0 : 1);
@@ -303,32 +272,32 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
     case KEY_WEIGHTS:
         return config_parse_weights(cfg, value, why, why_len);
     case KEY_WEIGHT_HIGH:
-        return config_parse_u32(value, VGPU_CONFIG_WEIGHT_MIN,
-                                VGPU_CONFIG_WEIGHT_MAX,
-                                &cfg->weights[VGPU_PRIO_HIGH], why, why_len);
+        return vgpu_parse_u32(value, VGPU_CONFIG_WEIGHT_MIN,
+                              VGPU_CONFIG_WEIGHT_MAX,
+                              &cfg->weights[VGPU_PRIO_HIGH], why, why_len);
     case KEY_WEIGHT_MEDIUM:
-        return config_parse_u32(value, VGPU_CONFIG_WEIGHT_MIN,
-                                VGPU_CONFIG_WEIGHT_MAX,
-                                &cfg->weights[VGPU_PRIO_MEDIUM], why, why_len);
+        return vgpu_parse_u32(value, VGPU_CONFIG_WEIGHT_MIN,
+                              VGPU_CONFIG_WEIGHT_MAX,
+                              &cfg->weights[VGPU_PRIO_MEDIUM], why, why_len);
     case KEY_WEIGHT_LOW:
-        return config_parse_u32(value, VGPU_CONFIG_WEIGHT_MIN,
-                                VGPU_CONFIG_WEIGHT_MAX,
-                                &cfg->weights[VGPU_PRIO_LOW], why, why_len);
+        return vgpu_parse_u32(value, VGPU_CONFIG_WEIGHT_MIN,
+                              VGPU_CONFIG_WEIGHT_MAX,
+                              &cfg->weights[VGPU_PRIO_LOW], why, why_len);
     case KEY_MAX_WAIT_MS:
-        return config_parse_u32(value, 0, VGPU_CONFIG_MAX_WAIT_MS_MAX,
-                                &cfg->max_wait_ms, why, why_len);
+        return vgpu_parse_u32(value, 0, VGPU_CONFIG_MAX_WAIT_MS_MAX,
+                              &cfg->max_wait_ms, why, why_len);
     case KEY_VM_QUEUE_CAP:
-        return config_parse_u32(value, VGPU_CONFIG_QUEUE_CAP_MIN,
-                                VGPU_CONFIG_QUEUE_CAP_MAX, &cfg->vm_queue_cap,
-                                why, why_len);
+        return vgpu_parse_u32(value, VGPU_CONFIG_QUEUE_CAP_MIN,
+                              VGPU_CONFIG_QUEUE_CAP_MAX, &cfg->vm_queue_cap,
+                              why, why_len);
     case KEY_POOL:
         return config_parse_pool_flag(cfg, value, why, why_len);
     case KEY_DEFAULT_BACKEND:
         return vgpu_config_parse_backend(value, &cfg->default_backend, why,
                                          why_len);
     case KEY_OUTPUT_KIB:
-        rc = config_parse_u32(value, VGPU_CONFIG_MIN_OUTPUT_KIB,
-                              VGPU_CONFIG_MAX_OUTPUT_KIB, &u, why, why_len);
+        rc = vgpu_parse_u32(value, VGPU_CONFIG_MIN_OUTPUT_KIB,
+                            VGPU_CONFIG_MAX_OUTPUT_KIB, &u, why, why_len);
         if (rc == 0) {
             cfg->output_kib = u;
         }

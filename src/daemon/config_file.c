@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "util.h"
 
 static const char *const config_ini_keys[KEY_COUNT] = {
     [KEY_SOCKET] = "socket",
@@ -44,9 +45,8 @@ static const char *const config_ini_keys[KEY_COUNT] = {
 struct config_ini {
     struct vgpu_daemon_config *cfg;
     const char *path;
-    FILE *file;
-    int lineno; /* of the line inih works on */
-    int rc;     /* first error, 0 if none */
+    struct vgpu_ini_lines lines; /* the file, and the line inih works on */
+    int rc;                      /* first error, 0 if none */
     char *err;
     size_t err_len;
 };
@@ -65,7 +65,8 @@ config_ini_fail(struct config_ini *ini, int rc, const char *fmt, ...)
         return;
     }
     ini->rc = rc;
-    n = snprintf(ini->err, ini->err_len, "%s:%d: ", ini->path, ini->lineno);
+    n = snprintf(ini->err, ini->err_len, "%s:%d: ", ini->path,
+                 ini->lines.lineno);
     if (n < 0 || (size_t)n >= ini->err_len) {
         return;
     }
@@ -106,20 +107,12 @@ static char *
 config_ini_read(char *str, int num, void *stream)
 {
     struct config_ini *ini = stream;
-    size_t len;
+    int rc = vgpu_ini_line_read(&ini->lines, str, num);
 
-    if (fgets(str, num, ini->file) == NULL) {
+    if (rc == 0) {
         return NULL;
     }
-    ini->lineno++;
-    len = strlen(str);
-    if (len > 0 && str[len - 1] != '\n' && !feof(ini->file)) {
-        int ch;
-
-        /* The rest of an over-long line is skipped, never read as a line
-         * of its own. */
-        while ((ch = fgetc(ini->file)) != EOF && ch != '\n') {
-        }
+    if (rc == -E2BIG) {
         config_ini_fail(ini, -EINVAL, "line is longer than %d characters",
                         num - 2);
     }
@@ -201,8 +194,11 @@ static int
 config_load_stream(struct vgpu_daemon_config *cfg, FILE *file, const char *path,
                    char *err, size_t err_len)
 {
-    struct config_ini ini = {
-        .cfg = cfg, .path = path, .file = file, .err = err, .err_len = err_len};
+    struct config_ini ini = {.cfg = cfg,
+                             .path = path,
+                             .lines.file = file,
+                             .err = err,
+                             .err_len = err_len};
     int rc;
 
     rc = ini_parse_stream(config_ini_read, &ini, config_ini_handler, &ini);
