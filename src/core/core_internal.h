@@ -14,8 +14,8 @@
 #include "vgpu/mediator.h"
 #include "vgpu/proto.h"
 
-#include "scheduler.h"
 #include "stats.h"
+#include "vgpu/scheduler.h"
 
 /* The major part of a protocol version is its high 16 bits. */
 #define VGPU_MED_VERSION_MAJOR_SHIFT 16u

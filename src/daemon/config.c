@@ -14,10 +14,10 @@
 #include "backends.h"
 #include "config_internal.h"
 #include "log.h"
-#include "scheduler.h"
 #include "util.h"
 #include "vgpu/backend.h"
 #include "vgpu/registry.h"
+#include "vgpu/scheduler.h"
 
 static const char *const config_policy_names[] = {
     [VGPU_SCHED_PRIORITY] = "priority",

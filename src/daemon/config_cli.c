@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "config_internal.h"
-#include "scheduler.h"
+#include "vgpu/scheduler.h"
 
 /* getopt_long() values of the options that take no setting. */
 enum config_opt {

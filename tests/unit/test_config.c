@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "scheduler.h"
+#include "vgpu/scheduler.h"
 #include "vgpu_test.h"
 
 #define ARGV(...) ((char *[]){"vgpu-mediator", __VA_ARGS__, NULL})

@@ -37,8 +37,8 @@
  * work, kept on a free list when it has none, and freed by destroy. So in the
  * steady state enqueue allocates nothing.
  */
-#ifndef VGPU_CORE_SCHEDULER_H
-#define VGPU_CORE_SCHEDULER_H
+#ifndef VGPU_SCHEDULER_H
+#define VGPU_SCHEDULER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -208,4 +208,4 @@ size_t vgpu_sched_vm_queued(const struct vgpu_sched *s, uint32_t vm_id);
  */
 uint32_t vgpu_sched_pending(const struct vgpu_sched *s);
 
-#endif /* VGPU_CORE_SCHEDULER_H */
+#endif /* VGPU_SCHEDULER_H */
