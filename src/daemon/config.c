@@ -11,12 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends.h"
 #include "config_internal.h"
 #include "log.h"
 #include "util.h"
 #include "vgpu/backend.h"
-#include "vgpu/registry.h"
 #include "vgpu/scheduler.h"
 
 static const char *const config_policy_names[] = {
@@ -414,50 +412,6 @@ vgpu_config_check_backends(const struct vgpu_daemon_config *cfg, char *err,
         }
     }
     return 0;
-}
-
-int
-vgpu_config_check_file(const char *path, char *err, size_t err_len)
-{
-    struct vgpu_daemon_config cfg;
-    char sub[512];
-    int rc;
-
-    rc = vgpu_config_init(&cfg);
-    if (rc < 0) {
-        snprintf(err, err_len, "out of memory");
-        return rc;
-    }
-    rc = vgpu_config_load_file(&cfg, path, err, err_len);
-    if (rc == 0) {
-        rc = vgpu_config_finish(&cfg, sub, sizeof(sub));
-        if (rc == 0) {
-            /* As at start: cuda pools of a machine without CUDA are checked
-             * as the cpu pools they become (or fail with cuda_fallback =
-             * fail). */
-            char note[8];
-
-            rc = vgpu_backends_apply_fallback(&cfg, note, sizeof(note), sub,
-                                              sizeof(sub));
-        }
-        if (rc == 0) {
-            rc = vgpu_config_check_backends(&cfg, sub, sizeof(sub));
-        }
-        if (rc == 0 && cfg.registry_file != NULL) {
-            /* The daemon would not start with a registry that does not
-             * load: "PATH: REGISTRY:LINE: key: ..." */
-            struct vgpu_registry *reg =
-                vgpu_registry_load(cfg.registry_file, 0, sub, sizeof(sub));
-
-            rc = reg != NULL ? 0 : -EINVAL;
-            vgpu_registry_destroy(reg);
-        }
-        if (rc < 0) {
-            snprintf(err, err_len, "%s: %s", path, sub);
-        }
-    }
-    vgpu_config_fini(&cfg);
-    return rc;
 }
 
 void

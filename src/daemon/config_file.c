@@ -1,7 +1,8 @@
 /*
  * The daemon's INI file (config.h, docs/mediator.md): [mediator] keys and
  * [pools] letters, each handed to the setter the command line uses too
- * (config.c).
+ * (config.c); and --check-config, which loads a file and checks it as the
+ * daemon's start would.
  *
  * libinih (Debian's build) hands its handler no line number, so the file is
  * fed to ini_parse_stream() through a reader that counts lines: inih calls
@@ -16,8 +17,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends.h"
 #include "config_internal.h"
 #include "util.h"
+#include "vgpu/registry.h"
 
 static const char *const config_ini_keys[KEY_COUNT] = {
     [KEY_SOCKET] = "socket",
@@ -255,5 +258,49 @@ vgpu_config_load_string(struct vgpu_daemon_config *cfg, const char *name,
     }
     rc = config_load_stream(cfg, file, name, err, err_len);
     fclose(file);
+    return rc;
+}
+
+int
+vgpu_config_check_file(const char *path, char *err, size_t err_len)
+{
+    struct vgpu_daemon_config cfg;
+    char sub[512];
+    int rc;
+
+    rc = vgpu_config_init(&cfg);
+    if (rc < 0) {
+        snprintf(err, err_len, "out of memory");
+        return rc;
+    }
+    rc = vgpu_config_load_file(&cfg, path, err, err_len);
+    if (rc == 0) {
+        rc = vgpu_config_finish(&cfg, sub, sizeof(sub));
+        if (rc == 0) {
+            /* As at start: cuda pools of a machine without CUDA are checked
+             * as the cpu pools they become (or fail with cuda_fallback =
+             * fail). */
+            char note[8];
+
+            rc = vgpu_backends_apply_fallback(&cfg, note, sizeof(note), sub,
+                                              sizeof(sub));
+        }
+        if (rc == 0) {
+            rc = vgpu_config_check_backends(&cfg, sub, sizeof(sub));
+        }
+        if (rc == 0 && cfg.registry_file != NULL) {
+            /* The daemon would not start with a registry that does not
+             * load: "PATH: REGISTRY:LINE: key: ..." */
+            struct vgpu_registry *reg =
+                vgpu_registry_load(cfg.registry_file, 0, sub, sizeof(sub));
+
+            rc = reg != NULL ? 0 : -EINVAL;
+            vgpu_registry_destroy(reg);
+        }
+        if (rc < 0) {
+            snprintf(err, err_len, "%s: %s", path, sub);
+        }
+    }
+    vgpu_config_fini(&cfg);
     return rc;
 }

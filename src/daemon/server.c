@@ -306,6 +306,8 @@ vgpu_server_create(struct vgpu_event_loop *loop, struct vgpu_log *log,
 
         l->srv = srv;
         l->kind = k;
+        l->on_read = k == SERVER_KIND_DEVICE ? vgpu_server_device_input
+                                             : vgpu_server_control_read;
         l->fd = -1;
         l->path = strdup(path);
         if (l->path == NULL) {

@@ -376,6 +376,12 @@ server_device_read(struct server_conn *c)
     return 1;
 }
 
+void
+vgpu_server_device_input(struct server_conn *c)
+{
+    (void)server_device_read(c);
+}
+
 static void
 server_conn_event(struct vgpu_event_loop *loop, int fd, void *data, int mask)
 {
@@ -395,11 +401,7 @@ server_conn_event(struct vgpu_event_loop *loop, int fd, void *data, int mask)
         }
     }
     if ((mask & VGPU_EVENT_READ) && !c->closing) {
-        if (c->kind == SERVER_KIND_CONTROL) {
-            vgpu_server_control_read(c);
-        } else {
-            (void)server_device_read(c);
-        }
+        c->srv->listeners[c->kind].on_read(c);
     }
 }
 

@@ -39,6 +39,8 @@
 
 struct vgpu_server;
 
+struct server_conn;
+
 struct server_listener {
     struct vgpu_server *srv;
     int kind;
@@ -47,6 +49,9 @@ struct server_listener {
     dev_t dev; /* the socket file we bound, to unlink only ours */
     ino_t ino;
     int64_t pause_timer; /* 0: accepting */
+    /* A connection of this kind is readable: vgpu_server_device_input()
+     * or vgpu_server_control_read(). */
+    void (*on_read)(struct server_conn *c);
 };
 
 struct server_conn {
@@ -106,6 +111,9 @@ void vgpu_server_conn_free(struct server_conn *c);
 /* A new connection @fd from the listener @l: its record, registered in the
  * loop; on failure @fd is closed and the failure logged. */
 void vgpu_server_accept_one(struct server_listener *l, int fd);
+
+/* Read a device connection's bytes once and feed them to the core. */
+void vgpu_server_device_input(struct server_conn *c);
 
 /* Read a control connection's command line and answer it. */
 void vgpu_server_control_read(struct server_conn *c);
