@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "legacy_parse.h"
+#include "vgpu/legacy.h"
 #include "vgpu/proto.h"
 #include "vgpu/regs.h"
 

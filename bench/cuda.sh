@@ -16,7 +16,7 @@ cd "$ROOT"
 BUILD=${1:-build/gpu}
 . ci/gpu-build.sh
 gpu_build "$BUILD" vgpu-mediator vgpu-sim bench_cuda
-DAEMON=$BUILD/src/mediator/vgpu-mediator
+DAEMON=$BUILD/src/daemon/vgpu-mediator
 SIM=$BUILD/src/sim/vgpu-sim
 
 "$DAEMON" --backends | tee "$BUILD/backends.txt"

@@ -24,7 +24,7 @@ ITERS=${2:-2000}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DVGPU_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD" --target vgpu-mediator bench_legacy -- -j2 >/dev/null
-DAEMON=$BUILD/src/mediator/vgpu-mediator
+DAEMON=$BUILD/src/daemon/vgpu-mediator
 BENCH=$BUILD/bench/bench_legacy
 if [ ! -x "$DAEMON" ] || [ ! -x "$BENCH" ]; then
     echo "vgpu-mediator or bench_legacy not built in $BUILD" >&2

@@ -18,7 +18,7 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DVGPU_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD" --target bench_sim vgpu-mediator -- -j2 >/dev/null
 BENCH=$BUILD/bench/bench_sim
-DAEMON=$BUILD/src/mediator/vgpu-mediator
+DAEMON=$BUILD/src/daemon/vgpu-mediator
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\t*: //p' /proc/cpuinfo | head -1)"
 echo "== bench_sim (deterministic, one thread)"

@@ -38,7 +38,7 @@ if [ -n "$NVCC" ]; then
     cmake --build "$BUILD_ON" -- -j2 >"$BUILD_ON/build.log" 2>&1 ||
         { tail -n 40 "$BUILD_ON/build.log"; exit 1; }
     echo "built in $(($(date +%s) - start)) s"
-    "$BUILD_ON/src/mediator/vgpu-mediator" --backends
+    "$BUILD_ON/src/daemon/vgpu-mediator" --backends
     ctest --test-dir "$BUILD_ON" --output-on-failure -R "$TESTS" || rc=1
 
     echo "== CUDA build without the tests ($BUILD_GPU: what ci/gpu.sh builds)"
@@ -59,7 +59,7 @@ cmake --build "$BUILD_OFF" --target vgpu-mediator vgpu-testpeer \
     vgpu-cuda-cross-check test_backends test_backend_cpu test_config -- -j2 \
     >"$BUILD_OFF/build.log" 2>&1 ||
     { tail -n 40 "$BUILD_OFF/build.log"; exit 1; }
-"$BUILD_OFF/src/mediator/vgpu-mediator" --backends
+"$BUILD_OFF/src/daemon/vgpu-mediator" --backends
 ctest --test-dir "$BUILD_OFF" --output-on-failure -R "$TESTS" || rc=1
 
 [ "$rc" -eq 0 ] && echo "ci/cuda.sh: ok" || echo "ci/cuda.sh: FAILED"

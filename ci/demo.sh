@@ -20,7 +20,7 @@ echo "== build ($BUILD, Release)"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DVGPU_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD" --target vgpu-mediator vgpu-sim -- -j2 >/dev/null
-DAEMON=$BUILD/src/mediator/vgpu-mediator
+DAEMON=$BUILD/src/daemon/vgpu-mediator
 SIM=$BUILD/src/sim/vgpu-sim
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-demo.XXXXXX")

@@ -19,7 +19,7 @@ BUILD=${1:-build/gpu}
 EXTRA=$ROOT/build/extra
 . ci/gpu-build.sh
 gpu_build "$BUILD" vgpu-mediator vgpu-sim vgpu-cuda-cross-check
-DAEMON=$BUILD/src/mediator/vgpu-mediator
+DAEMON=$BUILD/src/daemon/vgpu-mediator
 SIM=$BUILD/src/sim/vgpu-sim
 
 "$DAEMON" --backends | tee "$BUILD/backends.txt"

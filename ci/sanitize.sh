@@ -118,7 +118,7 @@ tsan_tests() {
 valgrind_daemon() {
     vrc=0
     sh tests/integration/mediator_valgrind.sh \
-        build/valgrind/src/mediator/vgpu-mediator \
+        build/valgrind/src/daemon/vgpu-mediator \
         build/valgrind/tests/tools/vgpu-testpeer || vrc=$?
     # valgrind is installed above: a skip here is a failure.
     [ "$vrc" -eq 0 ]

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "legacy_parse.h"
+#include "vgpu/legacy.h"
 #include "vgpu/regs.h"
 
 #define PROG "vgpu-legacy-client"

@@ -1,5 +1,5 @@
 /*
- * Fuzz the daemon's configuration (src/mediator/config.h): the INI parser
+ * Fuzz the daemon's configuration (src/daemon/config.h): the INI parser
  * (libinih under config.c's line-counting reader) and the command line.
  *
  * The first input byte picks a mode:

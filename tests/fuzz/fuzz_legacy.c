@@ -1,5 +1,5 @@
 /*
- * Fuzz the legacy file protocol's text (src/mediator/legacy_parse.h): the
+ * Fuzz the legacy file protocol's text (include/vgpu/legacy.h): the
  * request line a VM writes, the response line the mediator writes back, and
  * the vmN directory names.
  *
@@ -25,8 +25,8 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "legacy_parse.h"
 #include "vgpu/common.h"
+#include "vgpu/legacy.h"
 #include "vgpu/regs.h"
 
 #define FZ_WHY_LEN 256u

@@ -27,7 +27,21 @@
 #include "vgpu/link.h"
 
 #define FZ_VM_ID 9u
-#define FZ_POOL  'B'
+
+/* What one step of the program does. */
+enum fz_action {
+    FZ_INPUT, /* mediator bytes (three of the nine action values) */
+    FZ_INPUT_2,
+    FZ_INPUT_3,
+    FZ_RING,      /* a doorbell */
+    FZ_UP,        /* the adapter's connection is up */
+    FZ_TIMEOUT,   /* the request timer fires */
+    FZ_RESET,     /* device reset */
+    FZ_DOWN,      /* the adapter's connection ends */
+    FZ_SEND_MODE, /* sends fail from now on, or succeed */
+    FZ_ACTIONS,
+};
+#define FZ_POOL 'B'
 
 struct fz {
     struct vgpu_dev dev;
@@ -184,35 +198,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(vgpu_link_init(&z.link, &z.dev, &fz_link_ops, &z) == 0);
     fuzz_cursor_init(&c, data, size);
     for (unsigned steps = 0; fuzz_left(&c) > 0 && steps < 256; steps++) {
-        switch (fuzz_u8(&c) % 9u) {
-        case 0:
-        case 1:
-        case 2:
+        switch ((enum fz_action)(fuzz_u8(&c) % FZ_ACTIONS)) {
+        case FZ_INPUT:
+        case FZ_INPUT_2:
+        case FZ_INPUT_3:
             fz_input(&z, &c);
             break;
-        case 3:
+        case FZ_RING:
             fz_ring(&z, &c);
             break;
-        case 4:
+        case FZ_UP:
             if (vgpu_link_state(&z.link) == VGPU_LINK_DOWN) {
                 vgpu_link_up(&z.link);
             }
             break;
-        case 5:
+        case FZ_TIMEOUT:
             vgpu_link_timeout(&z.link);
             break;
-        case 6:
+        case FZ_RESET:
             vgpu_dev_reset(&z.dev);
             vgpu_link_reset(&z.link);
             break;
-        case 7:
+        case FZ_DOWN:
             vgpu_link_down(&z.link, fuzz_u8(&c) % VGPU_ERR_COUNT,
                            (fuzz_u8(&c) & 1u) ? "eof" : NULL,
                            (fuzz_u8(&c) & 1u) ? "text" : NULL);
             FUZZ_CHECK(vgpu_link_state(&z.link) == VGPU_LINK_DOWN);
             FUZZ_CHECK(!vgpu_dev_busy(&z.dev));
             break;
-        default:
+        case FZ_SEND_MODE:
+        case FZ_ACTIONS:
             z.send_fail = (fuzz_u8(&c) & 1u) ? -EPIPE : 0;
             break;
         }

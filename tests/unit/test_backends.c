@@ -1,5 +1,5 @@
 /*
- * The daemon's view of the backends (src/mediator/backends.c): the CUDA
+ * The daemon's view of the backends (src/daemon/backends.c): the CUDA
  * fallback at start, --backends, --cuda-fallback and vgpu_backend_probe().
  *
  * A pool that cannot run CUDA here is "cuda:1023", a device no machine has,

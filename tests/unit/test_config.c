@@ -1,5 +1,5 @@
 /*
- * Unit tests of the daemon's configuration (src/mediator/config.h):
+ * Unit tests of the daemon's configuration (src/daemon/config.h):
  * defaults, every INI key and flag, every bad value named with its key and
  * value, unknown keys and sections, --pool and --weights, and flags over the
  * file.
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "sched.h"
+#include "vgpu/scheduler.h"
 #include "vgpu_test.h"
 
 #define ARGV(...) ((char *[]){"vgpu-mediator", __VA_ARGS__, NULL})

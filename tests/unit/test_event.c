@@ -1,5 +1,5 @@
 /*
- * Unit tests of the daemon's event loop (src/mediator/event.h): fd
+ * Unit tests of the daemon's event loop (src/daemon/event.h): fd
  * readiness, timers, the before-sleep hook, deletion inside callbacks and
  * EINTR.
  */

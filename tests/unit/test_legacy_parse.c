@@ -1,5 +1,5 @@
 /*
- * Unit tests of the legacy file protocol's text (src/mediator/legacy_parse.h):
+ * Unit tests of the legacy file protocol's text (include/vgpu/legacy.h):
  * the request line "pool:priority:vm_id:num1:num2", every malformed form of
  * it, the int32 and vm_id boundaries, blanks and newlines; the vmN directory
  * names; the response lines both ways; and a deterministic stream of junk
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "legacy_parse.h"
+#include "vgpu/legacy.h"
 #include "vgpu/regs.h"
 #include "vgpu_test.h"
 

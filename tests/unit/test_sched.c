@@ -16,7 +16,7 @@
 
 #include "vgpu_test.h"
 
-#include "sched.h"
+#include "vgpu/scheduler.h"
 
 #define NS_PER_MS 1000000ull
 #define POOL_A    VGPU_POOL_FIRST

@@ -1,7 +1,7 @@
 /*
  * The scheduler: per-pool, per-priority queues of intrusive items, the
  * priority policy with aging, and the weighted policy on virtual time. See
- * sched.h for the contract.
+ * vgpu/scheduler.h for the contract.
  *
  * Shape of the data, per pool and priority (a "class"):
  * - a ring of flows, one per VM with queued work in that class, in round
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched.h"
+#include "vgpu/scheduler.h"
 
 _Static_assert(VGPU_POOL_COUNT <= 32, "pending mask holds every pool");
 

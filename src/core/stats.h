@@ -1,5 +1,5 @@
 /*
- * Per-VM counters of the mediator core (internal to src/mediator): what
+ * Per-VM counters of the mediator core (internal to src/core): what
  * `vgpu-mediator --stats` prints, and a log-bucketed latency histogram for
  * the p50/p99 of queue wait and service time.
  *

@@ -37,8 +37,8 @@
  * work, kept on a free list when it has none, and freed by destroy. So in the
  * steady state enqueue allocates nothing.
  */
-#ifndef VGPU_MEDIATOR_SCHED_H
-#define VGPU_MEDIATOR_SCHED_H
+#ifndef VGPU_SCHEDULER_H
+#define VGPU_SCHEDULER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -66,7 +66,7 @@ struct vgpu_sched_config {
     uint32_t vm_queue_cap; /* items one VM may have queued, at least 1 */
 };
 
-struct vgpu_sched_flow; /* private to sched.c */
+struct vgpu_sched_flow; /* private to scheduler.c */
 
 /*
  * A queued request, embedded in the caller's request object. The caller sets
@@ -208,4 +208,4 @@ size_t vgpu_sched_vm_queued(const struct vgpu_sched *s, uint32_t vm_id);
  */
 uint32_t vgpu_sched_pending(const struct vgpu_sched *s);
 
-#endif /* VGPU_MEDIATOR_SCHED_H */
+#endif /* VGPU_SCHEDULER_H */

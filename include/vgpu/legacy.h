@@ -15,8 +15,8 @@
  * Everything here is pure: no I/O, no allocation, no globals, so the parser
  * can be fuzzed on its own. Every function is thread-safe.
  */
-#ifndef VGPU_MEDIATOR_LEGACY_PARSE_H
-#define VGPU_MEDIATOR_LEGACY_PARSE_H
+#ifndef VGPU_LEGACY_H
+#define VGPU_LEGACY_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -126,4 +126,4 @@ int vgpu_legacy_format_error(uint32_t code, const char *msg, char *buf,
 int vgpu_legacy_parse_response(const char *text, size_t len,
                                struct vgpu_legacy_resp *out);
 
-#endif /* VGPU_MEDIATOR_LEGACY_PARSE_H */
+#endif /* VGPU_LEGACY_H */

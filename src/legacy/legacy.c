@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include "legacy.h"
-#include "legacy_parse.h"
 #include "transport.h"
 #include "vgpu/common.h"
+#include "vgpu/legacy.h"
 #include "vgpu/proto.h"
 #include "vgpu/regs.h"
 

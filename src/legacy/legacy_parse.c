@@ -1,5 +1,5 @@
 /*
- * The legacy file protocol's text (legacy_parse.h): the request line, the
+ * The legacy file protocol's text (vgpu/legacy.h): the request line, the
  * response line and the directory names. Pure functions; the transport that
  * reads and writes the files is legacy.c.
  *
@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "legacy_parse.h"
 #include "vgpu/common.h"
+#include "vgpu/legacy.h"
 #include "vgpu/regs.h"
 
 /* The fields of a request line, in order. */

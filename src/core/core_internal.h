@@ -1,6 +1,6 @@
 /*
  * What core.c (the mediator: create, dispatch, shutdown) and conn.c (one
- * connection's protocol state machine) share. Internal to src/mediator.
+ * connection's protocol state machine) share. Internal to src/core.
  *
  * Not thread-safe, like the public API: the owner serialises every call.
  */
@@ -14,8 +14,8 @@
 #include "vgpu/mediator.h"
 #include "vgpu/proto.h"
 
-#include "sched.h"
 #include "stats.h"
+#include "vgpu/scheduler.h"
 
 /* The major part of a protocol version is its high 16 bits. */
 #define VGPU_MED_VERSION_MAJOR_SHIFT 16u

@@ -4,7 +4,7 @@
  *
  * Each directory DIR/vmN (N a vm_id in decimal, no leading zero) is one VM's
  * device. The VM (or vgpu-legacy-client) writes one line to
- * DIR/vmN/request.txt, "pool:priority:vm_id:num1:num2" (legacy_parse.h);
+ * DIR/vmN/request.txt, "pool:priority:vm_id:num1:num2" (vgpu/legacy.h);
  * the transport takes the file (renames it to request.txt.taken, reads it,
  * removes it, so no request is served twice), and answers in
  * DIR/vmN/response.txt, written atomically (response.txt.tmp, fsync,

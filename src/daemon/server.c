@@ -1,0 +1,347 @@
+/*
+ * The daemon's transport (server.h): Unix sockets on the event loop.
+ *
+ * Every connection, device or control, is a struct server_conn on one list.
+ * A connection to close is put on a second list (the reap list) and freed by
+ * vgpu_server_reap() only; a timer (the sweep) runs while some connection
+ * has a deadline: a control client's answer, or a closing connection's
+ * linger.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+
+static void server_listener_event(struct vgpu_event_loop *loop, int fd,
+                                  void *data, int mask);
+
+static int64_t
+server_accept_resume(struct vgpu_event_loop *loop, int64_t id, void *data)
+{
+    struct server_listener *l = data;
+
+    l->pause_timer = 0;
+    if (l->fd >= 0) {
+        (void)vgpu_event_add(loop, l->fd, VGPU_EVENT_READ,
+                             server_listener_event, l);
+    }
+    return VGPU_EVENT_TIMER_DONE;
+}
+
+static void
+server_listener_event(struct vgpu_event_loop *loop, int fd, void *data,
+                      int mask)
+{
+    struct server_listener *l = data;
+
+    for (int i = 0; i < SERVER_ACCEPT_BATCH; i++) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int64_t id;
+
+        if (cfd >= 0) {
+            vgpu_server_accept_one(l, cfd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return;
+        }
+        /* Out of descriptors or memory: the listener would be ready again
+         * at once, so pause it instead of spinning. */
+        vgpu_log_printf(l->srv->log, VGPU_LOG_WARN,
+                        "%s: accept failed: %s; pausing %d ms", l->path,
+                        strerror(errno), SERVER_ACCEPT_PAUSE_MS);
+        id = vgpu_event_timer_add(loop, SERVER_ACCEPT_PAUSE_MS,
+                                  server_accept_resume, l);
+        if (id > 0) {
+            vgpu_event_del(loop, fd, VGPU_EVENT_READ);
+            l->pause_timer = id;
+        }
+        return;
+    }
+}
+
+/* ---- Listening ---------------------------------------------------------- */
+
+/* mkdir -p of the directory part of @path. */
+static int
+server_mkdirs(const char *path, char *err, size_t err_len)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    size_t len;
+    char *slash;
+
+    len = strlen(path);
+    if (len >= sizeof(dir)) {
+        snprintf(err, err_len, "%s: path too long", path);
+        return -ENAMETOOLONG;
+    }
+    memcpy(dir, path, len + 1);
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir) {
+        return 0; /* in the working directory, or in / */
+    }
+    *slash = '\0';
+    for (char *p = dir + 1; p <= slash; p++) {
+        char saved = *p;
+
+        if (*p != '/' && *p != '\0') {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(dir, VGPU_SERVER_DIR_MODE) < 0 && errno != EEXIST) {
+            int rc = -errno;
+
+            snprintf(err, err_len, "cannot create directory %s: %s", dir,
+                     strerror(errno));
+            return rc;
+        }
+        *p = saved;
+    }
+    return 0;
+}
+
+static void
+server_sockaddr(struct sockaddr_un *sa, const char *path)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", path);
+}
+
+/* Whether something answers on the socket at @path. Return: 1 if so, 0 if
+ * not (the file is stale), or a negative errno when it cannot be told. */
+static int
+server_probe(const char *path)
+{
+    struct sockaddr_un sa;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int rc;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    server_sockaddr(&sa, path);
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
+        rc = 1; /* accepted, or a listener with a full backlog */
+    } else if (errno == ECONNREFUSED) {
+        rc = 0;
+    } else {
+        rc = -errno;
+    }
+    close(fd);
+    return rc;
+}
+
+static int
+server_listener_open(struct vgpu_server *srv, struct server_listener *l,
+                     char *err, size_t err_len)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    mode_t old_mask;
+    int fd;
+    int rc;
+
+    rc = server_mkdirs(l->path, err, err_len);
+    if (rc < 0) {
+        return rc;
+    }
+    if (lstat(l->path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, err_len, "%s exists and is not a socket", l->path);
+            return -EEXIST;
+        }
+        rc = server_probe(l->path);
+        if (rc > 0) {
+            snprintf(err, err_len,
+                     "%s: another mediator is answering on this socket",
+                     l->path);
+            return -EADDRINUSE;
+        }
+        if (rc < 0) {
+            snprintf(err, err_len, "%s: cannot check the socket: %s", l->path,
+                     strerror(-rc));
+            return rc;
+        }
+        if (unlink(l->path) < 0 && errno != ENOENT) {
+            rc = -errno;
+            snprintf(err, err_len, "%s: cannot remove the stale socket: %s",
+                     l->path, strerror(errno));
+            return rc;
+        }
+        vgpu_log_printf(srv->log, VGPU_LOG_INFO, "%s: replaced a stale socket",
+                        l->path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, err_len, "socket: %s", strerror(errno));
+        goto err;
+    }
+    server_sockaddr(&sa, l->path);
+    /* No moment where the socket is more open than its final mode. */
+    old_mask = umask(0777 & ~VGPU_SERVER_SOCKET_MODE);
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (rc < 0) {
+        rc = -errno;
+        snprintf(err, err_len, "%s: bind: %s", l->path, strerror(errno));
+        goto err_close;
+    }
+    if (chmod(l->path, VGPU_SERVER_SOCKET_MODE) < 0 ||
+        lstat(l->path, &st) < 0 || listen(fd, SOMAXCONN) < 0) {
+        rc = -errno;
+        snprintf(err, err_len, "%s: %s", l->path, strerror(errno));
+        goto err_unlink;
+    }
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    rc = vgpu_event_add(srv->loop, fd, VGPU_EVENT_READ, server_listener_event,
+                        l);
+    if (rc < 0) {
+        snprintf(err, err_len, "%s: %s", l->path, vgpu_strerror(rc));
+        goto err_unlink;
+    }
+    l->fd = fd;
+    return 0;
+
+err_unlink:
+    unlink(l->path);
+err_close:
+    close(fd);
+err:
+    return rc;
+}
+
+static void
+server_listener_close(struct vgpu_server *srv, struct server_listener *l)
+{
+    struct stat st;
+
+    if (l->pause_timer > 0) {
+        vgpu_event_timer_del(srv->loop, l->pause_timer);
+        l->pause_timer = 0;
+    }
+    if (l->fd < 0) {
+        return;
+    }
+    vgpu_event_del(srv->loop, l->fd, VGPU_EVENT_READ);
+    close(l->fd);
+    l->fd = -1;
+    /* Only the file we bound: another daemon may have replaced it. */
+    if (lstat(l->path, &st) == 0 && st.st_dev == l->dev &&
+        st.st_ino == l->ino) {
+        unlink(l->path);
+    }
+}
+
+int
+vgpu_server_listen(struct vgpu_server *srv, char *err, size_t err_len)
+{
+    int rc;
+
+    rc = server_listener_open(srv, &srv->listeners[SERVER_KIND_DEVICE], err,
+                              err_len);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = server_listener_open(srv, &srv->listeners[SERVER_KIND_CONTROL], err,
+                              err_len);
+    if (rc < 0) {
+        server_listener_close(srv, &srv->listeners[SERVER_KIND_DEVICE]);
+        return rc;
+    }
+    return 0;
+}
+
+void
+vgpu_server_stop_accepting(struct vgpu_server *srv)
+{
+    server_listener_close(srv, &srv->listeners[SERVER_KIND_DEVICE]);
+    server_listener_close(srv, &srv->listeners[SERVER_KIND_CONTROL]);
+}
+
+int
+vgpu_server_current_fd(const struct vgpu_server *srv)
+{
+    return srv->current_fd;
+}
+
+size_t
+vgpu_server_conn_count(const struct vgpu_server *srv)
+{
+    return srv->nconns;
+}
+
+/* ---- Lifetime ----------------------------------------------------------- */
+
+struct vgpu_server *
+vgpu_server_create(struct vgpu_event_loop *loop, struct vgpu_log *log,
+                   const struct vgpu_server_config *cfg)
+{
+    struct vgpu_server *srv = calloc(1, sizeof(*srv));
+
+    if (srv == NULL) {
+        goto err;
+    }
+    srv->loop = loop;
+    srv->log = log;
+    srv->output_cap = cfg->output_cap;
+    srv->current_fd = -1;
+    for (int k = SERVER_KIND_DEVICE; k <= SERVER_KIND_CONTROL; k++) {
+        struct server_listener *l = &srv->listeners[k];
+        const char *path =
+            k == SERVER_KIND_DEVICE ? cfg->socket_path : cfg->control_path;
+
+        l->srv = srv;
+        l->kind = k;
+        l->on_read = k == SERVER_KIND_DEVICE ? vgpu_server_device_input
+                                             : vgpu_server_control_read;
+        l->fd = -1;
+        l->path = strdup(path);
+        if (l->path == NULL) {
+            goto err_paths;
+        }
+    }
+    return srv;
+
+err_paths:
+    free(srv->listeners[SERVER_KIND_DEVICE].path);
+    free(srv->listeners[SERVER_KIND_CONTROL].path);
+    free(srv);
+err:
+    return NULL;
+}
+
+void
+vgpu_server_set_mediator(struct vgpu_server *srv, struct vgpu_mediator *m)
+{
+    srv->m = m;
+}
+
+void
+vgpu_server_destroy(struct vgpu_server *srv)
+{
+    if (srv == NULL) {
+        return;
+    }
+    vgpu_server_close_all(srv);
+    vgpu_server_stop_accepting(srv);
+    if (srv->sweep_timer > 0) {
+        vgpu_event_timer_del(srv->loop, srv->sweep_timer);
+    }
+    free(srv->listeners[SERVER_KIND_DEVICE].path);
+    free(srv->listeners[SERVER_KIND_CONTROL].path);
+    free(srv);
+}
