@@ -46,6 +46,17 @@ struct vgpu_bus_ops {
      * device and revision. NULL: the bus has no PCI config (the sim). */
     int (*identity)(void *ctx, uint16_t *vendor, uint16_t *device,
                     uint8_t *revision);
+    /* Memory the device can reach by DMA, for the queue (SPEC.md section
+     * 11): @len bytes, aligned to VGPU_Q_BASE_ALIGN, zeroed; *@dev_addr
+     * receives the address the device uses. Return the CPU's pointer, or
+     * NULL with errno set. NULL members: the bus has no such memory, and
+     * the client uses the mailbox only. */
+    void *(*dma_alloc)(void *ctx, size_t len, uint64_t *dev_addr);
+    void (*dma_free)(void *ctx, void *ptr, size_t len);
+    /* Wait up to @timeout_ms for the queue's interrupt (IRQ_STATUS bit 1).
+     * Return 1, 0 on timeout, or a negative code. NULL: the queue polls its
+     * completion ring. */
+    int (*wait_queue)(void *ctx, int timeout_ms);
 };
 
 /* ---- The sim bus ------------------------------------------------------- */
@@ -167,6 +178,115 @@ VGPU_EXPORT const struct vgpu_error *vgpu_last_error(struct vgpu_client *c);
 
 /** vgpu_set_timeout() - the timeout of the typed helpers (default 10000). */
 VGPU_EXPORT void vgpu_set_timeout(struct vgpu_client *c, int timeout_ms);
+
+/* ---- The queue (SPEC.md section 11) ------------------------------------ */
+
+/*
+ * Many requests in flight, each up to VGPU_Q_MAX_XFER bytes in and out,
+ * through a submission and a completion ring in memory the device reaches
+ * by DMA. Needs a device with CAPABILITIES bit 2 (VGPU_CAP_QUEUE) and a bus
+ * with dma_alloc. The mailbox stays usable beside it.
+ *
+ * A request's input and output live in DMA memory the caller allocated
+ * with vgpu_dma_alloc(); they must stay untouched from vgpu_queue_submit()
+ * until the request's completion is reaped.
+ *
+ * Not thread-safe, like the client: one thread submits and reaps.
+ */
+
+/* A block of DMA memory: the CPU's pointer and the device's address. */
+struct vgpu_dma {
+    void *ptr;
+    uint64_t dev_addr;
+    size_t len;
+};
+
+/* A completion: the submitter's tag, the status (0 or a VGPU_ERR_* code)
+ * and the bytes written at the request's output (on an error, the message,
+ * cut to its out_cap). */
+struct vgpu_qcomp {
+    uint32_t tag;
+    uint32_t status;
+    uint32_t out_len;
+};
+
+struct vgpu_queue;
+
+/**
+ * vgpu_dma_alloc() - @len bytes of DMA memory, zeroed, 4 KiB aligned.
+ * Return: 0, -ENOTSUP when the bus has none, -EINVAL, or -ENOMEM.
+ */
+VGPU_EXPORT int vgpu_dma_alloc(struct vgpu_client *c, size_t len,
+                               struct vgpu_dma *out);
+
+/** vgpu_dma_free() - give it back. A zeroed struct is fine. */
+VGPU_EXPORT void vgpu_dma_free(struct vgpu_client *c, struct vgpu_dma *buf);
+
+/**
+ * vgpu_queue_open() - set up the rings (@depth entries, a power of two,
+ * 1..VGPU_Q_ENTRIES_MAX) and enable the queue. Uses the queue interrupt
+ * when the bus can wait for it. One queue per client.
+ * Return: the queue, or NULL with @err set: the device or the bus has no
+ * queue, a bad depth, no DMA memory, or the device refused the rings
+ * (Q_ERROR).
+ */
+VGPU_EXPORT struct vgpu_queue *vgpu_queue_open(struct vgpu_client *c,
+                                               uint32_t depth, char *err,
+                                               size_t err_len);
+
+/** vgpu_queue_close() - disable the queue (abandoning what is in flight)
+ * and free the rings. NULL is fine. */
+VGPU_EXPORT void vgpu_queue_close(struct vgpu_queue *q);
+
+/** vgpu_queue_depth() - the ring size; vgpu_queue_max_inflight() - what the
+ * device keeps in flight at once (Q_MAX_INFLIGHT). */
+VGPU_EXPORT uint32_t vgpu_queue_depth(const struct vgpu_queue *q);
+VGPU_EXPORT uint32_t vgpu_queue_max_inflight(struct vgpu_queue *q);
+
+/** vgpu_queue_room() - entries that can be submitted now: the depth less
+ * what was submitted and not yet reaped. */
+VGPU_EXPORT uint32_t vgpu_queue_room(const struct vgpu_queue *q);
+
+/**
+ * vgpu_queue_submit() - put one request in the submission ring without
+ * ringing: the device sees it at the next vgpu_queue_kick().
+ * @in:  the request bytes (SPEC.md section 8), @in_len of them at @in_off
+ *       in @in_buf; 8..VGPU_Q_MAX_XFER.
+ * @out: where the response goes, @out_cap bytes at @out_off in @out_buf.
+ * @tag: echoed in the completion; need not be unique.
+ * Return: 0; -EAGAIN when the ring is full (reap first); -EINVAL for a
+ * range outside its buffer or a length over VGPU_Q_MAX_XFER.
+ */
+VGPU_EXPORT int vgpu_queue_submit(struct vgpu_queue *q,
+                                  const struct vgpu_dma *in_buf,
+                                  size_t in_off, uint32_t in_len,
+                                  const struct vgpu_dma *out_buf,
+                                  size_t out_off, uint32_t out_cap,
+                                  uint32_t tag);
+
+/** vgpu_queue_kick() - ring SQ_TAIL once for everything submitted. */
+VGPU_EXPORT void vgpu_queue_kick(struct vgpu_queue *q);
+
+/**
+ * vgpu_queue_reap() - take up to @max completions, in the order the device
+ * wrote them, and hand their slots back to the device (CQ_HEAD).
+ * Return: how many (0 when none is ready), or -EIO when the device stopped
+ * the queue (Q_ERROR, see vgpu_queue_error()).
+ */
+VGPU_EXPORT int vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out,
+                                unsigned max);
+
+/**
+ * vgpu_queue_wait() - wait up to @timeout_ms (negative: no limit) until a
+ * completion is ready to reap: on the bus's queue interrupt, or by polling
+ * CQ_TAIL (a short spin, then sleeps that double up to 1 ms).
+ * Return: 1, 0 on timeout or when nothing is in flight, or -EIO when the
+ * queue stopped with requests in flight.
+ */
+VGPU_EXPORT int vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms);
+
+/** vgpu_queue_error() - Q_ERROR: 0, or why the device stopped the queue. */
+VGPU_EXPORT uint32_t vgpu_queue_error(struct vgpu_queue *q);
 
 /* ---- Typed helpers: one per operation ---------------------------------- */
 

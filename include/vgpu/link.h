@@ -18,7 +18,12 @@
  *     a late answer to a request the device abandoned (a timeout, a reset)
  *     is dropped as stale even when the guest reused its request id;
  *   - the streaming decoder, and what each frame from the mediator does:
- *     HELLO_ACK, RESPONSE -> vgpu_dev_complete(), ERROR, PING -> PONG, PONG;
+ *     HELLO_ACK, RESPONSE -> vgpu_dev_complete() (a mailbox request) or
+ *     vgpu_dev_q_complete() (a queue entry), ERROR, PING -> PONG, PONG;
+ *   - the queue's side of the handshake: HELLO offers VGPU_CAP_QUEUE when
+ *     the device reaches guest memory, and HELLO_ACK's in-flight count goes
+ *     to the device (vgpu_dev_q_set_max_inflight()), which then takes the
+ *     entries that waited for it (vgpu_dev_q_kick());
  *   - ending the request in flight when the connection ends, with the
  *     status and text SPEC.md section 7 gives.
  *
@@ -54,10 +59,11 @@ enum vgpu_link_state {
 
 /* The caller's side. @opaque is what vgpu_link_init() was given. */
 struct vgpu_link_ops {
-    /* Write or queue one whole frame for the mediator. Return 0, or a
-     * negative errno value when it cannot (the connection is broken, or its
-     * output is full): the link then drops the connection as with lost().
-     * Must not call back into the link. */
+    /* Write or queue @len bytes for the mediator, in order: a whole frame,
+     * or (a queue entry's REQUEST) its header, then its payload in a second
+     * call. Return 0, or a negative errno value when it cannot (the
+     * connection is broken, or its output is full): the link then drops the
+     * connection as with lost(). Must not call back into the link. */
     int (*send)(void *opaque, const uint8_t *frame, size_t len);
     /* The link ends the connection (an ERROR frame, a protocol error, a
      * failed send): close it. @why is one line for the log. Called before
@@ -85,9 +91,13 @@ struct vgpu_link {
     const struct vgpu_link_ops *ops;
     void *opaque;
     enum vgpu_link_state state;
-    uint32_t peer_max_payload; /* from HELLO_ACK; 0 before */
+    uint32_t peer_max_payload;  /* from HELLO_ACK; 0 before */
+    uint32_t peer_max_inflight; /* from HELLO_ACK (1 for 8 bytes); 0 before */
     struct vgpu_decoder dec;
-    uint8_t rx[VGPU_BUF_SIZE];
+    uint8_t *rx;   /* the decoder's payload buffer: rx_small, or the
+                      adapter's (vgpu_link_set_rx()) */
+    size_t rx_cap;
+    uint8_t rx_small[VGPU_BUF_SIZE];
     struct {
         uint32_t request_id;
         uint32_t generation;
@@ -109,6 +119,17 @@ VGPU_EXPORT int vgpu_link_init(struct vgpu_link *link, struct vgpu_dev *dev,
                                const struct vgpu_link_ops *ops, void *opaque);
 
 /**
+ * vgpu_link_set_rx() - give the decoder a payload buffer of @cap bytes
+ * (the adapter's; it must outlive the link), so that RESPONSE payloads up to
+ * @cap are read whole: a device with the queue passes VGPU_Q_MAX_XFER. The
+ * default is VGPU_BUF_SIZE bytes inside the link; larger payloads are read
+ * and discarded and end their request in RESPONSE_TOO_LARGE. Call while
+ * DOWN. Return: 0, or -EINVAL.
+ */
+VGPU_EXPORT int vgpu_link_set_rx(struct vgpu_link *link, uint8_t *buf,
+                                 size_t cap);
+
+/**
  * vgpu_link_up() - the caller's connection is established: send HELLO and
  * wait for HELLO_ACK (state HELLO). A request kept by vgpu_link_request()
  * while DOWN is sent at HELLO_ACK.
@@ -118,13 +139,21 @@ VGPU_EXPORT int vgpu_link_init(struct vgpu_link *link, struct vgpu_dev *dev,
 VGPU_EXPORT int vgpu_link_up(struct vgpu_link *link);
 
 /**
- * vgpu_link_request() - carry the device's request (ops->submit's @req):
- * remember its generation under its request id, and send its REQUEST frame
- * now when READY, or keep it until HELLO_ACK when DOWN or HELLO (the caller
- * connects and calls vgpu_link_up() when DOWN).
- * Return: 0; -1 when the send failed and the link dropped the connection
- * (the request in flight has ended); -EINVAL for a request the protocol
- * cannot carry (over VGPU_BUF_SIZE bytes).
+ * vgpu_link_request() - carry the device's request (ops->submit's @req).
+ *
+ * A mailbox request: remember its generation under its request id, and
+ * send its REQUEST frame now when READY, or keep it until HELLO_ACK when
+ * DOWN or HELLO (the caller connects and calls vgpu_link_up() when DOWN).
+ * If the send fails, the connection is dropped (ops->lost) but the request
+ * is kept for the next vgpu_link_up(). Return: 0, or -EINVAL for over
+ * VGPU_BUF_SIZE bytes.
+ *
+ * A queue entry (@req->queued): sent now when READY, header and payload as
+ * two sends. Return: 0; -EAGAIN when not READY (the device keeps the entry
+ * in its ring until vgpu_dev_q_kick(), which the link calls at HELLO_ACK;
+ * the caller connects when DOWN); VGPU_ERR_MEDIATOR_UNAVAILABLE (positive)
+ * when the send failed and the link dropped the connection; -EINVAL for
+ * over VGPU_Q_MAX_XFER bytes. The adapter returns it to the device as is.
  */
 VGPU_EXPORT int vgpu_link_request(struct vgpu_link *link,
                                   const struct vgpu_request *req);

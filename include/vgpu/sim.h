@@ -38,6 +38,16 @@
 
 #define VGPU_SIM_MAX_VMS 4096u
 
+/* Each VM's guest memory, which its device reaches by DMA (the queue,
+ * SPEC.md section 11): device addresses VGPU_SIM_GUEST_BASE up to
+ * VGPU_SIM_GUEST_BASE + guest_mem_bytes. Above 4 GiB, so that the high
+ * halves of the queue's addresses are exercised; below it, nothing. The
+ * memory is reserved, not committed: a page costs only once touched. */
+#define VGPU_SIM_GUEST_BASE      0x100000000ull
+#define VGPU_SIM_GUEST_MEM_DEF   (256u << 20)
+#define VGPU_SIM_GUEST_MEM_MAX   (4096ull << 20)
+#define VGPU_SIM_DMA_FAULTS_MAX  8u
+
 /* One simulated VM's identity. */
 struct vgpu_sim_vm {
     uint32_t vm_id;
@@ -62,6 +72,12 @@ struct vgpu_sim_config {
     /* The device's timeout (SPEC.md section 6): socket mode ends a request
      * with no response after this long; 0 disables. */
     uint32_t timeout_ms;
+    /* Guest memory per VM, in bytes (0: VGPU_SIM_GUEST_MEM_DEF; at most
+     * VGPU_SIM_GUEST_MEM_MAX). */
+    uint64_t guest_mem_bytes;
+    /* 1: devices without the queue (CAPABILITIES bit 2 clear, no DMA), as
+     * a device built before it. */
+    int no_queue;
 };
 
 struct vgpu_sim;
@@ -108,6 +124,21 @@ VGPU_EXPORT size_t vgpu_sim_stats(struct vgpu_sim *sim,
                                   void (*fn)(const struct vgpu_vm_stats *,
                                              void *),
                                   void *arg);
+
+/**
+ * vgpu_sim_dma_fault() - make DMA by VM @i's device to [@addr, @addr +
+ * @len) fail, as an address outside guest memory would (up to
+ * VGPU_SIM_DMA_FAULTS_MAX ranges). @len 0 clears every range.
+ * Return: 0, -EINVAL, or -ENOSPC.
+ */
+VGPU_EXPORT int vgpu_sim_dma_fault(struct vgpu_sim *sim, unsigned i,
+                                   uint64_t addr, uint64_t len);
+
+/**
+ * vgpu_sim_bus_master() - turn VM @i's bus mastering off (@on 0: every DMA
+ * fails, as with the PCI command register's bit cleared) or on again.
+ */
+VGPU_EXPORT void vgpu_sim_bus_master(struct vgpu_sim *sim, unsigned i, int on);
 
 /**
  * vgpu_sim_open_single() - the guest tools' --sim: one VM in deterministic

@@ -40,6 +40,14 @@ link_hdr(const struct vgpu_link *l, struct vgpu_hdr *h, uint16_t type)
     h->priority = l->dev->cfg.priority;
 }
 
+/* The device offers the queue (SPEC.md section 11): it reaches guest
+ * memory. */
+static int
+link_has_queue(const struct vgpu_link *l)
+{
+    return l->dev->ops->dma_read != NULL && l->dev->ops->dma_write != NULL;
+}
+
 /* ---- The table of requests sent ----------------------------------------- */
 
 static void
@@ -84,6 +92,7 @@ link_forget(struct vgpu_link *l)
 {
     l->state = VGPU_LINK_DOWN;
     l->peer_max_payload = 0;
+    l->peer_max_inflight = 0;
     l->sent_count = 0;
     l->pending_len = 0;
     vgpu_decoder_reset(&l->dec);
@@ -157,8 +166,22 @@ vgpu_link_init(struct vgpu_link *link, struct vgpu_dev *dev,
     link->dev = dev;
     link->ops = ops;
     link->opaque = opaque;
-    vgpu_decoder_init(&link->dec, link->rx, sizeof(link->rx), VGPU_MAX_PAYLOAD);
+    link->rx = link->rx_small;
+    link->rx_cap = sizeof(link->rx_small);
+    vgpu_decoder_init(&link->dec, link->rx, link->rx_cap, VGPU_MAX_PAYLOAD);
     link_forget(link);
+    return 0;
+}
+
+int
+vgpu_link_set_rx(struct vgpu_link *link, uint8_t *buf, size_t cap)
+{
+    if (buf == NULL || cap < VGPU_BUF_SIZE || link->state != VGPU_LINK_DOWN) {
+        return -EINVAL;
+    }
+    link->rx = buf;
+    link->rx_cap = cap;
+    vgpu_decoder_init(&link->dec, link->rx, link->rx_cap, VGPU_MAX_PAYLOAD);
     return 0;
 }
 
@@ -175,7 +198,9 @@ vgpu_link_up(struct vgpu_link *link)
     link->reason[0] = '\0';
     vgpu_decoder_reset(&link->dec);
     link_hdr(link, &h, VGPU_MSG_HELLO);
-    vgpu_hello_pack(payload, VGPU_PROTOCOL_VERSION, VGPU_CAPABILITIES);
+    vgpu_hello_pack(payload, VGPU_PROTOCOL_VERSION,
+                    VGPU_CAPABILITIES |
+                        (link_has_queue(link) ? VGPU_CAP_QUEUE : 0u));
     n = vgpu_frame_encode(&h, payload, sizeof(payload), frame, sizeof(frame));
     if (n < 0) {
         return link_drop(link, VGPU_ERR_MEDIATOR_UNAVAILABLE,
@@ -184,12 +209,46 @@ vgpu_link_up(struct vgpu_link *link)
     return link_send(link, frame, (size_t)n, "HELLO");
 }
 
+/* A queue entry: its wire id is the device's own, which the device checks
+ * itself when the answer comes, so it takes no place in the sent table. The
+ * header and the payload go as two sends, so a 1 MiB payload is never
+ * copied here. */
+static int
+link_request_queued(struct vgpu_link *l, const struct vgpu_request *req)
+{
+    uint8_t hdr[VGPU_HDR_SIZE];
+    struct vgpu_hdr h;
+
+    if (req->len > VGPU_Q_MAX_XFER) {
+        return -EINVAL;
+    }
+    if (l->state != VGPU_LINK_READY) {
+        return -EAGAIN; /* the device keeps it until vgpu_dev_q_kick() */
+    }
+    link_hdr(l, &h, VGPU_MSG_REQUEST);
+    h.request_id = req->request_id;
+    h.payload_len = req->len;
+    vgpu_hdr_pack(&h, hdr);
+    if (link_send(l, hdr, sizeof(hdr), "REQUEST") < 0 ||
+        (req->len > 0 && link_send(l, req->data, req->len, "REQUEST") < 0)) {
+        /* The connection is gone and every entry in flight ended; this
+         * one was not in flight yet. */
+        return (int)VGPU_ERR_MEDIATOR_UNAVAILABLE;
+    }
+    l->stats.requests_sent++;
+    l->stats.queued_sent++;
+    return 0;
+}
+
 int
 vgpu_link_request(struct vgpu_link *link, const struct vgpu_request *req)
 {
     struct vgpu_hdr h;
     int n;
 
+    if (req->queued) {
+        return link_request_queued(link, req);
+    }
     if (req->len > VGPU_BUF_SIZE) {
         return -EINVAL;
     }
@@ -231,51 +290,83 @@ link_hello_ack(struct vgpu_link *l, const struct vgpu_frame *f)
 {
     uint32_t caps;
     uint32_t max_payload;
+    uint32_t inflight;
     size_t len = l->pending_len;
 
-    if (vgpu_hello_ack_unpack(f->payload, f->truncated ? 0 : f->hdr.payload_len,
-                              &caps, &max_payload) < 0) {
+    if (vgpu_hello_ack_unpack_queue(
+            f->payload, f->truncated ? 0 : f->hdr.payload_len, &caps,
+            &max_payload, &inflight) < 0) {
         return link_drop(l, VGPU_ERR_PROTOCOL_ERROR,
                          "protocol error: a malformed HELLO_ACK",
                          "protocol error: a malformed HELLO_ACK");
     }
     l->state = VGPU_LINK_READY;
     l->peer_max_payload = max_payload;
+    l->peer_max_inflight = inflight;
     link_log(l, VGPU_LOG_DEBUG, "vm=%u: HELLO_ACK caps=0x%x max_payload=%u",
              (unsigned)l->dev->cfg.vm_id, (unsigned)caps,
              (unsigned)max_payload);
-    if (len == 0) {
-        return 0;
+    if (len > 0) {
+        l->pending_len = 0;
+        if (link_send(l, l->pending, len, "REQUEST") < 0) {
+            return -1;
+        }
+        l->stats.requests_sent++;
     }
-    l->pending_len = 0;
-    if (link_send(l, l->pending, len, "REQUEST") < 0) {
-        return -1;
+    if (link_has_queue(l)) {
+        /* A mediator without the queue accepts one request at a time. */
+        vgpu_dev_q_set_max_inflight(
+            l->dev, (caps & VGPU_CAP_QUEUE) ? inflight : 1u);
+        vgpu_dev_q_kick(l->dev); /* entries that waited for the handshake */
     }
-    l->stats.requests_sent++;
-    return 0;
+    return l->state == VGPU_LINK_READY ? 0 : -1;
+}
+
+static void
+link_count_stale(struct vgpu_link *l, const struct vgpu_hdr *h, int rc)
+{
+    if (rc == -ESTALE) {
+        l->stats.stale++;
+        link_log(l, VGPU_LOG_INFO,
+                 "vm=%u req=%u: stale response dropped (the device abandoned "
+                 "that request)",
+                 (unsigned)l->dev->cfg.vm_id, (unsigned)h->request_id);
+    }
 }
 
 static void
 link_response(struct vgpu_link *l, const struct vgpu_frame *f)
 {
     const struct vgpu_hdr *h = &f->hdr;
-    unsigned vm_id = (unsigned)l->dev->cfg.vm_id;
     uint32_t gen;
     int rc;
 
     l->stats.responses++;
-    if (!sent_take(l, h->request_id, &gen)) {
+    if (f->truncated) {
+        /* Read and discarded by the decoder (SPEC.md section 7). */
+        link_log(l, VGPU_LOG_WARN,
+                 "vm=%u req=%u: response of %u bytes is over the %zu-byte "
+                 "buffer: RESPONSE_TOO_LARGE",
+                 (unsigned)l->dev->cfg.vm_id, (unsigned)h->request_id,
+                 (unsigned)h->payload_len, l->rx_cap);
+    }
+    if (sent_take(l, h->request_id, &gen)) {
+        /* A mailbox request sent on this connection. */
+    } else if ((h->request_id & VGPU_Q_WIRE_ID_BIT) && link_has_queue(l)) {
+        /* A queue entry's: the device checks its own wire id. */
+        rc = vgpu_dev_q_complete(l->dev, h->request_id,
+                                 f->truncated ? VGPU_ERR_RESPONSE_TOO_LARGE
+                                              : h->status,
+                                 f->truncated ? NULL : f->payload,
+                                 h->payload_len);
+        link_count_stale(l, h, rc);
+        return;
+    } else {
         /* Not a request sent on this connection: the device's request-id
          * check decides. */
         vgpu_dev_inflight(l->dev, &gen, NULL);
     }
     if (f->truncated) {
-        /* Read and discarded by the decoder (SPEC.md section 7). */
-        link_log(l, VGPU_LOG_WARN,
-                 "vm=%u req=%u: response of %u bytes is over the %u-byte "
-                 "buffer: RESPONSE_TOO_LARGE",
-                 vm_id, (unsigned)h->request_id, (unsigned)h->payload_len,
-                 VGPU_BUF_SIZE);
         rc = vgpu_dev_complete(l->dev, gen, h->request_id,
                                VGPU_ERR_RESPONSE_TOO_LARGE, NULL,
                                h->payload_len);
@@ -283,13 +374,7 @@ link_response(struct vgpu_link *l, const struct vgpu_frame *f)
         rc = vgpu_dev_complete(l->dev, gen, h->request_id, h->status,
                                f->payload, h->payload_len);
     }
-    if (rc == -ESTALE) {
-        l->stats.stale++;
-        link_log(l, VGPU_LOG_INFO,
-                 "vm=%u req=%u: stale response dropped (the device abandoned "
-                 "that request)",
-                 vm_id, (unsigned)h->request_id);
-    }
+    link_count_stale(l, h, rc);
 }
 
 /* An ERROR frame's reason, printable, in @msg. */

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,12 +177,216 @@ dev_guest_error(void *opaque, const char *what)
             (unsigned)vm->dev.cfg.vm_id, what);
 }
 
+/* ---- Guest memory: the queue's DMA ---------------------------------------- */
+
+/* The guest-memory offset of [@addr, @addr + @len), or -EFAULT when any of
+ * it is outside guest memory or in a faulting range; -EPERM with bus
+ * mastering off. */
+static int
+dma_check(const struct sim_vm *vm, uint64_t addr, size_t len, uint64_t *off)
+{
+    uint64_t end;
+
+    if (vm->bus_master_off) {
+        return -EPERM;
+    }
+    if (addr < VGPU_SIM_GUEST_BASE || len > vm->mem_size ||
+        addr - VGPU_SIM_GUEST_BASE > vm->mem_size - len) {
+        return -EFAULT;
+    }
+    end = addr + len;
+    for (unsigned i = 0; i < vm->n_faults; i++) {
+        uint64_t fa = vm->faults[i].addr;
+        uint64_t fe = fa + vm->faults[i].len;
+
+        if (addr < fe && fa < end) {
+            return -EFAULT;
+        }
+    }
+    *off = addr - VGPU_SIM_GUEST_BASE;
+    return 0;
+}
+
+static int
+dev_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    struct sim_vm *vm = opaque;
+    uint64_t off;
+    int rc = dma_check(vm, addr, len, &off);
+
+    if (rc == 0) {
+        memcpy(buf, vm->mem + off, len);
+    }
+    return rc;
+}
+
+static int
+dev_dma_write(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+    struct sim_vm *vm = opaque;
+    uint64_t off;
+    int rc = dma_check(vm, addr, len, &off);
+
+    if (rc == 0) {
+        memcpy(vm->mem + off, buf, len);
+    }
+    return rc;
+}
+
+/* The input of a queue entry is read here just before ops->submit, which
+ * copies it onward (into the socket's output or the core). */
+static uint8_t *
+dev_q_buffer(void *opaque, size_t len)
+{
+    struct sim_vm *vm = opaque;
+
+    if (len > VGPU_Q_MAX_XFER) {
+        return NULL;
+    }
+    if (vm->qbuf == NULL) {
+        vm->qbuf = malloc(VGPU_Q_MAX_XFER);
+    }
+    return vm->qbuf;
+}
+
+/* The sim bus's dma_alloc: first fit over whole pages of guest memory. */
+void *
+sim_bus_dma_alloc(void *ctx, size_t len, uint64_t *dev_addr)
+{
+    struct sim_vm *vm = ctx;
+    uint64_t pages = (len + SIM_PAGE_SIZE - 1u) / SIM_PAGE_SIZE;
+    uint64_t total = vm->mem_size / SIM_PAGE_SIZE;
+    uint64_t run = 0;
+
+    if (vm->mem == NULL || len == 0) {
+        errno = vm->mem == NULL ? ENOTSUP : EINVAL;
+        return NULL;
+    }
+    for (uint64_t p = 0; p < total; p++) {
+        run = vm->page_used[p] ? 0 : run + 1u;
+        if (run == pages) {
+            uint64_t first = p + 1u - pages;
+
+            memset(vm->page_used + first, 1, pages);
+            memset(vm->mem + first * SIM_PAGE_SIZE, 0, len);
+            *dev_addr = VGPU_SIM_GUEST_BASE + first * SIM_PAGE_SIZE;
+            return vm->mem + first * SIM_PAGE_SIZE;
+        }
+    }
+    errno = ENOMEM;
+    return NULL;
+}
+
+void
+sim_bus_dma_free(void *ctx, void *ptr, size_t len)
+{
+    struct sim_vm *vm = ctx;
+    uint64_t first;
+    uint64_t pages = (len + SIM_PAGE_SIZE - 1u) / SIM_PAGE_SIZE;
+
+    if (ptr == NULL || vm->mem == NULL || (uint8_t *)ptr < vm->mem ||
+        (uint64_t)((uint8_t *)ptr - vm->mem) >= vm->mem_size) {
+        return;
+    }
+    first = (uint64_t)((uint8_t *)ptr - vm->mem) / SIM_PAGE_SIZE;
+    if (first + pages <= vm->mem_size / SIM_PAGE_SIZE) {
+        memset(vm->page_used + first, 0, pages);
+    }
+}
+
+int
+sim_q_settled(struct sim_vm *vm)
+{
+    struct vgpu_dev *d = &vm->dev;
+    uint32_t ctrl = (uint32_t)vgpu_dev_mmio_read(d, VGPU_REG_Q_CTRL, 4);
+
+    if (!(ctrl & VGPU_Q_CTRL_ENABLE)) {
+        return 1;
+    }
+    if (vgpu_dev_mmio_read(d, VGPU_REG_CQ_TAIL, 4) !=
+        vgpu_dev_mmio_read(d, VGPU_REG_CQ_HEAD, 4)) {
+        return 1;
+    }
+    return vgpu_dev_q_inflight(d) == 0 &&
+           vgpu_dev_mmio_read(d, VGPU_REG_SQ_HEAD, 4) ==
+               vgpu_dev_mmio_read(d, VGPU_REG_SQ_TAIL, 4);
+}
+
+int
+sim_out_append(struct sim_vm *vm, const uint8_t *bytes, size_t len)
+{
+    if (len > SIM_OUT_MAX - vm->out_len) {
+        return -ENOBUFS;
+    }
+    if (vm->out_len + len > vm->out_cap) {
+        size_t cap = vm->out_cap ? vm->out_cap : 4096u;
+        uint8_t *p;
+
+        while (cap < vm->out_len + len) {
+            cap *= 2u;
+        }
+        p = realloc(vm->out, cap);
+        if (p == NULL) {
+            return -ENOBUFS;
+        }
+        vm->out = p;
+        vm->out_cap = cap;
+    }
+    memcpy(vm->out + vm->out_len, bytes, len);
+    vm->out_len += len;
+    return 0;
+}
+
 static const struct vgpu_dev_ops sim_dev_ops = {
     .submit = dev_submit,
     .set_irq = dev_set_irq,
     .now_ns = dev_now_ns,
     .guest_error = dev_guest_error,
 };
+
+static const struct vgpu_dev_ops sim_dev_ops_queue = {
+    .submit = dev_submit,
+    .set_irq = dev_set_irq,
+    .now_ns = dev_now_ns,
+    .guest_error = dev_guest_error,
+    .dma_read = dev_dma_read,
+    .dma_write = dev_dma_write,
+    .q_buffer = dev_q_buffer,
+};
+
+int
+vgpu_sim_dma_fault(struct vgpu_sim *sim, unsigned i, uint64_t addr,
+                   uint64_t len)
+{
+    struct sim_vm *vm;
+
+    if (sim == NULL || i >= sim->cfg.n_vms) {
+        return -EINVAL;
+    }
+    vm = &sim->vms[i];
+    if (len == 0) {
+        vm->n_faults = 0;
+        return 0;
+    }
+    if (addr + len < addr) {
+        return -EINVAL;
+    }
+    if (vm->n_faults == VGPU_SIM_DMA_FAULTS_MAX) {
+        return -ENOSPC;
+    }
+    vm->faults[vm->n_faults].addr = addr;
+    vm->faults[vm->n_faults].len = len;
+    vm->n_faults++;
+    return 0;
+}
+
+void
+vgpu_sim_bus_master(struct vgpu_sim *sim, unsigned i, int on)
+{
+    if (sim != NULL && i < sim->cfg.n_vms) {
+        sim->vms[i].bus_master_off = !on;
+    }
+}
 
 /* ---- The link: the device's end of the protocol (src/link) --------------- */
 
@@ -304,6 +509,15 @@ sim_check_config(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
         vgpu_set_err(err, err_len, "socket mode needs socket_path");
         return -EINVAL;
     }
+    if (cfg->guest_mem_bytes > VGPU_SIM_GUEST_MEM_MAX ||
+        cfg->guest_mem_bytes % SIM_PAGE_SIZE != 0) {
+        vgpu_set_err(err, err_len,
+                     "guest_mem_bytes %llu: want a multiple of %u, at most "
+                     "%llu",
+                     (unsigned long long)cfg->guest_mem_bytes, SIM_PAGE_SIZE,
+                     (unsigned long long)VGPU_SIM_GUEST_MEM_MAX);
+        return -EINVAL;
+    }
     if (cfg->timeout_ms > VGPU_MAX_TIMEOUT_MS) {
         vgpu_set_err(err, err_len, "timeout_ms %u is over %u",
                      (unsigned)cfg->timeout_ms, VGPU_MAX_TIMEOUT_MS);
@@ -330,6 +544,25 @@ sim_check_config(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
     return 0;
 }
 
+/* What sim_init_vm() allocated, and the buffers the transports grew. Safe
+ * on a VM that was never (or only partly) initialised. */
+static void
+sim_free_vm_mem(struct sim_vm *vm)
+{
+    if (vm->mem != NULL) {
+        munmap(vm->mem, vm->mem_size);
+        vm->mem = NULL;
+    }
+    free(vm->page_used);
+    free(vm->qbuf);
+    free(vm->out);
+    free(vm->out_spare);
+    vm->page_used = NULL;
+    vm->qbuf = NULL;
+    vm->out = NULL;
+    vm->out_spare = NULL;
+}
+
 static int
 sim_init_vm(struct vgpu_sim *sim, unsigned i, char *err, size_t err_len)
 {
@@ -344,7 +577,25 @@ sim_init_vm(struct vgpu_sim *sim, unsigned i, char *err, size_t err_len)
     vm->sim = sim;
     vm->index = i;
     vm->fd = -1;
-    if (vgpu_dev_init(&vm->dev, &dc, &sim_dev_ops, vm) != 0 ||
+    if (!sim->cfg.no_queue) {
+        vm->mem_size = sim->cfg.guest_mem_bytes ? sim->cfg.guest_mem_bytes
+                                                : VGPU_SIM_GUEST_MEM_DEF;
+        vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        vm->page_used = calloc(vm->mem_size / SIM_PAGE_SIZE, 1);
+        if (vm->mem == MAP_FAILED || vm->page_used == NULL) {
+            if (vm->mem == MAP_FAILED) {
+                vm->mem = NULL;
+            }
+            vgpu_set_err(err, err_len, "vm %u: no %llu bytes of guest memory",
+                         (unsigned)dc.vm_id,
+                         (unsigned long long)vm->mem_size);
+            return -ENOMEM;
+        }
+    }
+    if (vgpu_dev_init(&vm->dev, &dc,
+                      sim->cfg.no_queue ? &sim_dev_ops : &sim_dev_ops_queue,
+                      vm) != 0 ||
         sim_link_init(vm) != 0) {
         vgpu_set_err(err, err_len, "vm %u: bad device configuration",
                      (unsigned)dc.vm_id);
@@ -447,6 +698,9 @@ err:
         pthread_cond_destroy(&sim->vms[i].done_cond);
         pthread_mutex_destroy(&sim->vms[i].lock);
     }
+    for (unsigned i = 0; sim->vms != NULL && i < sim->cfg.n_vms; i++) {
+        sim_free_vm_mem(&sim->vms[i]);
+    }
     free(sim->vms);
     free(sim->socket_path);
     free(sim->ids);
@@ -478,6 +732,9 @@ vgpu_sim_destroy(struct vgpu_sim *sim)
         vgpu_dev_fini(&sim->vms[i].dev);
         pthread_cond_destroy(&sim->vms[i].done_cond);
         pthread_mutex_destroy(&sim->vms[i].lock);
+    }
+    for (unsigned i = 0; sim->vms != NULL && i < sim->cfg.n_vms; i++) {
+        sim_free_vm_mem(&sim->vms[i]);
     }
     free(sim->vms);
     free(sim->socket_path);

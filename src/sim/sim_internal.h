@@ -55,9 +55,12 @@
 #define SIM_READ_CHUNK       65536u
 /* Text kept of why a connect failed, for the create error and the log. */
 #define SIM_MSG_MAX          256u
-/* In-process modes: frames a VM's link has queued for the core and not yet
- * delivered (HELLO, a request, PONGs). */
-#define SIM_OUTBOX_CAP       (4u * VGPU_LINK_FRAME_MAX)
+/* The most bytes a VM's output may hold: every queue entry in flight with
+ * a full payload, and a few small frames. */
+#define SIM_OUT_MAX \
+    ((size_t)(VGPU_Q_ENTRIES_MAX + 4u) * (VGPU_HDR_SIZE + VGPU_Q_MAX_XFER))
+/* Guest memory is handed out by the sim bus's dma_alloc in pages. */
+#define SIM_PAGE_SIZE        4096u
 
 #define SIM_NS_PER_MS 1000000ull
 
@@ -73,12 +76,32 @@ struct sim_vm {
     uint64_t guest_errors;     /* accesses the device reported */
     char message[SIM_MSG_MAX]; /* why the last connect failed */
 
+    /* What the link sent and the transport has not delivered yet: frames
+     * for the core (in-process modes, delivered by sim_local_settle()), or
+     * bytes for the socket (socket mode, from out_off on). */
+    uint8_t *out;
+    size_t out_len;
+    size_t out_cap;
+    size_t out_off;
+    uint8_t *out_spare; /* in-process modes: swapped with out to deliver */
+    size_t out_spare_cap;
+
+    /* Guest memory, reached by the device's DMA (the queue). */
+    uint8_t *mem;       /* mem_size bytes at VGPU_SIM_GUEST_BASE */
+    uint64_t mem_size;
+    uint8_t *page_used; /* the dma allocator: one byte per page */
+    struct {
+        uint64_t addr;
+        uint64_t len;
+    } faults[VGPU_SIM_DMA_FAULTS_MAX];
+    unsigned n_faults;
+    int bus_master_off;
+    uint8_t *qbuf; /* the device's q_buffer: VGPU_Q_MAX_XFER bytes */
+
     /* In-process modes. */
     struct vgpu_mconn *mconn; /* NULL when closed */
     int close_pending;        /* the core or the link asked to close mconn */
-    int flush_pending;        /* the outbox has bytes for the core */
-    size_t out_len;
-    uint8_t out[SIM_OUTBOX_CAP]; /* the link's frames for the core */
+    int flush_pending;        /* out has bytes for the core */
 
     /* Socket mode. */
     int fd;               /* -1 when closed */
@@ -174,6 +197,22 @@ void sim_log_line(struct vgpu_sim *sim, int level, const char *line);
  * to the mode's transport. Return: 0 or -EINVAL.
  */
 int sim_link_init(struct sim_vm *vm);
+
+/**
+ * sim_out_append() - add @len bytes to @vm's output, growing it up to
+ * SIM_OUT_MAX. Return: 0 or -ENOBUFS.
+ */
+int sim_out_append(struct sim_vm *vm, const uint8_t *bytes, size_t len);
+
+/**
+ * sim_q_settled() - whether a queue waiter has something to see: a
+ * completion to reap, a stopped queue, or nothing in flight or waiting.
+ */
+int sim_q_settled(struct sim_vm *vm);
+
+/* The sim bus's DMA memory (vgpu_bus_ops.dma_alloc and dma_free). */
+void *sim_bus_dma_alloc(void *ctx, size_t len, uint64_t *dev_addr);
+void sim_bus_dma_free(void *ctx, void *ptr, size_t len);
 
 /** sim_vm_ends() - requests of @vm that ended (DONE or ERROR) so far. */
 uint64_t sim_vm_ends(const struct sim_vm *vm);

@@ -86,12 +86,7 @@ sim_local_send(struct sim_vm *vm, const uint8_t *frame, size_t len)
         vgpu_mediator_conn_input(vm->mconn, frame, len);
         return 0;
     }
-    if (len > sizeof(vm->out) - vm->out_len) {
-        return -ENOBUFS; /* not reached: settled after every call */
-    }
-    memcpy(vm->out + vm->out_len, frame, len);
-    vm->out_len += len;
-    return 0;
+    return sim_out_append(vm, frame, len);
 }
 
 void
@@ -205,22 +200,38 @@ sim_local_close(struct sim_vm *vm)
     local_unlock(vm);
 }
 
-/* Feed what @vm's link queued to the core, once. */
+/* Feed what @vm's link queued to the core, once. The output is swapped
+ * with its spare under the VM's lock, so the link can queue more (a guest
+ * thread, or the core's answers) while these bytes are fed. */
 static void
 local_deliver(struct sim_vm *vm)
 {
-    uint8_t bytes[SIM_OUTBOX_CAP];
+    uint8_t *bytes;
     size_t len;
+    size_t cap;
 
     vm->flush_pending = 0;
     local_lock(vm);
+    bytes = vm->out;
     len = vm->out_len;
-    memcpy(bytes, vm->out, len);
+    cap = vm->out_cap;
+    vm->out = vm->out_spare;
+    vm->out_cap = vm->out_spare_cap;
     vm->out_len = 0;
+    vm->out_spare = NULL;
+    vm->out_spare_cap = 0;
     local_unlock(vm);
     if (len > 0 && vm->mconn != NULL) {
         vgpu_mediator_conn_input(vm->mconn, bytes, len);
     }
+    local_lock(vm);
+    if (vm->out_spare == NULL) {
+        vm->out_spare = bytes;
+        vm->out_spare_cap = cap;
+        bytes = NULL;
+    }
+    local_unlock(vm);
+    free(bytes);
 }
 
 void
