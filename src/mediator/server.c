@@ -475,13 +475,9 @@ server_buf_printf(struct server_buf *b, const char *fmt, ...)
 static const char *
 server_priority_name(uint8_t priority)
 {
-    static const char *const names[VGPU_PRIO_COUNT] = {
-        [VGPU_PRIO_LOW] = "low",
-        [VGPU_PRIO_MEDIUM] = "medium",
-        [VGPU_PRIO_HIGH] = "high",
-    };
+    const char *name = vgpu_prio_name(priority);
 
-    return priority < VGPU_PRIO_COUNT ? names[priority] : "?";
+    return name != NULL ? name : "?";
 }
 
 static void
@@ -489,9 +485,7 @@ server_stats_line(const struct vgpu_vm_stats *s, void *arg)
 {
     struct server_buf *b = arg;
     int any = 0;
-    char pool = (s->pool >= VGPU_POOL_FIRST && s->pool <= VGPU_POOL_LAST)
-                    ? (char)s->pool
-                    : '-';
+    char pool = vgpu_pool_valid(s->pool) ? (char)s->pool : '-';
 
     server_buf_printf(
         b,

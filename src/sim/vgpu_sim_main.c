@@ -138,12 +138,6 @@ struct run {
     int call_timeout_ms;
 };
 
-static const char *const prio_names[VGPU_PRIO_COUNT] = {
-    [VGPU_PRIO_LOW] = "low",
-    [VGPU_PRIO_MEDIUM] = "medium",
-    [VGPU_PRIO_HIGH] = "high",
-};
-
 static const char *const guest_kind_names[] = {
     [KIND_WAIT_TIMEOUT - VGPU_ERR_COUNT] = "WAIT_TIMEOUT",
     [KIND_CANCELED - VGPU_ERR_COUNT] = "CANCELED",
@@ -243,24 +237,11 @@ parse_pools(struct opts *o, const char *s)
         bad_arg("--pools: '%s': want 1..%u letters A-Z", s, VGPU_POOL_COUNT);
     }
     for (size_t i = 0; i < len; i++) {
-        if (s[i] < VGPU_POOL_FIRST || s[i] > VGPU_POOL_LAST) {
+        if (!vgpu_pool_valid((unsigned char)s[i])) {
             bad_arg("--pools: '%c' in '%s' is not a letter A-Z", s[i], s);
         }
     }
     memcpy(o->pools, s, len + 1u);
-}
-
-static int
-prio_lookup(const char *name, uint8_t *prio)
-{
-    for (unsigned p = 0; p < VGPU_PRIO_COUNT; p++) {
-        if (strcmp(name, prio_names[p]) == 0 ||
-            (name[0] == prio_names[p][0] && name[1] == '\0')) {
-            *prio = (uint8_t)p;
-            return 0;
-        }
-    }
-    return -ENOENT;
 }
 
 static void
@@ -278,7 +259,8 @@ parse_priorities(struct opts *o, const char *s)
         if (o->n_prios == MAX_PRIORITIES) {
             bad_arg("--priorities: more than %u entries", MAX_PRIORITIES);
         }
-        if (prio_lookup(tok, &o->prios[o->n_prios]) < 0) {
+        if (vgpu_prio_parse(tok, strlen(tok), VGPU_PARSE_INITIALS,
+                            &o->prios[o->n_prios]) < 0) {
             bad_arg("--priorities: '%s' is not one of high, medium, low "
                     "(or h, m, l)",
                     tok);
@@ -928,14 +910,8 @@ share_from_daemon(const struct opts *o, struct share *sh)
                 free(text);
                 return; /* the daemon does not report it: n/a */
             }
-            for (p = 0; p < VGPU_PRIO_COUNT; p++) {
-                size_t l = strlen(prio_names[p]);
-
-                if (strncmp(prio, prio_names[p], l) == 0 &&
-                    (prio[l] == ' ' || prio + l == end)) {
-                    sh->ns[p] += (double)us * NS_PER_US;
-                    break;
-                }
+            if (vgpu_prio_parse(prio, strcspn(prio, " \n"), 0, &p) == 0) {
+                sh->ns[p] += (double)us * NS_PER_US;
             }
             seen++;
         }
@@ -1016,7 +992,7 @@ report(struct run *r, uint64_t wall_ns)
                    "\"requests\":%llu,\"errors\":%llu,\"mismatches\":%llu,"
                    "\"p50_us\":%.1f,\"p99_us\":%.1f}",
                    i ? "," : "", (unsigned)v->vm_id, v->pool,
-                   prio_names[v->prio], (unsigned long long)v->done,
+                   vgpu_prio_name(v->prio), (unsigned long long)v->done,
                    (unsigned long long)v->errors,
                    (unsigned long long)v->mismatches,
                    pct_us(v->lat_ns, v->n_lat, PCT_50),
@@ -1024,7 +1000,7 @@ report(struct run *r, uint64_t wall_ns)
         } else {
             printf("vm=%u pool=%c priority=%s requests=%llu errors=%llu "
                    "mismatches=%llu p50_us=%.1f p99_us=%.1f\n",
-                   (unsigned)v->vm_id, v->pool, prio_names[v->prio],
+                   (unsigned)v->vm_id, v->pool, vgpu_prio_name(v->prio),
                    (unsigned long long)v->done, (unsigned long long)v->errors,
                    (unsigned long long)v->mismatches,
                    pct_us(v->lat_ns, v->n_lat, PCT_50),
