@@ -304,6 +304,16 @@ VGPU_EXPORT int vgpu_pool_parse(const char *s, size_t len, unsigned flags,
                                 uint8_t *pool);
 
 /**
+ * vgpu_parse_decimal() - the number spelled by the @len bytes at @s: one or
+ * more decimal digits and nothing else (no sign, space or prefix; leading
+ * zeros allowed), at most @max. The backends parse their specs with it.
+ * Return: 0 and *@out set, or -EINVAL (*@out untouched) for an empty
+ * string, a byte that is not a digit, or a value above @max. Thread-safe.
+ */
+VGPU_EXPORT int vgpu_parse_decimal(const char *s, size_t len, uint32_t max,
+                                   uint32_t *out);
+
+/**
  * vgpu_op_request_len() - bytes of a well-formed request for @op with counts
  * @n (m), @k and @p (@k and @p are used by MATMUL_F32 only).
  * Return: the length, or 0 when @op is unknown. Computed in 64 bits, so

@@ -1641,6 +1641,42 @@ test_pool_parse(void **state)
                      -EINVAL);
 }
 
+/* vgpu_parse_decimal() of the C string @s: the value, or -1. */
+static long long
+decimal_of(const char *s, uint32_t max)
+{
+    uint32_t v = 0xDEADBEEF;
+
+    if (vgpu_parse_decimal(s, strlen(s), max, &v) != 0) {
+        assert_int_equal(v, 0xDEADBEEF); /* untouched on failure */
+        return -1;
+    }
+    return v;
+}
+
+static void
+test_parse_decimal(void **state)
+{
+    uint32_t v = 0;
+
+    assert_int_equal(decimal_of("0", 0), 0);
+    assert_int_equal(decimal_of("1023", 1023), 1023);
+    assert_int_equal(decimal_of("1024", 1023), -1);
+    assert_int_equal(decimal_of("007", 10), 7);
+    assert_int_equal(decimal_of("4294967295", UINT32_MAX), UINT32_MAX);
+    assert_int_equal(decimal_of("4294967296", UINT32_MAX), -1);
+    assert_int_equal(decimal_of("99999999999999999999", UINT32_MAX), -1);
+    assert_int_equal(decimal_of("", 10), -1);
+    assert_int_equal(decimal_of("+1", 10), -1);
+    assert_int_equal(decimal_of("-1", 10), -1);
+    assert_int_equal(decimal_of(" 1", 10), -1);
+    assert_int_equal(decimal_of("1 ", 10), -1);
+    assert_int_equal(decimal_of("0x1", 10), -1);
+    assert_int_equal(vgpu_parse_decimal("12abc", 2, 99, &v), 0);
+    assert_int_equal(v, 12);
+    assert_int_equal(vgpu_parse_decimal(NULL, 1, 99, &v), -EINVAL);
+}
+
 /* ---- vgpu_strerror ------------------------------------------------------- */
 
 static void
@@ -1841,6 +1877,7 @@ main(void)
         VGPU_TEST("/proto/prio/parse/flags", test_prio_parse_flags),
         VGPU_TEST("/proto/pool/valid", test_pool_valid),
         VGPU_TEST("/proto/pool/parse", test_pool_parse),
+        VGPU_TEST("/proto/decimal/parse", test_parse_decimal),
         VGPU_TEST("/proto/strerror/device_codes", test_strerror_device_codes),
         VGPU_TEST("/proto/strerror/library_codes", test_strerror_library_codes),
         VGPU_TEST("/proto/strerror/errno", test_strerror_errno),
