@@ -34,6 +34,7 @@
 
 #include "sched.h" /* the policy names of the in-process core */
 #include "vgpu/backend.h"
+#include "vgpu/ctl.h"
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
 #include "vgpu/sim.h"
@@ -57,9 +58,7 @@
 #define PCT_ALL        100u
 #define POLL_MS        1000
 #define WAIT_SLACK_MS  5000 /* beyond the device timeout, per vgpu_call */
-#define CTL_SUFFIX     ".ctl"
 #define CTL_TIMEOUT_MS 2000
-#define CTL_MAX        (1u << 20)
 #define FLOAT_RANGE    2000001u /* operands in -1000.000 .. 1000.000 */
 #define FLOAT_OFFSET   1000000
 #define FLOAT_SCALE    1000.0f
@@ -805,120 +804,44 @@ share_add(const struct vgpu_vm_stats *s, void *arg)
     }
 }
 
-/* Read the daemon's "stats" answer from its control socket. Return the
- * text (malloc'd, NUL-terminated) or NULL. */
-static char *
-daemon_stats_text(const char *sock)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t len = 0;
-    char *buf;
-    int fd;
-
-    if (strlen(sock) + strlen(CTL_SUFFIX) >= sizeof(sa.sun_path)) {
-        return NULL;
-    }
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s%s", sock, CTL_SUFFIX);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return NULL;
-    }
-    buf = malloc(CTL_MAX + 1u);
-    if (buf == NULL || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        send(fd, "stats\n", strlen("stats\n"), MSG_NOSIGNAL) < 0) {
-        free(buf);
-        close(fd);
-        return NULL;
-    }
-    while (len < CTL_MAX) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        ssize_t n;
-
-        if (poll(&p, 1, CTL_TIMEOUT_MS) <= 0) {
-            break;
-        }
-        n = read(fd, buf + len, CTL_MAX - len);
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return buf;
-}
-
-/* The value of " key=" on @line as a number, or -1 when absent. */
-static long long
-line_field(const char *line, const char *end, const char *key)
-{
-    size_t klen = strlen(key);
-
-    for (const char *p = line; p + klen < end; p++) {
-        if ((p == line || p[-1] == ' ') && strncmp(p, key, klen) == 0 &&
-            p[klen] == '=') {
-            return strtoll(p + klen + 1u, NULL, DECIMAL);
-        }
-    }
-    return -1;
-}
-
-static const char *
-line_word(const char *line, const char *end, const char *key)
-{
-    size_t klen = strlen(key);
-
-    for (const char *p = line; p + klen < end; p++) {
-        if ((p == line || p[-1] == ' ') && strncmp(p, key, klen) == 0 &&
-            p[klen] == '=') {
-            return p + klen + 1u;
-        }
-    }
-    return NULL;
-}
-
 /* Socket mode: service_total_us by priority from the daemon's stats. */
 static void
 share_from_daemon(const struct opts *o, struct share *sh)
 {
-    char *text = daemon_stats_text(o->socket);
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct vgpu_ctl_vm *vms = NULL;
+    char *text = NULL;
+    size_t n = 0;
     int seen = 0;
 
     sh->known = 0;
-    if (text == NULL) {
+    if ((size_t)snprintf(path, sizeof(path), "%s%s", o->socket,
+                         VGPU_CTL_SUFFIX) >= sizeof(path) ||
+        vgpu_ctl_query(path, VGPU_CTL_STATS, CTL_TIMEOUT_MS,
+                       VGPU_CTL_ANSWER_MAX, &text) < 0 ||
+        vgpu_ctl_parse_stats(text, &vms, &n, NULL) < 0) {
+        free(text);
         return;
     }
-    for (char *line = text; *line != '\0';) {
-        char *end = strchr(line, '\n');
-        long long vm;
-        long long us;
-        const char *prio;
+    for (size_t i = 0; i < n; i++) {
+        const struct vgpu_ctl_vm *v = &vms[i];
 
-        if (end == NULL) {
-            end = line + strlen(line);
+        if (v->vm_id < o->vm_id_base || v->vm_id - o->vm_id_base >= o->vms) {
+            continue;
         }
-        vm = strncmp(line, "vm=", strlen("vm=")) == 0
-                 ? strtoll(line + strlen("vm="), NULL, DECIMAL)
-                 : -1;
-        if (vm >= (long long)o->vm_id_base &&
-            vm < (long long)o->vm_id_base + (long long)o->vms) {
-            uint8_t p;
-
-            us = line_field(line, end, "service_total_us");
-            prio = line_word(line, end, "priority");
-            if (us < 0 || prio == NULL) {
-                free(text);
-                return; /* the daemon does not report it: n/a */
-            }
-            if (vgpu_prio_parse(prio, strcspn(prio, " \n"), 0, &p) == 0) {
-                sh->ns[p] += (double)us * NS_PER_US;
-            }
-            seen++;
+        if (!(v->have & VGPU_CTL_HAVE_SERVICE) ||
+            !(v->have & VGPU_CTL_HAVE_PRIORITY)) {
+            goto out; /* the daemon does not report it: n/a */
         }
-        line = *end != '\0' ? end + 1 : end;
+        if (v->priority >= 0) {
+            sh->ns[v->priority] += (double)v->service_total_us * NS_PER_US;
+        }
+        seen++;
     }
-    free(text);
     sh->known = seen > 0;
+out:
+    free(vms);
+    free(text);
 }
 
 static void

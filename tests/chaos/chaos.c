@@ -76,6 +76,7 @@
 #include <unistd.h>
 
 #include "vgpu/backend.h"
+#include "vgpu/ctl.h"
 #include "vgpu/devmodel.h"
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
@@ -132,8 +133,6 @@
 #define RAW_DEC_CAP        (64u * 1024u)
 #define RAW_BAD_BYTE       0x63u /* an unknown version or type */
 #define RAW_TOO_BIG        (VGPU_BUF_SIZE + 1u)
-#define CTL_SUFFIX         ".ctl"
-#define CTL_MAX            (1u << 20)
 #define CTL_WAIT_MS        2000
 #define DRAIN_SLACK_MS     5000u /* beyond the device timeout */
 #define WINDOWS_MAX        4096u /* kills and pauses remembered */
@@ -1747,52 +1746,28 @@ run_faults(struct chaos *ch)
 static int
 daemon_stats(struct chaos *ch)
 {
-    char *buf = malloc(CTL_MAX + 1u);
-    size_t len = 0;
-    int fd;
+    struct vgpu_ctl_vm *vms = NULL;
+    char *text = NULL;
+    size_t n = 0;
+    size_t total = 0;
 
-    if (buf == NULL || try_connect(ch->ctl, &fd) < 0) {
-        free(buf);
+    if (vgpu_ctl_query(ch->ctl, VGPU_CTL_STATS, CTL_WAIT_MS,
+                       VGPU_CTL_ANSWER_MAX, &text) < 0 ||
+        vgpu_ctl_parse_stats(text, &vms, &n, &total) < 0) {
+        free(text);
         return -1;
     }
-    raw_send(fd, (const uint8_t *)"stats\n", strlen("stats\n"));
-    while (len < CTL_MAX) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        ssize_t n;
+    ch->daemon_vms = (int)total;
+    for (size_t i = 0; i < n; i++) {
+        unsigned both = VGPU_CTL_HAVE_REQUESTS | VGPU_CTL_HAVE_RESPONSES;
 
-        if (poll(&p, 1, CTL_WAIT_MS) <= 0) {
-            break;
-        }
-        n = read(fd, buf + len, CTL_MAX - len);
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    if (sscanf(buf, "vms %d", &ch->daemon_vms) != 1) {
-        free(buf);
-        return -1;
-    }
-    for (char *line = strstr(buf, "\nvm="); line != NULL;
-         line = strstr(line + 1, "\nvm=")) {
-        const char *rq = strstr(line, " requests=");
-        const char *rs = strstr(line, " responses=");
-        const char *end = strchr(line + 1, '\n');
-
-        if (rq != NULL && rs != NULL && (end == NULL || rs < end)) {
-            unsigned long long q =
-                strtoull(rq + strlen(" requests="), NULL, DECIMAL);
-            unsigned long long s =
-                strtoull(rs + strlen(" responses="), NULL, DECIMAL);
-
-            if (s > q) {
-                ch->daemon_dup += s - q;
-            }
+        if ((vms[i].have & both) == both &&
+            vms[i].responses > vms[i].requests) {
+            ch->daemon_dup += vms[i].responses - vms[i].requests;
         }
     }
-    free(buf);
+    free(vms);
+    free(text);
     return 0;
 }
 
@@ -2046,7 +2021,7 @@ make_dir(struct chaos *ch)
         return -1;
     }
     if (path_join(ch->sock, sizeof(ch->sock), ch->dir, "/mediator.sock") < 0 ||
-        path_join(ch->ctl, sizeof(ch->ctl), ch->sock, CTL_SUFFIX) < 0 ||
+        path_join(ch->ctl, sizeof(ch->ctl), ch->sock, VGPU_CTL_SUFFIX) < 0 ||
         path_join(ch->log, sizeof(ch->log), ch->dir, "/mediator.log") < 0 ||
         path_join(ch->out, sizeof(ch->out), ch->dir, "/daemon.out") < 0 ||
         path_join(ch->simlog, sizeof(ch->simlog), ch->dir, "/sim.log") < 0) {
