@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -38,6 +37,7 @@
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
 #include "vgpu/sim.h"
+#include "workload.h"
 
 #define PROG "vgpu-sim"
 
@@ -47,22 +47,14 @@
 #define DEF_PRIORITIES "high,medium,low"
 #define DEF_SEED       1u
 #define DEF_VM_ID_BASE 1u
-#define MATMUL_MAX_SIDE                                                        \
-    11u /* 2 * 11 * 11 <= 252 inputs, 11 * 11 <= 256 outputs */
 #define MAX_PRIORITIES 64u
-#define DOT_REL_TOL    1e-5
 #define NS_PER_US      1000u
 #define NS_PER_SEC     1e9
 #define PCT_50         50u
 #define PCT_99         99u
-#define PCT_ALL        100u
 #define POLL_MS        1000
 #define WAIT_SLACK_MS  5000 /* beyond the device timeout, per vgpu_call */
 #define CTL_TIMEOUT_MS 2000
-#define FLOAT_RANGE    2000001u /* operands in -1000.000 .. 1000.000 */
-#define FLOAT_OFFSET   1000000
-#define FLOAT_SCALE    1000.0f
-#define DECIMAL        10
 #define SIM_WHY_LEN    256
 
 /* Kinds of error a request can end with: the device's codes, then the
@@ -102,17 +94,13 @@ struct shape {
     uint32_t p;
 };
 
-struct rng {
-    uint64_t s;
-};
-
 struct vm_run {
     unsigned idx;
     struct vgpu_client *c;
     uint32_t vm_id;
     char pool;
     uint8_t prio;
-    struct rng rng;
+    struct vgpu_wl_rng rng;
     void *cpu; /* the local CPU backend, for the expected results */
     uint64_t issued;
     uint64_t done;
@@ -193,7 +181,8 @@ usage(FILE *f)
         "Exit: 0 all requests verified, 1 errors or mismatches, 2 bad "
         "arguments.\n",
         DEF_VMS, VGPU_SIM_MAX_VMS, DEF_POOLS, DEF_PRIORITIES, DEF_REQUESTS,
-        MATMUL_MAX_SIDE, DEF_SEED, VGPU_DEFAULT_TIMEOUT_MS, DEF_VM_ID_BASE);
+        vgpu_wl_max_n(VGPU_OP_MATMUL_F32), DEF_SEED, VGPU_DEFAULT_TIMEOUT_MS,
+        DEF_VM_ID_BASE);
 }
 
 static void __attribute__((format(printf, 1, 2), noreturn))
@@ -214,15 +203,11 @@ bad_arg(const char *fmt, ...)
 static uint64_t
 parse_num(const char *flag, const char *s, uint64_t min, uint64_t max)
 {
-    char *end;
-    unsigned long long v;
+    char why[SIM_WHY_LEN];
+    uint64_t v = 0;
 
-    errno = 0;
-    v = strtoull(s, &end, DECIMAL);
-    if (s[0] == '\0' || s[0] == '-' || *end != '\0' || errno != 0 || v < min ||
-        v > max) {
-        bad_arg("%s: '%s' is not a number in %llu..%llu", flag, s,
-                (unsigned long long)min, (unsigned long long)max);
+    if (vgpu_wl_parse_num(flag, s, min, max, &v, why, sizeof(why)) < 0) {
+        bad_arg("%s", why);
     }
     return v;
 }
@@ -277,31 +262,8 @@ static struct shape
 shape_of(const struct opts *o)
 {
     struct shape s = {.op = o->op};
-    uint64_t max = 0;
+    uint64_t max = vgpu_wl_max_n(o->op);
 
-    switch (o->op) {
-    case VGPU_OP_NOP:
-        max = 0;
-        break;
-    case VGPU_OP_ECHO:
-        max = VGPU_ECHO_MAX_N;
-        break;
-    case VGPU_OP_ADD_I32:
-    case VGPU_OP_ADD_F32:
-        max = VGPU_ADD_MAX_N;
-        break;
-    case VGPU_OP_SAXPY_F32:
-        max = VGPU_SAXPY_MAX_N;
-        break;
-    case VGPU_OP_DOT_F32:
-        max = VGPU_DOT_MAX_N;
-        break;
-    case VGPU_OP_MATMUL_F32:
-        max = MATMUL_MAX_SIDE;
-        break;
-    default:
-        break;
-    }
     if (o->size >= 0 && (uint64_t)o->size > max) {
         bad_arg("--size: %ld is over %llu, the most one %s request holds",
                 o->size, (unsigned long long)max, vgpu_op_name(o->op));
@@ -359,6 +321,7 @@ parse_args(int argc, char **argv, struct opts *o)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
+    char why[SIM_WHY_LEN];
     int ch;
 
     memset(o, 0, sizeof(*o));
@@ -389,10 +352,9 @@ parse_args(int argc, char **argv, struct opts *o)
             o->requests = parse_num("--requests", optarg, 1, UINT32_MAX);
             break;
         case OPT_OP:
-            if (vgpu_op_lookup(optarg, &o->op) < 0) {
-                bad_arg("--op: '%s' is not one of nop, echo, add_i32, "
-                        "add_f32, saxpy_f32, dot_f32, matmul_f32",
-                        optarg);
+            if (vgpu_wl_parse_op("--op", optarg, &o->op, why, sizeof(why)) <
+                0) {
+                bad_arg("%s", why);
             }
             break;
         case OPT_SIZE:
@@ -474,123 +436,27 @@ parse_args(int argc, char **argv, struct opts *o)
     (void)shape_of(o); /* checks --size */
 }
 
-/* ---- Operands and the expected results ----------------------------------- */
-
-/* splitmix64: a small, well-mixed generator; one stream per VM. */
-static uint64_t
-rng_next(struct rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void
-put_f32(uint8_t *p, float f)
-{
-    uint32_t u;
-
-    memcpy(&u, &f, sizeof(u));
-    vgpu_put_le32(p, u);
-}
-
-static float
-get_f32(const uint8_t *p)
-{
-    uint32_t u = vgpu_get_le32(p);
-    float f;
-
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
-/* A float in -1000.000 .. 1000.000, in steps of 0.001. */
-static float
-rng_f32(struct rng *r)
-{
-    return (float)((long)(rng_next(r) % FLOAT_RANGE) - FLOAT_OFFSET) /
-           FLOAT_SCALE;
-}
-
-/* Build one request of @s with random operands; return its length. */
-static size_t
-build_request(struct rng *r, const struct shape *s, uint8_t *buf)
-{
-    size_t len = (size_t)vgpu_op_request_len(s->op, s->n, s->k, s->p);
-    size_t off;
-    int is_float = s->op == VGPU_OP_ADD_F32 || s->op == VGPU_OP_SAXPY_F32 ||
-                   s->op == VGPU_OP_DOT_F32 || s->op == VGPU_OP_MATMUL_F32;
-
-    vgpu_put_le32(buf, s->op);
-    vgpu_put_le32(buf + VGPU_ELEM_SIZE, s->n);
-    off = VGPU_OP_HDR_SIZE;
-    if (s->op == VGPU_OP_MATMUL_F32) {
-        vgpu_put_le32(buf + off, s->k);
-        vgpu_put_le32(buf + off + VGPU_ELEM_SIZE, s->p);
-        off = VGPU_MATMUL_HDR_SIZE;
-    }
-    if (s->op == VGPU_OP_ECHO) {
-        for (; off < len; off++) {
-            buf[off] = (uint8_t)rng_next(r);
-        }
-        return len;
-    }
-    for (; off + VGPU_ELEM_SIZE <= len; off += VGPU_ELEM_SIZE) {
-        if (is_float) {
-            put_f32(buf + off, rng_f32(r));
-        } else {
-            vgpu_put_le32(buf + off, (uint32_t)rng_next(r));
-        }
-    }
-    return len;
-}
-
-/* Compute what @v's current request must return, into v->expect. Return
- * its length, or -1 (a bug here: the request was built to be valid). */
-static long
-expected(struct vm_run *v)
-{
-    struct vgpu_op_desc d;
-    char why[SIM_WHY_LEN];
-    size_t out_len = 0;
-
-    if (vgpu_op_validate(v->req, v->req_len, &d, why, sizeof(why)) != 0) {
-        fprintf(stderr, PROG ": internal error: request refused: %s\n", why);
-        return -1;
-    }
-    if (vgpu_backend_cpu.exec(v->cpu, &d, v->expect, sizeof(v->expect),
-                              &out_len, why, sizeof(why)) != VGPU_ERR_NONE) {
-        fprintf(stderr, PROG ": internal error: cpu backend: %s\n", why);
-        return -1;
-    }
-    return (long)out_len;
-}
+/* ---- The expected results ----------------------------------------------- */
 
 /* Does @got (@len bytes) match the expected result of the request? */
 static int
 matches(struct vm_run *v, const struct shape *s, size_t len)
 {
-    long want = expected(v);
+    char why[SIM_WHY_LEN];
+    long want = vgpu_wl_expect(v->cpu, v->req, v->req_len, v->expect,
+                               sizeof(v->expect), why, sizeof(why));
+    double mag = 0.0;
 
-    if (want < 0 || (size_t)want != len) {
+    if (want < 0) {
+        /* A bug here: the request was built to be valid. */
+        fprintf(stderr, PROG ": internal error: %s\n", why);
         return 0;
     }
     if (s->op == VGPU_OP_DOT_F32) {
-        double got = get_f32(v->resp);
-        double exp = get_f32(v->expect);
-        const uint8_t *x = v->req + VGPU_OP_HDR_SIZE;
-        const uint8_t *y = x + (size_t)s->n * VGPU_ELEM_SIZE;
-        double mag = fabs(exp);
-
-        for (uint32_t i = 0; i < s->n; i++) {
-            mag += fabs((double)get_f32(x + i * VGPU_ELEM_SIZE) *
-                        (double)get_f32(y + i * VGPU_ELEM_SIZE));
-        }
-        return fabs(got - exp) <= DOT_REL_TOL * mag;
+        mag = vgpu_wl_dot_mag(v->req, s->n, vgpu_wl_get_f32(v->expect));
     }
-    return len == 0 || memcmp(v->resp, v->expect, len) == 0;
+    return vgpu_wl_result_matches(s->op, v->resp, len, v->expect, (size_t)want,
+                                  mag);
 }
 
 /* ---- Driving the VMs ----------------------------------------------------- */
@@ -629,15 +495,6 @@ finish_request(struct run *r, struct vm_run *v, int rc, size_t len, uint64_t t1)
     }
 }
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * (uint64_t)NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 /* One thread, every VM: submit on each idle VM, then collect. */
 static void
 drive_all(struct run *r)
@@ -657,12 +514,13 @@ drive_all(struct run *r)
                 any_inflight |= v->inflight;
                 continue;
             }
-            v->req_len = build_request(&v->rng, &r->shape, v->req);
+            v->req_len = vgpu_wl_build(&v->rng, r->shape.op, r->shape.n,
+                                       r->shape.k, r->shape.p, v->req);
             v->issued++;
-            v->t0 = now_ns();
+            v->t0 = vgpu_wl_now_ns();
             rc = vgpu_submit(v->c, v->req, v->req_len, NULL);
             if (rc < 0) {
-                finish_request(r, v, rc, 0, now_ns());
+                finish_request(r, v, rc, 0, vgpu_wl_now_ns());
                 finished++;
                 continue;
             }
@@ -684,7 +542,7 @@ drive_all(struct run *r)
             if (rc == -ETIMEDOUT) {
                 continue; /* still BUSY */
             }
-            finish_request(r, v, rc, len, now_ns());
+            finish_request(r, v, rc, len, vgpu_wl_now_ns());
             v->inflight = 0;
             finished++;
         }
@@ -708,12 +566,13 @@ drive_one(void *arg)
         size_t len = 0;
         int rc;
 
-        v->req_len = build_request(&v->rng, &r->shape, v->req);
+        v->req_len = vgpu_wl_build(&v->rng, r->shape.op, r->shape.n, r->shape.k,
+                                   r->shape.p, v->req);
         v->issued++;
-        v->t0 = now_ns();
+        v->t0 = vgpu_wl_now_ns();
         rc = vgpu_call(v->c, v->req, v->req_len, v->resp, sizeof(v->resp), &len,
                        r->call_timeout_ms);
-        finish_request(r, v, rc, len, now_ns());
+        finish_request(r, v, rc, len, vgpu_wl_now_ns());
     }
     return NULL;
 }
@@ -755,31 +614,6 @@ out:
 }
 
 /* ---- Figures ------------------------------------------------------------- */
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a;
-    uint64_t y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of @n sorted values, in microseconds. */
-static double
-pct_us(const uint64_t *sorted, uint64_t n, unsigned pct)
-{
-    uint64_t rank;
-
-    if (n == 0) {
-        return 0.0;
-    }
-    rank = (n * pct + PCT_ALL - 1u) / PCT_ALL;
-    if (rank == 0) {
-        rank = 1;
-    }
-    return (double)sorted[rank - 1u] / NS_PER_US;
-}
 
 /* Executor time by priority, and whether it is known. */
 struct share {
@@ -901,7 +735,7 @@ report(struct run *r, uint64_t wall_ns)
     for (unsigned i = 0; i < o->vms; i++) {
         struct vm_run *v = &r->vms[i];
 
-        qsort(v->lat_ns, v->n_lat, sizeof(*v->lat_ns), cmp_u64);
+        vgpu_wl_sort_u64(v->lat_ns, v->n_lat);
         memcpy(all + n_all, v->lat_ns, v->n_lat * sizeof(*all));
         n_all += v->n_lat;
         total += v->done;
@@ -918,19 +752,19 @@ report(struct run *r, uint64_t wall_ns)
                    vgpu_prio_name(v->prio), (unsigned long long)v->done,
                    (unsigned long long)v->errors,
                    (unsigned long long)v->mismatches,
-                   pct_us(v->lat_ns, v->n_lat, PCT_50),
-                   pct_us(v->lat_ns, v->n_lat, PCT_99));
+                   vgpu_wl_pct_us(v->lat_ns, v->n_lat, PCT_50),
+                   vgpu_wl_pct_us(v->lat_ns, v->n_lat, PCT_99));
         } else {
             printf("vm=%u pool=%c priority=%s requests=%llu errors=%llu "
                    "mismatches=%llu p50_us=%.1f p99_us=%.1f\n",
                    (unsigned)v->vm_id, v->pool, vgpu_prio_name(v->prio),
                    (unsigned long long)v->done, (unsigned long long)v->errors,
                    (unsigned long long)v->mismatches,
-                   pct_us(v->lat_ns, v->n_lat, PCT_50),
-                   pct_us(v->lat_ns, v->n_lat, PCT_99));
+                   vgpu_wl_pct_us(v->lat_ns, v->n_lat, PCT_50),
+                   vgpu_wl_pct_us(v->lat_ns, v->n_lat, PCT_99));
         }
     }
-    qsort(all, n_all, sizeof(*all), cmp_u64);
+    vgpu_wl_sort_u64(all, n_all);
     rate = wall_ns > 0 ? (double)total * NS_PER_SEC / (double)wall_ns : 0.0;
     if (o->socket != NULL) {
         share_from_daemon(o, &sh);
@@ -958,8 +792,9 @@ report(struct run *r, uint64_t wall_ns)
         printf("},\"mismatches\":%llu,\"requests_per_s\":%.1f,"
                "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f},"
                "\"executor_share\":",
-               (unsigned long long)mismatches, rate, pct_us(all, n_all, PCT_50),
-               pct_us(all, n_all, PCT_99));
+               (unsigned long long)mismatches, rate,
+               vgpu_wl_pct_us(all, n_all, PCT_50),
+               vgpu_wl_pct_us(all, n_all, PCT_99));
         if (sh.known) {
             printf("{\"high\":%.4f,\"medium\":%.4f,\"low\":%.4f}",
                    sh.ns[VGPU_PRIO_HIGH] / share_total,
@@ -983,9 +818,9 @@ report(struct run *r, uint64_t wall_ns)
                (unsigned long long)mismatches);
         printf("  %-22s %.0f\n", "requests/s", rate);
         printf("  %-22s %.1f\n", "latency p50 (us)",
-               pct_us(all, n_all, PCT_50));
+               vgpu_wl_pct_us(all, n_all, PCT_50));
         printf("  %-22s %.1f\n", "latency p99 (us)",
-               pct_us(all, n_all, PCT_99));
+               vgpu_wl_pct_us(all, n_all, PCT_99));
         if (sh.known) {
             printf("  %-22s high %.1f%%  medium %.1f%%  low %.1f%%\n",
                    "executor share",
@@ -1053,7 +888,7 @@ setup(struct run *r, struct vgpu_sim_vm *ids, struct vgpu_mediator_config *mc)
         v->vm_id = ids[i].vm_id;
         v->pool = (char)ids[i].pool;
         v->prio = ids[i].priority;
-        v->rng.s = o->seed ^ ((uint64_t)(i + 1u) * 0xD1B54A32D192ED03ull);
+        vgpu_wl_rng_init(&v->rng, o->seed, i);
         v->lat_ns = malloc(o->requests * sizeof(*v->lat_ns));
         if (v->lat_ns == NULL ||
             vgpu_backend_cpu.open("", &v->cpu, err, sizeof(err)) < 0) {
@@ -1093,7 +928,7 @@ main(int argc, char **argv)
     if (setup(&r, ids, &mc) < 0) {
         goto out;
     }
-    t0 = now_ns();
+    t0 = vgpu_wl_now_ns();
     if (o.threads) {
         if (drive_threads(&r) < 0) {
             goto out;
@@ -1101,7 +936,7 @@ main(int argc, char **argv)
     } else {
         drive_all(&r);
     }
-    wall = now_ns() - t0;
+    wall = vgpu_wl_now_ns() - t0;
     status = report(&r, wall);
 out:
     vgpu_sim_destroy(r.sim);
