@@ -74,6 +74,12 @@ vgpu_med_drop_vm(struct vgpu_mediator *m, uint32_t vm_id)
 
 /* ---- Configuration and the backends ------------------------------------- */
 
+int
+vgpu_mediator_policy_lookup(const char *name, int *policy)
+{
+    return vgpu_sched_policy_lookup(name, policy);
+}
+
 void
 vgpu_mediator_config_default(struct vgpu_mediator_config *cfg)
 {
