@@ -9,7 +9,8 @@
 #include "vgpu/proto.h"
 #include "workload.h"
 
-#define DECIMAL 10
+#define DECIMAL      10
+#define ARGS_WHY_LEN 256
 
 int
 vgpu_wl_parse_num(const char *flag, const char *s, uint64_t min, uint64_t max,
@@ -28,6 +29,20 @@ vgpu_wl_parse_num(const char *flag, const char *s, uint64_t min, uint64_t max,
     }
     *out = v;
     return 0;
+}
+
+uint64_t
+vgpu_wl_arg_num(vgpu_wl_bad_arg_fn bad, const char *flag, const char *s,
+                uint64_t min, uint64_t max)
+{
+    char why[ARGS_WHY_LEN];
+    uint64_t v = min;
+
+    if (vgpu_wl_parse_num(flag, s, min, max, &v, why, sizeof(why)) < 0) {
+        bad("%s", why);
+        return min;
+    }
+    return v;
 }
 
 int

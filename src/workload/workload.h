@@ -118,6 +118,18 @@ bool vgpu_wl_result_matches(uint32_t op, const uint8_t *got, size_t len,
 int vgpu_wl_parse_num(const char *flag, const char *s, uint64_t min,
                       uint64_t max, uint64_t *out, char *why, size_t why_len);
 
+/* A program's report of a bad argument: prints the printf-style message
+ * and exits. */
+typedef void (*vgpu_wl_bad_arg_fn)(const char *fmt, ...);
+
+/**
+ * vgpu_wl_arg_num() - vgpu_wl_parse_num() for a command line: on a bad
+ * number, @bad with the reason (which exits; should it return, the result
+ * is @min). Return: the number.
+ */
+uint64_t vgpu_wl_arg_num(vgpu_wl_bad_arg_fn bad, const char *flag,
+                         const char *s, uint64_t min, uint64_t max);
+
 /**
  * vgpu_wl_parse_op() - the op named @s for option @flag (any case).
  * Return: 0 and *@op set, or -EINVAL with @why "FLAG: 'S' is not one of

@@ -379,18 +379,6 @@ bad_arg(const char *fmt, ...)
     exit(EXIT_ARGS);
 }
 
-static uint64_t
-parse_num(const char *flag, const char *s, uint64_t min, uint64_t max)
-{
-    char why[LINE_MAX_LEN];
-    uint64_t v = 0;
-
-    if (vgpu_wl_parse_num(flag, s, min, max, &v, why, sizeof(why)) < 0) {
-        bad_arg("%s", why);
-    }
-    return v;
-}
-
 static void
 parse_gap(struct opts *o, const char *s)
 {
@@ -403,10 +391,10 @@ parse_gap(struct opts *o, const char *s)
     }
     memcpy(lo, s, n);
     lo[n] = '\0';
-    o->gap_min_ms =
-        (unsigned)parse_num("--fault-gap-ms", lo, MIN_GAP_MS, MAX_GAP_MS);
-    o->gap_max_ms = (unsigned)parse_num("--fault-gap-ms", colon + 1,
-                                        o->gap_min_ms, MAX_GAP_MS);
+    o->gap_min_ms = (unsigned)vgpu_wl_arg_num(bad_arg, "--fault-gap-ms", lo,
+                                              MIN_GAP_MS, MAX_GAP_MS);
+    o->gap_max_ms = (unsigned)vgpu_wl_arg_num(
+        bad_arg, "--fault-gap-ms", colon + 1, o->gap_min_ms, MAX_GAP_MS);
 }
 
 static void
@@ -452,29 +440,30 @@ parse_args(int argc, char **argv, struct opts *o)
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case OPT_VMS:
-            o->vms = (unsigned)parse_num("--vms", optarg, 1, VGPU_SIM_MAX_VMS);
+            o->vms = (unsigned)vgpu_wl_arg_num(bad_arg, "--vms", optarg, 1,
+                                               VGPU_SIM_MAX_VMS);
             break;
         case OPT_REQUESTS:
-            o->requests = (uint32_t)parse_num("--requests-per-vm", optarg, 1,
-                                              MAX_REQUESTS);
+            o->requests = (uint32_t)vgpu_wl_arg_num(
+                bad_arg, "--requests-per-vm", optarg, 1, MAX_REQUESTS);
             break;
         case OPT_DURATION:
-            o->duration_s =
-                (unsigned)parse_num("--duration-s", optarg, 1, MAX_DURATION_S);
+            o->duration_s = (unsigned)vgpu_wl_arg_num(
+                bad_arg, "--duration-s", optarg, 1, MAX_DURATION_S);
             break;
         case OPT_SEED:
-            o->seed = parse_num("--seed", optarg, 0, UINT64_MAX);
+            o->seed = vgpu_wl_arg_num(bad_arg, "--seed", optarg, 0, UINT64_MAX);
             break;
         case OPT_TIMEOUT:
             /* 0 would disable the device timeout, and a paused daemon
              * would then hold requests until it resumes: allowed, but the
              * drain must wait for it. */
-            o->timeout_ms = (uint32_t)parse_num("--timeout-ms", optarg, 1,
-                                                VGPU_MAX_TIMEOUT_MS);
+            o->timeout_ms = (uint32_t)vgpu_wl_arg_num(
+                bad_arg, "--timeout-ms", optarg, 1, VGPU_MAX_TIMEOUT_MS);
             break;
         case OPT_THINK:
-            o->think_ms =
-                (unsigned)parse_num("--think-ms", optarg, 0, MAX_THINK_MS);
+            o->think_ms = (unsigned)vgpu_wl_arg_num(bad_arg, "--think-ms",
+                                                    optarg, 0, MAX_THINK_MS);
             break;
         case OPT_GAP:
             parse_gap(o, optarg);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,6 +268,29 @@ test_parse_num(void **state)
                      -EINVAL);
 }
 
+static char bad_why[128];
+
+static void __attribute__((format(printf, 1, 2)))
+record_bad(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(bad_why, sizeof(bad_why), fmt, ap);
+    va_end(ap);
+}
+
+/* A good number passes; a bad one reaches the program's reporter. */
+static void
+test_arg_num(void **state)
+{
+    bad_why[0] = '\0';
+    assert_int_equal(vgpu_wl_arg_num(record_bad, "--vms", "12", 1, 64), 12);
+    assert_string_equal(bad_why, "");
+    assert_int_equal(vgpu_wl_arg_num(record_bad, "--vms", "65", 1, 64), 1);
+    assert_string_equal(bad_why, "--vms: '65' is not a number in 1..64");
+}
+
 static void
 test_parse_op(void **state)
 {
@@ -333,6 +357,7 @@ main(void)
         VGPU_TEST("/workload/expect/dot_tolerance", test_dot_tolerance),
         VGPU_TEST("/workload/expect/bytes", test_result_bytes),
         VGPU_TEST("/workload/args/num", test_parse_num),
+        VGPU_TEST("/workload/args/arg_num", test_arg_num),
         VGPU_TEST("/workload/args/op", test_parse_op),
         VGPU_TEST("/workload/figures/percentiles", test_percentiles),
         VGPU_TEST("/workload/figures/now", test_now_ns),
