@@ -81,6 +81,14 @@ struct vgpu_vm_stats {
     uint64_t service_total; /* sum of service times: executor time used */
 };
 
+/**
+ * vgpu_mediator_policy_lookup() - the scheduling policy named @name,
+ * "priority" or "weighted" (exactly), for the policy of struct
+ * vgpu_mediator_config. Return: 0 and *@policy set, or -EINVAL.
+ * Thread-safe.
+ */
+VGPU_EXPORT int vgpu_mediator_policy_lookup(const char *name, int *policy);
+
 /** vgpu_mediator_config_default() - the defaults of SPEC.md section 9. */
 VGPU_EXPORT void vgpu_mediator_config_default(struct vgpu_mediator_config *cfg);
 

@@ -264,6 +264,55 @@ VGPU_EXPORT const char *vgpu_op_name(uint32_t op);
  */
 VGPU_EXPORT int vgpu_op_lookup(const char *name, uint32_t *op);
 
+/* ---- Priority and pool names (SPEC.md section 6) ------------------------- */
+
+/* Spellings vgpu_prio_parse() and vgpu_pool_parse() accept besides the
+ * lower-case names and upper-case letters. */
+#define VGPU_PARSE_DIGITS   (1u << 0) /* priority "0", "1", "2" */
+#define VGPU_PARSE_INITIALS (1u << 1) /* priority "l", "m", "h" */
+#define VGPU_PARSE_ANYCASE  (1u << 2) /* "HIGH", "High"; pool "a" */
+
+/**
+ * vgpu_prio_name() - the name of priority @prio: "low", "medium", "high",
+ * or NULL when @prio is not below VGPU_PRIO_COUNT. The strings are static.
+ * Thread-safe.
+ */
+VGPU_EXPORT const char *vgpu_prio_name(uint32_t prio);
+
+/**
+ * vgpu_prio_parse() - the priority spelled by the @len bytes at @s (no NUL
+ * needed): a name of vgpu_prio_name(), exactly, plus what @flags
+ * (VGPU_PARSE_*) allows. Return: 0 and *@prio set, or -ENOENT (*@prio
+ * untouched). Thread-safe.
+ */
+VGPU_EXPORT int vgpu_prio_parse(const char *s, size_t len, unsigned flags,
+                                uint8_t *prio);
+
+/**
+ * vgpu_pool_valid() - whether @pool is a pool letter, VGPU_POOL_FIRST ..
+ * VGPU_POOL_LAST ('A' .. 'Z'). Thread-safe.
+ */
+VGPU_EXPORT bool vgpu_pool_valid(uint32_t pool);
+
+/**
+ * vgpu_pool_parse() - the pool spelled by the @len bytes at @s: exactly one
+ * letter 'A' .. 'Z' (with VGPU_PARSE_ANYCASE also 'a' .. 'z', returned in
+ * upper case). Return: 0 and *@pool set, or -EINVAL (*@pool untouched).
+ * Thread-safe.
+ */
+VGPU_EXPORT int vgpu_pool_parse(const char *s, size_t len, unsigned flags,
+                                uint8_t *pool);
+
+/**
+ * vgpu_parse_decimal() - the number spelled by the @len bytes at @s: one or
+ * more decimal digits and nothing else (no sign, space or prefix; leading
+ * zeros allowed), at most @max. The backends parse their specs with it.
+ * Return: 0 and *@out set, or -EINVAL (*@out untouched) for an empty
+ * string, a byte that is not a digit, or a value above @max. Thread-safe.
+ */
+VGPU_EXPORT int vgpu_parse_decimal(const char *s, size_t len, uint32_t max,
+                                   uint32_t *out);
+
 /**
  * vgpu_op_request_len() - bytes of a well-formed request for @op with counts
  * @n (m), @k and @p (@k and @p are used by MATMUL_F32 only).

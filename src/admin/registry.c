@@ -12,21 +12,20 @@
 
 #include "registry_internal.h"
 #include "util.h"
+#include "vgpu/proto.h"
+#include "vgpu/registry.h"
+#include "vgpu/regs.h"
 
 #define REG_MAX_ID UINT32_MAX
-
-static const char *const reg_priority_names[VGPU_PRIO_COUNT] = {
-    [VGPU_PRIO_LOW] = "low",
-    [VGPU_PRIO_MEDIUM] = "medium",
-    [VGPU_PRIO_HIGH] = "high",
-};
 
 /* ---- Values -------------------------------------------------------------- */
 
 const char *
 vgpu_registry_priority_name(uint8_t priority)
 {
-    return priority < VGPU_PRIO_COUNT ? reg_priority_names[priority] : "?";
+    const char *name = vgpu_prio_name(priority);
+
+    return name != NULL ? name : "?";
 }
 
 int
@@ -39,12 +38,11 @@ vgpu_registry_parse_vm_id(const char *s, uint32_t *out, char *why,
 int
 vgpu_registry_parse_pool(const char *s, uint8_t *out, char *why, size_t why_len)
 {
-    if (s[0] < VGPU_POOL_FIRST || s[0] > VGPU_POOL_LAST || s[1] != '\0') {
+    if (vgpu_pool_parse(s, strlen(s), 0, out) < 0) {
         vgpu_set_err(why, why_len, "'%s' is not one letter %c-%c", s,
                      VGPU_POOL_FIRST, VGPU_POOL_LAST);
         return -EINVAL;
     }
-    *out = (uint8_t)s[0];
     return 0;
 }
 
@@ -52,16 +50,13 @@ int
 vgpu_registry_parse_priority(const char *s, uint8_t *out, char *why,
                              size_t why_len)
 {
-    for (uint8_t p = 0; p < VGPU_PRIO_COUNT; p++) {
-        if (strcmp(s, reg_priority_names[p]) == 0) {
-            *out = p;
-            return 0;
-        }
+    if (vgpu_prio_parse(s, strlen(s), 0, out) == 0) {
+        return 0;
     }
     vgpu_set_err(why, why_len, "'%s' is not one of %s, %s, %s", s,
-                 reg_priority_names[VGPU_PRIO_LOW],
-                 reg_priority_names[VGPU_PRIO_MEDIUM],
-                 reg_priority_names[VGPU_PRIO_HIGH]);
+                 vgpu_prio_name(VGPU_PRIO_LOW),
+                 vgpu_prio_name(VGPU_PRIO_MEDIUM),
+                 vgpu_prio_name(VGPU_PRIO_HIGH));
     return -EINVAL;
 }
 
@@ -232,9 +227,9 @@ vgpu_registry_add(struct vgpu_registry *reg, const struct vgpu_vm_entry *e,
     }
     if (e->priority >= VGPU_PRIO_COUNT) {
         vgpu_set_err(err, err_len, "priority: '%u' is not one of %s, %s, %s",
-                     (unsigned)e->priority, reg_priority_names[VGPU_PRIO_LOW],
-                     reg_priority_names[VGPU_PRIO_MEDIUM],
-                     reg_priority_names[VGPU_PRIO_HIGH]);
+                     (unsigned)e->priority, vgpu_prio_name(VGPU_PRIO_LOW),
+                     vgpu_prio_name(VGPU_PRIO_MEDIUM),
+                     vgpu_prio_name(VGPU_PRIO_HIGH));
         return -EINVAL;
     }
     if (memchr(e->uuid, '\0', sizeof(e->uuid)) == NULL ||
@@ -381,7 +376,7 @@ vgpu_registry_check(const struct vgpu_registry *reg,
 static const char *
 reg_pool_text(uint8_t pool, char *buf, size_t len)
 {
-    if (pool >= VGPU_POOL_FIRST && pool <= VGPU_POOL_LAST) {
+    if (vgpu_pool_valid(pool)) {
         snprintf(buf, len, "%c", (char)pool);
     } else {
         snprintf(buf, len, "0x%02x", (unsigned)pool);

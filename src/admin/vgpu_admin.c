@@ -20,12 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "vgpu/ctl.h"
 #include "vgpu/registry.h"
 #include "vgpu/regs.h"
 
@@ -39,16 +38,12 @@
 #define ADMIN_EXIT_PROBLEM 1
 #define ADMIN_EXIT_USAGE   2
 
-/* The control socket is the device socket's path plus this (the daemon's
- * default, docs/mediator.md). */
-#define ADMIN_CONTROL_SUFFIX  ".ctl"
-/* check: how long the mediator has to answer, and the most it may say. */
-#define ADMIN_STATS_TIMEOUT_S 5
-#define ADMIN_STATS_MAX       (4u << 20)
+/* check: how long the mediator has to answer. */
+#define ADMIN_STATS_TIMEOUT_MS 5000
 /* The longest -device option or xe command line. */
-#define ADMIN_LINE_MAX        512
-#define ADMIN_ERR_MAX         512
-#define ADMIN_DIR_MODE        0755
+#define ADMIN_LINE_MAX         512
+#define ADMIN_ERR_MAX          512
+#define ADMIN_DIR_MODE         0755
 
 /* The options, as bits of struct admin's `given`. */
 enum admin_opt {
@@ -187,7 +182,7 @@ admin_usage(FILE *out)
         "command\n"
         "line or value, a refused registration, a registry that does not "
         "load.\n",
-        ADMIN_PROG, ADMIN_CONTROL_SUFFIX, VGPU_REGISTRY_DEFAULT_PATH);
+        ADMIN_PROG, VGPU_CTL_SUFFIX, VGPU_REGISTRY_DEFAULT_PATH);
 }
 
 static int admin_fail(int status, const char *fmt, ...)
@@ -703,116 +698,13 @@ admin_problemf(struct admin_check *ck, const char *fmt, ...)
     ck->problems++;
 }
 
-/* One VM of the mediator's stats. */
-struct admin_seen {
-    uint32_t vm_id;
-    char pool;
-    char priority[16];
-};
-
-/* Ask the control socket at @path for "stats". Return: the answer (malloc'ed,
- * NUL-terminated), or NULL with @err set. */
-static char *
-admin_stats(const char *path, char *err, size_t err_len)
+/* Does the mediator's line of a VM say its pool and priority? */
+static int
+admin_seen_whole(const struct vgpu_ctl_vm *s)
 {
-    static const char cmd[] = "stats\n";
-    struct timeval tv = {.tv_sec = ADMIN_STATS_TIMEOUT_S};
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t len = 0;
-    size_t cap = 4096;
-    char *buf = NULL;
-    int fd;
+    unsigned both = VGPU_CTL_HAVE_POOL | VGPU_CTL_HAVE_PRIORITY;
 
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        vgpu_set_err(err, err_len, "the path is longer than %zu bytes",
-                     sizeof(sa.sun_path) - 1);
-        return NULL;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        goto err;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        send(fd, cmd, sizeof(cmd) - 1, MSG_NOSIGNAL) !=
-            (ssize_t)(sizeof(cmd) - 1)) {
-        goto err_close;
-    }
-    buf = malloc(cap);
-    if (buf == NULL) {
-        goto err_close;
-    }
-    for (;;) {
-        ssize_t n;
-
-        if (len + 1 == cap) {
-            char *more = cap >= ADMIN_STATS_MAX ? NULL : realloc(buf, cap * 2);
-
-            if (more == NULL) {
-                errno = EMSGSIZE;
-                goto err_close;
-            }
-            buf = more;
-            cap *= 2;
-        }
-        n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            goto err_close;
-        }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    close(fd);
-    return buf;
-
-err_close:
-    close(fd);
-err:
-    vgpu_set_err(err, err_len, "%s",
-                 strerror(errno == EAGAIN ? ETIMEDOUT : errno));
-    free(buf);
-    return NULL;
-}
-
-/* Parse the stats text into @seen (malloc'ed). Return: the count, or -1 when
- * it is not a stats answer. */
-static long
-admin_parse_stats(char *text, struct admin_seen **seen)
-{
-    /* Each VM's line is longer than this: a bound on their count. */
-    const size_t min_line = sizeof("vm=1 pool=A priority=low") - 1;
-    size_t most = strlen(text) / min_line + 1;
-    size_t n = 0;
-    char *save = NULL;
-    char *line = strtok_r(text, "\n", &save);
-
-    *seen = NULL;
-    if (line == NULL || strncmp(line, "vms ", 4) != 0) {
-        return -1;
-    }
-    *seen = calloc(most, sizeof(**seen));
-    if (*seen == NULL) {
-        return -1;
-    }
-    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-        struct admin_seen *s = &(*seen)[n];
-        unsigned id;
-
-        if (n < most && sscanf(line, "vm=%u pool=%c priority=%15s", &id,
-                               &s->pool, s->priority) == 3) {
-            s->vm_id = id;
-            n++;
-        }
-    }
-    return (long)n;
+    return (s->have & both) == both;
 }
 
 /* The mediator's view against the registry's. */
@@ -821,57 +713,69 @@ admin_check_mediator(const struct admin *a, const struct vgpu_registry *reg,
                      struct admin_check *ck)
 {
     char control[4200];
-    char err[ADMIN_ERR_MAX];
-    struct admin_seen *seen = NULL;
+    struct vgpu_ctl_vm *seen = NULL;
     char *text;
-    long n;
+    size_t n = 0;
+    int rc;
 
     if (a->value[OPT_CONTROL] != NULL) {
         snprintf(control, sizeof(control), "%s", a->value[OPT_CONTROL]);
     } else {
         snprintf(control, sizeof(control), "%s%s", a->value[OPT_SOCKET],
-                 ADMIN_CONTROL_SUFFIX);
+                 VGPU_CTL_SUFFIX);
     }
-    text = admin_stats(control, err, sizeof(err));
-    if (text == NULL) {
-        admin_problemf(ck, "cannot reach the mediator at %s: %s", control, err);
+    rc = vgpu_ctl_query(control, VGPU_CTL_STATS, ADMIN_STATS_TIMEOUT_MS,
+                        VGPU_CTL_ANSWER_MAX, &text);
+    if (rc == -ENAMETOOLONG) {
+        admin_problemf(ck,
+                       "cannot reach the mediator at %s: the path is longer "
+                       "than %zu bytes",
+                       control,
+                       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
         return;
     }
-    n = admin_parse_stats(text, &seen);
-    if (n < 0) {
+    if (rc < 0) {
+        admin_problemf(ck, "cannot reach the mediator at %s: %s", control,
+                       strerror(-rc));
+        return;
+    }
+    if (vgpu_ctl_parse_stats(text, &seen, &n, NULL) < 0) {
         admin_problemf(ck, "the mediator at %s did not answer with stats",
                        control);
         goto out;
     }
     for (size_t i = 0; i < vgpu_registry_count(reg); i++) {
         const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);
-        const struct admin_seen *s = NULL;
+        const struct vgpu_ctl_vm *s = NULL;
 
         if (vgpu_registry_find_id(reg, e->vm_id) != e) {
             continue; /* a duplicate, reported above */
         }
-        for (long j = 0; j < n && s == NULL; j++) {
-            s = seen[j].vm_id == e->vm_id ? &seen[j] : NULL;
+        for (size_t j = 0; j < n && s == NULL; j++) {
+            s = seen[j].vm_id == e->vm_id && admin_seen_whole(&seen[j])
+                    ? &seen[j]
+                    : NULL;
         }
         if (s == NULL) {
             admin_problemf(ck,
                            "vm_id %u ('%s'): never seen by the mediator at %s",
                            (unsigned)e->vm_id, e->name, control);
         } else if (s->pool != (char)e->pool ||
-                   strcmp(s->priority,
+                   strcmp(s->priority_name,
                           vgpu_registry_priority_name(e->priority)) != 0) {
             admin_problemf(ck,
                            "vm_id %u ('%s'): the mediator serves it as pool %c "
                            "priority %s, the registry says pool %c priority %s "
                            "(admitted before the registry changed: restart the "
                            "VM's device)",
-                           (unsigned)e->vm_id, e->name, s->pool, s->priority,
-                           (char)e->pool,
+                           (unsigned)e->vm_id, e->name, s->pool,
+                           s->priority_name, (char)e->pool,
                            vgpu_registry_priority_name(e->priority));
         }
     }
-    for (long j = 0; j < n; j++) {
-        if (vgpu_registry_find_id(reg, seen[j].vm_id) == NULL) {
+    for (size_t j = 0; j < n; j++) {
+        if (admin_seen_whole(&seen[j]) &&
+            vgpu_registry_find_id(reg, seen[j].vm_id) == NULL) {
             admin_problemf(
                 ck,
                 "vm_id %u: seen by the mediator at %s but not in the "

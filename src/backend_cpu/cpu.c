@@ -42,7 +42,6 @@ _Static_assert(sizeof(uint32_t) == VGPU_ELEM_SIZE, "uint32_t is 32 bits");
 #define CPU_SPEC_DELAY_MAX VGPU_BACKEND_CPU_DELAY_US_MAX
 #define CPU_NS_PER_US      1000u
 #define CPU_US_PER_SEC     1000000u
-#define CPU_DECIMAL_RADIX  10u
 
 struct cpu_ctx {
     uint32_t magic;
@@ -181,7 +180,6 @@ cpu_parse_spec(const char *spec, uint32_t *delay_us)
 {
     size_t key_len = strlen(CPU_SPEC_DELAY_KEY);
     const char *p;
-    uint32_t v = 0;
 
     *delay_us = 0;
     if (spec == NULL || spec[0] == '\0') {
@@ -191,20 +189,7 @@ cpu_parse_spec(const char *spec, uint32_t *delay_us)
         return -EINVAL;
     }
     p = spec + key_len;
-    if (*p == '\0') {
-        return -EINVAL;
-    }
-    for (; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9') {
-            return -EINVAL;
-        }
-        v = v * CPU_DECIMAL_RADIX + (uint32_t)(*p - '0');
-        if (v > CPU_SPEC_DELAY_MAX) {
-            return -EINVAL;
-        }
-    }
-    *delay_us = v;
-    return 0;
+    return vgpu_parse_decimal(p, strlen(p), CPU_SPEC_DELAY_MAX, delay_us);
 }
 
 /* Sleep @us microseconds, resuming after a signal. */

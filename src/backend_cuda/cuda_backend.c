@@ -54,7 +54,6 @@ _Static_assert(sizeof(float) == VGPU_ELEM_SIZE, "float must be 32 bits");
 
 /* The spec: a device index, decimal, at most this. */
 #define CUDA_DEVICE_MAX 1023u
-#define CUDA_DECIMAL    10u
 
 /* CUDA spells version X.Y as X * 1000 + Y * 10. */
 #define CUDA_VERSION_BASE 1000
@@ -97,14 +96,8 @@ cuda_parse_spec(const char *spec, int *device)
     if (spec == NULL || spec[0] == '\0') {
         return 0;
     }
-    for (const char *p = spec; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9') {
-            return -EINVAL;
-        }
-        v = v * CUDA_DECIMAL + (uint32_t)(*p - '0');
-        if (v > CUDA_DEVICE_MAX) {
-            return -EINVAL;
-        }
+    if (vgpu_parse_decimal(spec, strlen(spec), CUDA_DEVICE_MAX, &v) < 0) {
+        return -EINVAL;
     }
     *device = (int)v;
     return 0;

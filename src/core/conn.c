@@ -348,7 +348,7 @@ conn_hello(struct vgpu_mconn *c, const struct vgpu_frame *f)
                   VGPU_VM_ID_MIN);
         return;
     }
-    if (h->pool_id < VGPU_POOL_FIRST || h->pool_id > VGPU_POOL_LAST) {
+    if (!vgpu_pool_valid(h->pool_id)) {
         conn_fail(c, h, VGPU_ERR_REJECTED, -ECONNREFUSED, refused, NULL,
                   "pool 0x%02x is not a letter %c..%c", (unsigned)h->pool_id,
                   VGPU_POOL_FIRST, VGPU_POOL_LAST);

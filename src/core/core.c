@@ -20,12 +20,6 @@
 /* The longest backend name (before ':') that can be looked up. */
 #define MED_BACKEND_NAME_MAX 64u
 
-static const char *const prio_names[VGPU_PRIO_COUNT] = {
-    [VGPU_PRIO_LOW] = "low",
-    [VGPU_PRIO_MEDIUM] = "medium",
-    [VGPU_PRIO_HIGH] = "high",
-};
-
 void
 vgpu_med_log(struct vgpu_mediator *m, int level, const char *fmt, ...)
 {
@@ -79,6 +73,12 @@ vgpu_med_drop_vm(struct vgpu_mediator *m, uint32_t vm_id)
 }
 
 /* ---- Configuration and the backends ------------------------------------- */
+
+int
+vgpu_mediator_policy_lookup(const char *name, int *policy)
+{
+    return vgpu_sched_policy_lookup(name, policy);
+}
 
 void
 vgpu_mediator_config_default(struct vgpu_mediator_config *cfg)
@@ -204,7 +204,7 @@ med_sched_config(const struct vgpu_mediator_config *cfg,
         if (cfg->weights[p] == 0) {
             vgpu_set_err(err, err_len,
                          "weights: the %s weight is 0 (at least 1)",
-                         prio_names[p]);
+                         vgpu_prio_name((uint32_t)p));
             return -EINVAL;
         }
     }

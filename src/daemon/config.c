@@ -172,10 +172,12 @@ vgpu_config_parse_backend(const char *value, char **out, char *why,
 int
 vgpu_config_pool_index(const char *letter, size_t len, size_t *index)
 {
-    if (len != 1 || letter[0] < VGPU_POOL_FIRST || letter[0] > VGPU_POOL_LAST) {
+    uint8_t pool;
+
+    if (vgpu_pool_parse(letter, len, 0, &pool) < 0) {
         return -EINVAL;
     }
-    *index = (size_t)(letter[0] - VGPU_POOL_FIRST);
+    *index = (size_t)(pool - VGPU_POOL_FIRST);
     return 0;
 }
 

@@ -16,9 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +25,7 @@
 #include "legacy.h"
 #include "log.h"
 #include "server.h"
+#include "vgpu/ctl.h"
 #include "vgpu/mediator.h"
 #include "vgpu/registry.h"
 
@@ -47,7 +45,7 @@
 #define MAIN_STOP_MS  2500
 
 /* --stats: how long to wait for the daemon's answer. */
-#define MAIN_STATS_TIMEOUT_S 5
+#define MAIN_STATS_TIMEOUT_MS 5000
 
 struct daemon {
     const struct vgpu_daemon_config *cfg;
@@ -407,58 +405,19 @@ err:
 static int
 main_stats(const struct vgpu_daemon_config *cfg)
 {
-    static const char cmd[] = "stats\n";
-    struct timeval tv = {.tv_sec = MAIN_STATS_TIMEOUT_S};
-    struct sockaddr_un sa;
-    char buf[4096];
-    size_t off = 0;
-    ssize_t n;
-    int fd;
+    char *text = NULL;
+    int rc;
 
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        goto err;
+    rc = vgpu_ctl_query(cfg->control_path, VGPU_CTL_STATS,
+                        MAIN_STATS_TIMEOUT_MS, VGPU_CTL_ANSWER_MAX, &text);
+    if (rc < 0) {
+        fprintf(stderr, "%s: cannot reach the mediator at %s: %s\n", MAIN_PROG,
+                cfg->control_path, strerror(-rc));
+        return MAIN_EXIT_FAIL;
     }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cfg->control_path);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        goto err_close;
-    }
-    while (off < sizeof(cmd) - 1) {
-        n = send(fd, cmd + off, sizeof(cmd) - 1 - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            goto err_close;
-        }
-        off += (size_t)n;
-    }
-    for (;;) {
-        n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            goto err_close;
-        }
-        if (n == 0) {
-            break;
-        }
-        fwrite(buf, 1, (size_t)n, stdout);
-    }
-    close(fd);
+    fputs(text, stdout);
+    free(text);
     return fflush(stdout) == 0 ? MAIN_EXIT_OK : MAIN_EXIT_FAIL;
-
-err_close:
-    close(fd);
-err:
-    fprintf(stderr, "%s: cannot reach the mediator at %s: %s\n", MAIN_PROG,
-            cfg->control_path, strerror(errno));
-    return MAIN_EXIT_FAIL;
 }
 
 /* A file's error already names the file ("PATH:LINE: ..."); a flag's error

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "server_internal.h"
+#include "vgpu/ctl.h"
 
 /* ---- Control connections ------------------------------------------------ */
 
@@ -63,51 +64,17 @@ server_buf_printf(struct server_buf *b, const char *fmt, ...)
     }
 }
 
-static const char *
-server_priority_name(uint8_t priority)
-{
-    static const char *const names[VGPU_PRIO_COUNT] = {
-        [VGPU_PRIO_LOW] = "low",
-        [VGPU_PRIO_MEDIUM] = "medium",
-        [VGPU_PRIO_HIGH] = "high",
-    };
-
-    return priority < VGPU_PRIO_COUNT ? names[priority] : "?";
-}
-
 static void
 server_stats_line(const struct vgpu_vm_stats *s, void *arg)
 {
     struct server_buf *b = arg;
-    int any = 0;
-    char pool = (s->pool >= VGPU_POOL_FIRST && s->pool <= VGPU_POOL_LAST)
-                    ? (char)s->pool
-                    : '-';
+    char line[VGPU_CTL_LINE_MAX];
 
-    server_buf_printf(
-        b,
-        "vm=%u pool=%c priority=%s connected=%d requests=%llu "
-        "responses=%llu bytes_in=%llu bytes_out=%llu wait_p50_us=%llu "
-        "wait_p99_us=%llu service_p50_us=%llu service_p99_us=%llu "
-        "service_total_us=%llu errors=",
-        (unsigned)s->vm_id, pool, server_priority_name(s->priority),
-        s->connected ? 1 : 0, (unsigned long long)s->requests,
-        (unsigned long long)s->responses, (unsigned long long)s->bytes_in,
-        (unsigned long long)s->bytes_out,
-        (unsigned long long)(s->wait_p50 / 1000),
-        (unsigned long long)(s->wait_p99 / 1000),
-        (unsigned long long)(s->service_p50 / 1000),
-        (unsigned long long)(s->service_p99 / 1000),
-        (unsigned long long)(s->service_total / 1000));
-    for (int code = VGPU_ERR_NONE + 1; code < (int)VGPU_ERR_COUNT; code++) {
-        if (s->errors[code] == 0) {
-            continue;
-        }
-        server_buf_printf(b, "%s%s:%llu", any ? "," : "", vgpu_strerror(code),
-                          (unsigned long long)s->errors[code]);
-        any = 1;
+    if (vgpu_ctl_format_vm(s, line, sizeof(line)) >= (int)sizeof(line)) {
+        b->failed = 1;
+        return;
     }
-    server_buf_printf(b, "%s\n", any ? "" : "-");
+    server_buf_printf(b, "%s", line);
 }
 
 char *

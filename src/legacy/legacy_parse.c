@@ -15,6 +15,7 @@
 
 #include "vgpu/common.h"
 #include "vgpu/legacy.h"
+#include "vgpu/proto.h"
 #include "vgpu/regs.h"
 
 /* The fields of a request line, in order. */
@@ -37,16 +38,6 @@ static const char *const legacy_field_names[FIELD_COUNT] = {
     [FIELD_POOL] = "pool",   [FIELD_PRIORITY] = "priority",
     [FIELD_VM_ID] = "vm_id", [FIELD_NUM1] = "num1",
     [FIELD_NUM2] = "num2",
-};
-
-/* Priority spellings: the names of SPEC.md section 6, then the digits. */
-static const struct {
-    const char *name;
-    uint8_t value;
-} legacy_priorities[] = {
-    {"low", VGPU_PRIO_LOW},   {"medium", VGPU_PRIO_MEDIUM},
-    {"high", VGPU_PRIO_HIGH}, {"0", VGPU_PRIO_LOW},
-    {"1", VGPU_PRIO_MEDIUM},  {"2", VGPU_PRIO_HIGH},
 };
 
 static int legacy_why(char *why, size_t why_len, const char *fmt, ...)
@@ -123,21 +114,15 @@ legacy_parse_field(enum legacy_field field, const char *p, size_t len,
 
     switch (field) {
     case FIELD_POOL:
-        if (len == 1 && p[0] >= VGPU_POOL_FIRST && p[0] <= VGPU_POOL_LAST) {
-            out->pool = (uint8_t)p[0];
+        if (vgpu_pool_parse(p, len, 0, &out->pool) == 0) {
             return 0;
         }
         return legacy_why(why, why_len, "%s '%.*s' is not one letter %c-%c",
                           name, (int)len, p, VGPU_POOL_FIRST, VGPU_POOL_LAST);
     case FIELD_PRIORITY:
-        for (size_t i = 0;
-             i < sizeof(legacy_priorities) / sizeof(legacy_priorities[0]);
-             i++) {
-            if (strlen(legacy_priorities[i].name) == len &&
-                memcmp(legacy_priorities[i].name, p, len) == 0) {
-                out->priority = legacy_priorities[i].value;
-                return 0;
-            }
+        /* The names of SPEC.md section 6, or the digits. */
+        if (vgpu_prio_parse(p, len, VGPU_PARSE_DIGITS, &out->priority) == 0) {
+            return 0;
         }
         return legacy_why(why, why_len,
                           "%s '%.*s' is not one of low, medium, high, 0, 1, 2",

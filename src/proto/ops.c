@@ -108,6 +108,77 @@ vgpu_op_lookup(const char *name, uint32_t *op)
     return -ENOENT;
 }
 
+static const char *const prio_names[VGPU_PRIO_COUNT] = {
+    [VGPU_PRIO_LOW] = "low",
+    [VGPU_PRIO_MEDIUM] = "medium",
+    [VGPU_PRIO_HIGH] = "high",
+};
+
+const char *
+vgpu_prio_name(uint32_t prio)
+{
+    return prio < VGPU_PRIO_COUNT ? prio_names[prio] : NULL;
+}
+
+/* Do the @len bytes at @s spell @name (NUL-terminated)? */
+static bool
+name_is(const char *s, size_t len, const char *name, unsigned flags)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = (flags & VGPU_PARSE_ANYCASE) ? ascii_upper(s[i]) : s[i];
+        char want =
+            (flags & VGPU_PARSE_ANYCASE) ? ascii_upper(name[i]) : name[i];
+
+        if (name[i] == '\0' || c != want) {
+            return false;
+        }
+    }
+    return name[len] == '\0';
+}
+
+int
+vgpu_prio_parse(const char *s, size_t len, unsigned flags, uint8_t *prio)
+{
+    if (s == NULL) {
+        return -ENOENT;
+    }
+    for (uint8_t p = 0; p < VGPU_PRIO_COUNT; p++) {
+        const char digit[2] = {(char)('0' + p), '\0'};
+        const char initial[2] = {prio_names[p][0], '\0'};
+
+        if (name_is(s, len, prio_names[p], flags) ||
+            ((flags & VGPU_PARSE_DIGITS) && name_is(s, len, digit, 0)) ||
+            ((flags & VGPU_PARSE_INITIALS) &&
+             name_is(s, len, initial, flags))) {
+            *prio = p;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+bool
+vgpu_pool_valid(uint32_t pool)
+{
+    return pool >= VGPU_POOL_FIRST && pool <= VGPU_POOL_LAST;
+}
+
+int
+vgpu_pool_parse(const char *s, size_t len, unsigned flags, uint8_t *pool)
+{
+    char c;
+
+    if (s == NULL || len != 1) {
+        return -EINVAL;
+    }
+    c = (flags & VGPU_PARSE_ANYCASE) ? ascii_upper(s[0]) : s[0];
+    if (!vgpu_pool_valid((unsigned char)c)) {
+        return -EINVAL;
+    }
+    *pool = (uint8_t)c;
+    return 0;
+}
+
 uint64_t
 vgpu_op_request_len(uint32_t op, uint32_t n, uint32_t k, uint32_t p)
 {

@@ -571,25 +571,6 @@ static const MemoryRegionOps vgpu_stub_mmio_ops = {
 /* ---- Properties ----------------------------------------------------------
  */
 
-static bool
-vgpu_stub_parse_priority(const char *text, uint8_t *prio)
-{
-    static const char *const names[VGPU_PRIO_COUNT][2] = {
-        [VGPU_PRIO_LOW] = {"low", "0"},
-        [VGPU_PRIO_MEDIUM] = {"medium", "1"},
-        [VGPU_PRIO_HIGH] = {"high", "2"},
-    };
-
-    for (unsigned i = 0; i < VGPU_PRIO_COUNT; i++) {
-        if (g_ascii_strcasecmp(text, names[i][0]) == 0 ||
-            strcmp(text, names[i][1]) == 0) {
-            *prio = (uint8_t)i;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Check every property; fill @cfg. Return false with @errp set. */
 static bool
 vgpu_stub_check_props(VgpuStubState *s, struct vgpu_dev_config *cfg,
@@ -600,17 +581,16 @@ vgpu_stub_check_props(VgpuStubState *s, struct vgpu_dev_config *cfg,
     struct sockaddr_un sa;
 
     cfg->pool_id = VGPU_DEFAULT_POOL;
-    if (pool != NULL) {
-        if (strlen(pool) != 1 || pool[0] < VGPU_POOL_FIRST ||
-            pool[0] > VGPU_POOL_LAST) {
-            error_setg(errp, "vgpu-stub: pool_id '%s' must be one letter %c-%c",
-                       pool, VGPU_POOL_FIRST, VGPU_POOL_LAST);
-            return false;
-        }
-        cfg->pool_id = (uint8_t)pool[0];
+    if (pool != NULL &&
+        vgpu_pool_parse(pool, strlen(pool), 0, &cfg->pool_id) < 0) {
+        error_setg(errp, "vgpu-stub: pool_id '%s' must be one letter %c-%c",
+                   pool, VGPU_POOL_FIRST, VGPU_POOL_LAST);
+        return false;
     }
     cfg->priority = VGPU_DEFAULT_PRIORITY;
-    if (prio != NULL && !vgpu_stub_parse_priority(prio, &cfg->priority)) {
+    if (prio != NULL && vgpu_prio_parse(prio, strlen(prio),
+                                        VGPU_PARSE_DIGITS | VGPU_PARSE_ANYCASE,
+                                        &cfg->priority) < 0) {
         error_setg(errp,
                    "vgpu-stub: priority '%s' is not one of low, medium, high "
                    "(or 0, 1, 2)",

@@ -245,13 +245,11 @@ main(int argc, char **argv)
             break;
         }
         case 'p':
-            if (strlen(optarg) != 1 || optarg[0] < VGPU_POOL_FIRST ||
-                optarg[0] > VGPU_POOL_LAST) {
+            if (vgpu_pool_parse(optarg, strlen(optarg), 0, &cfg.pool_id) < 0) {
                 fprintf(stderr, "--pool: expected one letter A-Z, got '%s'\n",
                         optarg);
                 return 2;
             }
-            cfg.pool_id = (uint8_t)optarg[0];
             break;
         case 'q':
             lb.verbose = 0;

@@ -57,7 +57,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -76,10 +75,12 @@
 #include <unistd.h>
 
 #include "vgpu/backend.h"
+#include "vgpu/ctl.h"
 #include "vgpu/devmodel.h"
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
 #include "vgpu/sim.h"
+#include "workload.h"
 
 #define PROG "vgpu-chaos"
 
@@ -104,7 +105,6 @@
 #define CHAOS_POOLS    "AB"
 #define HIST           16u /* expected results kept per VM */
 #define REPORTS_MAX    10u /* failures printed in detail */
-#define DECIMAL        10
 #define PCT_ALL        100u
 
 #define NS_PER_MS          1000000ull
@@ -132,20 +132,15 @@
 #define RAW_DEC_CAP        (64u * 1024u)
 #define RAW_BAD_BYTE       0x63u /* an unknown version or type */
 #define RAW_TOO_BIG        (VGPU_BUF_SIZE + 1u)
-#define CTL_SUFFIX         ".ctl"
-#define CTL_MAX            (1u << 20)
 #define CTL_WAIT_MS        2000
 #define DRAIN_SLACK_MS     5000u /* beyond the device timeout */
 #define WINDOWS_MAX        4096u /* kills and pauses remembered */
 #define RECONNECT_GRACE_MS 1000u /* a refused reconnect after a drop */
 #define TAIL_LINES         30
 #define LINE_MAX_LEN       512u
-#define DOT_REL_TOL        1e-5
-#define FLOAT_RANGE        2000001u /* operands in -1000.000 .. 1000.000 */
-#define FLOAT_OFFSET       1000000
-#define FLOAT_SCALE        1000.0f
 #define ADD_F32_SPLIT      1000u /* integral split of a float tag */
 #define MATMUL_SIDE_MAX    16u
+#define SEQ_STREAM         0x8CB92BA72F3D8DD7ull /* a stream per request */
 #define TAG_SIZE           (2u * VGPU_ELEM_SIZE) /* vm_id, seq */
 #define BAD_OP             0x7Fu                 /* no such operation */
 #define OP_INVALID         UINT32_MAX /* a request built to be refused */
@@ -223,10 +218,6 @@ struct expect {
     uint8_t bytes[VGPU_BUF_SIZE];
 };
 
-struct rng {
-    uint64_t s;
-};
-
 /* When the daemon was dead (kill to ready) or stopped (SIGSTOP to
  * SIGCONT): written by the fault thread, read by the driver. An open window
  * has end UINT64_MAX. */
@@ -280,8 +271,8 @@ struct chaos {
     int paused;
     uint64_t t0;
     uint64_t last_pause;
-    struct rng frng; /* the fault schedule (main thread) */
-    struct rng drng; /* think times and backoffs (driver thread) */
+    struct vgpu_wl_rng frng; /* the fault schedule (main thread) */
+    struct vgpu_wl_rng drng; /* think times and backoffs (driver thread) */
     struct vgpu_sim *sim;
     struct cvm *vms;
     void *cpu;
@@ -309,15 +300,6 @@ struct chaos {
 
 /* ---- Small helpers ------------------------------------------------------ */
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 static void
 sleep_ms(unsigned ms)
 {
@@ -333,7 +315,7 @@ sleep_ms(unsigned ms)
 static void
 sleep_until(uint64_t when)
 {
-    uint64_t now = now_ns();
+    uint64_t now = vgpu_wl_now_ns();
 
     if (when > now) {
         uint64_t d = when - now;
@@ -345,51 +327,6 @@ sleep_until(uint64_t when)
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
         }
     }
-}
-
-/* splitmix64. */
-static uint64_t
-rng_next(struct rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* A number in @lo..@hi. */
-static uint32_t
-rng_range(struct rng *r, uint32_t lo, uint32_t hi)
-{
-    return lo + (uint32_t)(rng_next(r) % ((uint64_t)hi - lo + 1u));
-}
-
-/* A float in -1000.000 .. 1000.000, in steps of 0.001. */
-static float
-rng_f32(struct rng *r)
-{
-    return (float)((long)(rng_next(r) % FLOAT_RANGE) - FLOAT_OFFSET) /
-           FLOAT_SCALE;
-}
-
-static void
-put_f32(uint8_t *p, float f)
-{
-    uint32_t u;
-
-    memcpy(&u, &f, sizeof(u));
-    vgpu_put_le32(p, u);
-}
-
-static float
-get_f32(const uint8_t *p)
-{
-    uint32_t u = vgpu_get_le32(p);
-    float f;
-
-    memcpy(&f, &u, sizeof(f));
-    return f;
 }
 
 static const char *
@@ -442,22 +379,6 @@ bad_arg(const char *fmt, ...)
     exit(EXIT_ARGS);
 }
 
-static uint64_t
-parse_num(const char *flag, const char *s, uint64_t min, uint64_t max)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    v = strtoull(s, &end, DECIMAL);
-    if (s[0] == '\0' || s[0] == '-' || *end != '\0' || errno != 0 || v < min ||
-        v > max) {
-        bad_arg("%s: '%s' is not a number in %llu..%llu", flag, s,
-                (unsigned long long)min, (unsigned long long)max);
-    }
-    return v;
-}
-
 static void
 parse_gap(struct opts *o, const char *s)
 {
@@ -470,10 +391,10 @@ parse_gap(struct opts *o, const char *s)
     }
     memcpy(lo, s, n);
     lo[n] = '\0';
-    o->gap_min_ms =
-        (unsigned)parse_num("--fault-gap-ms", lo, MIN_GAP_MS, MAX_GAP_MS);
-    o->gap_max_ms = (unsigned)parse_num("--fault-gap-ms", colon + 1,
-                                        o->gap_min_ms, MAX_GAP_MS);
+    o->gap_min_ms = (unsigned)vgpu_wl_arg_num(bad_arg, "--fault-gap-ms", lo,
+                                              MIN_GAP_MS, MAX_GAP_MS);
+    o->gap_max_ms = (unsigned)vgpu_wl_arg_num(
+        bad_arg, "--fault-gap-ms", colon + 1, o->gap_min_ms, MAX_GAP_MS);
 }
 
 static void
@@ -519,29 +440,30 @@ parse_args(int argc, char **argv, struct opts *o)
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case OPT_VMS:
-            o->vms = (unsigned)parse_num("--vms", optarg, 1, VGPU_SIM_MAX_VMS);
+            o->vms = (unsigned)vgpu_wl_arg_num(bad_arg, "--vms", optarg, 1,
+                                               VGPU_SIM_MAX_VMS);
             break;
         case OPT_REQUESTS:
-            o->requests = (uint32_t)parse_num("--requests-per-vm", optarg, 1,
-                                              MAX_REQUESTS);
+            o->requests = (uint32_t)vgpu_wl_arg_num(
+                bad_arg, "--requests-per-vm", optarg, 1, MAX_REQUESTS);
             break;
         case OPT_DURATION:
-            o->duration_s =
-                (unsigned)parse_num("--duration-s", optarg, 1, MAX_DURATION_S);
+            o->duration_s = (unsigned)vgpu_wl_arg_num(
+                bad_arg, "--duration-s", optarg, 1, MAX_DURATION_S);
             break;
         case OPT_SEED:
-            o->seed = parse_num("--seed", optarg, 0, UINT64_MAX);
+            o->seed = vgpu_wl_arg_num(bad_arg, "--seed", optarg, 0, UINT64_MAX);
             break;
         case OPT_TIMEOUT:
             /* 0 would disable the device timeout, and a paused daemon
              * would then hold requests until it resumes: allowed, but the
              * drain must wait for it. */
-            o->timeout_ms = (uint32_t)parse_num("--timeout-ms", optarg, 1,
-                                                VGPU_MAX_TIMEOUT_MS);
+            o->timeout_ms = (uint32_t)vgpu_wl_arg_num(
+                bad_arg, "--timeout-ms", optarg, 1, VGPU_MAX_TIMEOUT_MS);
             break;
         case OPT_THINK:
-            o->think_ms =
-                (unsigned)parse_num("--think-ms", optarg, 0, MAX_THINK_MS);
+            o->think_ms = (unsigned)vgpu_wl_arg_num(bad_arg, "--think-ms",
+                                                    optarg, 0, MAX_THINK_MS);
             break;
         case OPT_GAP:
             parse_gap(o, optarg);
@@ -570,35 +492,22 @@ parse_args(int argc, char **argv, struct opts *o)
 
 /* The operands of request @seq of @v are a function of (seed, VM, seq). */
 static void
-rng_for(struct rng *r, const struct chaos *ch, const struct cvm *v,
+rng_for(struct vgpu_wl_rng *r, const struct chaos *ch, const struct cvm *v,
         uint32_t seq)
 {
-    r->s = ch->o.seed ^ ((uint64_t)(v->idx + 1u) * 0xD1B54A32D192ED03ull) ^
-           ((uint64_t)(seq + 1u) * 0x8CB92BA72F3D8DD7ull);
-    (void)rng_next(r);
-}
-
-/* Random operands in [from, to) of @buf: floats or int32. */
-static void
-fill(struct rng *r, uint8_t *buf, size_t from, size_t to, int is_float)
-{
-    for (size_t off = from; off + VGPU_ELEM_SIZE <= to; off += VGPU_ELEM_SIZE) {
-        if (is_float) {
-            put_f32(buf + off, rng_f32(r));
-        } else {
-            vgpu_put_le32(buf + off, (uint32_t)rng_next(r));
-        }
-    }
+    vgpu_wl_rng_init(r, ch->o.seed ^ ((uint64_t)(seq + 1u) * SEQ_STREAM),
+                     v->idx);
+    (void)vgpu_wl_rng_next(r);
 }
 
 /* A MATMUL_F32 shape that fits one request and one response. */
 static void
-matmul_shape(struct rng *r, uint32_t *m, uint32_t *k, uint32_t *p)
+matmul_shape(struct vgpu_wl_rng *r, uint32_t *m, uint32_t *k, uint32_t *p)
 {
     do {
-        *m = rng_range(r, 1, MATMUL_SIDE_MAX);
-        *k = rng_range(r, 1, MATMUL_SIDE_MAX);
-        *p = rng_range(r, 1, MATMUL_SIDE_MAX);
+        *m = vgpu_wl_rng_range(r, 1, MATMUL_SIDE_MAX);
+        *k = vgpu_wl_rng_range(r, 1, MATMUL_SIDE_MAX);
+        *p = vgpu_wl_rng_range(r, 1, MATMUL_SIDE_MAX);
     } while (*m * *k + *k * *p > VGPU_MATMUL_MAX_IN_ELEMS ||
              *m * *p > VGPU_MATMUL_MAX_OUT_ELEMS);
 }
@@ -614,30 +523,30 @@ enum invalid_kind {
 
 /* A request the daemon must refuse; sets e->want_code. */
 static size_t
-build_invalid(struct rng *r, uint8_t *buf, struct expect *e)
+build_invalid(struct vgpu_wl_rng *r, uint8_t *buf, struct expect *e)
 {
     struct vgpu_op_desc d;
     uint32_t n;
     size_t len;
 
-    switch ((enum invalid_kind)(rng_next(r) % INVALID_KINDS)) {
+    switch ((enum invalid_kind)(vgpu_wl_rng_next(r) % INVALID_KINDS)) {
     case INVALID_OP: /* no such operation */
         vgpu_put_le32(buf, BAD_OP);
         vgpu_put_le32(buf + VGPU_ELEM_SIZE, 0);
         len = VGPU_OP_HDR_SIZE;
         break;
     case INVALID_COUNT: /* ADD_I32 whose n does not match its length */
-        n = rng_range(r, 2, VGPU_ADD_MAX_N);
+        n = vgpu_wl_rng_range(r, 2, VGPU_ADD_MAX_N);
         vgpu_put_le32(buf, VGPU_OP_ADD_I32);
         vgpu_put_le32(buf + VGPU_ELEM_SIZE, n);
         len = (size_t)vgpu_op_request_len(VGPU_OP_ADD_I32, n - 1u, 0, 0);
-        fill(r, buf, VGPU_OP_HDR_SIZE, len, 0);
+        vgpu_wl_fill(r, buf, VGPU_OP_HDR_SIZE, len, 0);
         break;
     case INVALID_NOP: /* NOP with operands */
         vgpu_put_le32(buf, VGPU_OP_NOP);
         vgpu_put_le32(buf + VGPU_ELEM_SIZE, 1);
         len = VGPU_OP_HDR_SIZE + VGPU_ELEM_SIZE;
-        vgpu_put_le32(buf + VGPU_OP_HDR_SIZE, (uint32_t)rng_next(r));
+        vgpu_put_le32(buf + VGPU_OP_HDR_SIZE, (uint32_t)vgpu_wl_rng_next(r));
         break;
     default: /* INVALID_TOO_LARGE: MATMUL_F32 whose result is over 1 KiB */
         vgpu_put_le32(buf, VGPU_OP_MATMUL_F32);
@@ -647,7 +556,7 @@ build_invalid(struct rng *r, uint8_t *buf, struct expect *e)
                       MATMUL_SIDE_MAX + 1u);
         len = (size_t)vgpu_op_request_len(VGPU_OP_MATMUL_F32, MATMUL_SIDE_MAX,
                                           1, MATMUL_SIDE_MAX + 1u);
-        fill(r, buf, VGPU_MATMUL_HDR_SIZE, len, 1);
+        vgpu_wl_fill(r, buf, VGPU_MATMUL_HDR_SIZE, len, 1);
         break;
     }
     /* The validator decides which refusal the daemon owes. */
@@ -662,7 +571,7 @@ build_invalid(struct rng *r, uint8_t *buf, struct expect *e)
 /* Put the tag (@vm_id, @seq) in elements 0 and 1 of a two-operand op:
  * a[i] + b[i] (ADD) or alpha * x[i] + y[i] (SAXPY) equals the tag. */
 static void
-tag_operands(struct rng *r, uint32_t op, uint32_t n, uint8_t *buf,
+tag_operands(struct vgpu_wl_rng *r, uint32_t op, uint32_t n, uint8_t *buf,
              uint32_t vm_id, uint32_t seq)
 {
     const uint32_t tag[2] = {vm_id, seq};
@@ -671,7 +580,7 @@ tag_operands(struct rng *r, uint32_t op, uint32_t n, uint8_t *buf,
 
     for (unsigned i = 0; i < 2u; i++) {
         size_t off = (size_t)i * VGPU_ELEM_SIZE;
-        uint32_t split = rng_range(r, 0, ADD_F32_SPLIT);
+        uint32_t split = vgpu_wl_rng_range(r, 0, ADD_F32_SPLIT);
 
         switch (op) {
         case VGPU_OP_ADD_I32:
@@ -680,12 +589,12 @@ tag_operands(struct rng *r, uint32_t op, uint32_t n, uint8_t *buf,
             break;
         case VGPU_OP_ADD_F32:
             /* Integral floats below 2^24: the sum is exact. */
-            put_f32(buf + a + off, (float)tag[i] - (float)split);
-            put_f32(buf + b + off, (float)split);
+            vgpu_wl_put_f32(buf + a + off, (float)tag[i] - (float)split);
+            vgpu_wl_put_f32(buf + b + off, (float)split);
             break;
         default: /* SAXPY_F32: alpha, x[n], y[n]; x[i] = 0, y[i] = tag */
-            put_f32(buf + a + VGPU_ELEM_SIZE + off, 0.0f);
-            put_f32(buf + b + VGPU_ELEM_SIZE + off, (float)tag[i]);
+            vgpu_wl_put_f32(buf + a + VGPU_ELEM_SIZE + off, 0.0f);
+            vgpu_wl_put_f32(buf + b + VGPU_ELEM_SIZE + off, (float)tag[i]);
             break;
         }
     }
@@ -706,18 +615,17 @@ build_request(struct chaos *ch, struct cvm *v, uint32_t seq, struct expect *e)
         {VGPU_OP_MATMUL_F32, 14}, {OP_INVALID, 2},
     };
     uint8_t *buf = v->req;
-    struct vgpu_op_desc d;
-    struct rng r;
+    struct vgpu_wl_rng r;
     uint32_t n = 0, k = 0, p = 0;
     size_t len;
-    size_t out_len = 0;
+    long out_len;
     unsigned pick;
     char why[LINE_MAX_LEN];
 
     rng_for(&r, ch, v, seq);
     memset(e, 0, offsetof(struct expect, bytes));
     e->seq = seq;
-    pick = (unsigned)(rng_next(&r) % PCT_ALL);
+    pick = (unsigned)(vgpu_wl_rng_next(&r) % PCT_ALL);
     for (size_t i = 0; i < sizeof(mix) / sizeof(mix[0]); i++) {
         if (pick < mix[i].pct) {
             e->op = mix[i].op;
@@ -731,17 +639,17 @@ build_request(struct chaos *ch, struct cvm *v, uint32_t seq, struct expect *e)
     }
     switch (e->op) {
     case VGPU_OP_ECHO:
-        n = rng_range(&r, TAG_SIZE, VGPU_ECHO_MAX_N);
+        n = vgpu_wl_rng_range(&r, TAG_SIZE, VGPU_ECHO_MAX_N);
         break;
     case VGPU_OP_ADD_I32:
     case VGPU_OP_ADD_F32:
-        n = rng_range(&r, 2, VGPU_ADD_MAX_N);
+        n = vgpu_wl_rng_range(&r, 2, VGPU_ADD_MAX_N);
         break;
     case VGPU_OP_SAXPY_F32:
-        n = rng_range(&r, 2, VGPU_SAXPY_MAX_N);
+        n = vgpu_wl_rng_range(&r, 2, VGPU_SAXPY_MAX_N);
         break;
     case VGPU_OP_DOT_F32:
-        n = rng_range(&r, 1, VGPU_DOT_MAX_N);
+        n = vgpu_wl_rng_range(&r, 1, VGPU_DOT_MAX_N);
         break;
     case VGPU_OP_MATMUL_F32:
         matmul_shape(&r, &n, &k, &p);
@@ -749,29 +657,18 @@ build_request(struct chaos *ch, struct cvm *v, uint32_t seq, struct expect *e)
     default: /* NOP */
         break;
     }
-    len = (size_t)vgpu_op_request_len(e->op, n, k, p);
-    vgpu_put_le32(buf, e->op);
-    vgpu_put_le32(buf + VGPU_ELEM_SIZE, n);
+    len = vgpu_wl_build(&r, e->op, n, k, p, buf);
     if (e->op == VGPU_OP_ECHO) {
-        for (size_t off = VGPU_OP_HDR_SIZE; off < len; off++) {
-            buf[off] = (uint8_t)rng_next(&r);
-        }
         vgpu_put_le32(buf + VGPU_OP_HDR_SIZE, v->vm_id);
         vgpu_put_le32(buf + VGPU_OP_HDR_SIZE + VGPU_ELEM_SIZE, seq);
-    } else if (e->op == VGPU_OP_MATMUL_F32) {
-        vgpu_put_le32(buf + VGPU_OP_HDR_SIZE, k);
-        vgpu_put_le32(buf + VGPU_OP_HDR_SIZE + VGPU_ELEM_SIZE, p);
-        fill(&r, buf, VGPU_MATMUL_HDR_SIZE, len, 1);
-    } else if (e->op != VGPU_OP_NOP) {
-        fill(&r, buf, VGPU_OP_HDR_SIZE, len, e->op != VGPU_OP_ADD_I32);
-        if (e->op != VGPU_OP_DOT_F32) {
-            tag_operands(&r, e->op, n, buf, v->vm_id, seq);
-        }
+    } else if (e->op == VGPU_OP_ADD_I32 || e->op == VGPU_OP_ADD_F32 ||
+               e->op == VGPU_OP_SAXPY_F32) {
+        tag_operands(&r, e->op, n, buf, v->vm_id, seq);
     }
     v->req_len = len;
-    if (vgpu_op_validate(buf, len, &d, why, sizeof(why)) != 0 ||
-        vgpu_backend_cpu.exec(ch->cpu, &d, e->bytes, sizeof(e->bytes), &out_len,
-                              why, sizeof(why)) != VGPU_ERR_NONE) {
+    out_len = vgpu_wl_expect(ch->cpu, buf, len, e->bytes, sizeof(e->bytes), why,
+                             sizeof(why));
+    if (out_len < 0) {
         /* A bug here: the request was built to be valid. */
         fprintf(stderr, PROG ": internal error: vm %u seq %u %s: %s\n",
                 (unsigned)v->vm_id, (unsigned)seq, op_label(e->op), why);
@@ -779,14 +676,7 @@ build_request(struct chaos *ch, struct cvm *v, uint32_t seq, struct expect *e)
     }
     e->len = (uint32_t)out_len;
     if (e->op == VGPU_OP_DOT_F32) {
-        const uint8_t *x = buf + VGPU_OP_HDR_SIZE;
-        const uint8_t *y = x + (size_t)n * VGPU_ELEM_SIZE;
-
-        e->mag = fabs((double)get_f32(e->bytes));
-        for (uint32_t i = 0; i < n; i++) {
-            e->mag += fabs((double)get_f32(x + i * VGPU_ELEM_SIZE) *
-                           (double)get_f32(y + i * VGPU_ELEM_SIZE));
-        }
+        e->mag = vgpu_wl_dot_mag(buf, n, vgpu_wl_get_f32(e->bytes));
     }
 }
 
@@ -794,15 +684,10 @@ build_request(struct chaos *ch, struct cvm *v, uint32_t seq, struct expect *e)
 static int
 expect_matches(const struct expect *e, const uint8_t *got, size_t len)
 {
-    if (e->op == OP_INVALID || len != e->len) {
+    if (e->op == OP_INVALID) {
         return 0;
     }
-    if (e->op == VGPU_OP_DOT_F32) {
-        double diff = fabs((double)get_f32(got) - (double)get_f32(e->bytes));
-
-        return diff <= DOT_REL_TOL * e->mag;
-    }
-    return len == 0 || memcmp(got, e->bytes, len) == 0;
+    return vgpu_wl_result_matches(e->op, got, len, e->bytes, e->len, e->mag);
 }
 
 /* The tag a tagged result carries, as int32 or as floats; 1 if found. */
@@ -824,8 +709,8 @@ result_tag(const struct expect *e, const uint8_t *got, size_t len,
         return 1;
     case VGPU_OP_ADD_F32:
     case VGPU_OP_SAXPY_F32:
-        f0 = get_f32(got);
-        f1 = get_f32(got + VGPU_ELEM_SIZE);
+        f0 = vgpu_wl_get_f32(got);
+        f1 = vgpu_wl_get_f32(got + VGPU_ELEM_SIZE);
         if (!(f0 >= 0.0f && f0 <= (float)UINT32_MAX && f1 >= 0.0f &&
               f1 <= (float)UINT32_MAX)) {
             return 0;
@@ -937,7 +822,7 @@ window_open(struct windows *w)
     unsigned n = atomic_load(&w->count);
 
     if (n < WINDOWS_MAX) {
-        atomic_store(&w->start[n], now_ns());
+        atomic_store(&w->start[n], vgpu_wl_now_ns());
         atomic_store(&w->end[n], UINT64_MAX);
         atomic_store(&w->count, n + 1u);
     }
@@ -949,7 +834,7 @@ window_close(struct windows *w)
     unsigned n = atomic_load(&w->count);
 
     if (n > 0) {
-        atomic_store(&w->end[n - 1u], now_ns());
+        atomic_store(&w->end[n - 1u], vgpu_wl_now_ns());
     }
 }
 
@@ -1009,13 +894,14 @@ static void
 finish_request(struct chaos *ch, struct cvm *v, int rc, size_t len)
 {
     const struct expect *e = &v->hist[(v->issued - 1u) % HIST];
-    uint64_t now = now_ns();
+    uint64_t now = vgpu_wl_now_ns();
     char why[LINE_MAX_LEN];
     uint32_t think = ch->o.think_ms;
 
     v->inflight = 0;
     v->ended++;
-    v->next_at = now + (uint64_t)rng_range(&ch->drng, 0, think) * NS_PER_MS;
+    v->next_at =
+        now + (uint64_t)vgpu_wl_rng_range(&ch->drng, 0, think) * NS_PER_MS;
     if (rc == 0) {
         if (e->op == OP_INVALID) {
             enum outcome out =
@@ -1066,9 +952,9 @@ finish_request(struct chaos *ch, struct cvm *v, int rc, size_t len)
         }
         if (code == VGPU_ERR_MEDIATOR_UNAVAILABLE) {
             /* A guest would not hammer a mediator that is not there. */
-            v->next_at +=
-                (uint64_t)rng_range(&ch->drng, BACKOFF_MIN_MS, BACKOFF_MAX_MS) *
-                NS_PER_MS;
+            v->next_at += (uint64_t)vgpu_wl_rng_range(&ch->drng, BACKOFF_MIN_MS,
+                                                      BACKOFF_MAX_MS) *
+                          NS_PER_MS;
         }
         return;
     }
@@ -1085,7 +971,7 @@ submit_request(struct chaos *ch, struct cvm *v)
 
     build_request(ch, v, seq, &v->hist[seq % HIST]);
     v->issued++;
-    v->t_submit = now_ns();
+    v->t_submit = vgpu_wl_now_ns();
     rc = vgpu_submit(v->c, v->req, v->req_len, NULL);
     if (rc < 0) {
         /* The device is idle, so the library has no reason to refuse. */
@@ -1138,7 +1024,7 @@ driver_main(void *arg)
         if (stall_ms > 0 && run) {
             sleep_ms(stall_ms); /* nobody polls: all_stall */
         }
-        now = now_ns();
+        now = vgpu_wl_now_ns();
         wake = now + POLL_MAX_MS * NS_PER_MS;
         for (unsigned i = 0; i < ch->o.vms; i++) {
             struct cvm *v = &ch->vms[i];
@@ -1192,9 +1078,9 @@ driver_main(void *arg)
              * for the next timer rather than spin. */
             sleep_until(wake);
         }
-        collect(ch, run, now_ns());
+        collect(ch, run, vgpu_wl_now_ns());
     }
-    collect(ch, 0, now_ns());
+    collect(ch, 0, vgpu_wl_now_ns());
     return NULL;
 }
 
@@ -1283,7 +1169,7 @@ daemon_start(struct chaos *ch)
         "B=cpu",
         NULL,
     };
-    uint64_t deadline = now_ns() + (uint64_t)READY_MS * NS_PER_MS;
+    uint64_t deadline = vgpu_wl_now_ns() + (uint64_t)READY_MS * NS_PER_MS;
     pid_t pid;
 
     fflush(stdout);
@@ -1322,7 +1208,7 @@ daemon_start(struct chaos *ch)
         if (try_connect(ch->sock, NULL) == 0) {
             return 0;
         }
-        if (now_ns() >= deadline) {
+        if (vgpu_wl_now_ns() >= deadline) {
             printf(PROG ": no answer on %s %u ms after the daemon started\n",
                    ch->sock, READY_MS);
             return -1;
@@ -1397,14 +1283,14 @@ static void
 raw_read(int fd, int stop_at_first, struct raw_answer *a)
 {
     static uint8_t dec_buf[RAW_DEC_CAP];
-    uint64_t deadline = now_ns() + (uint64_t)RAW_WAIT_MS * NS_PER_MS;
+    uint64_t deadline = vgpu_wl_now_ns() + (uint64_t)RAW_WAIT_MS * NS_PER_MS;
     struct vgpu_decoder dec;
     uint8_t in[RAW_DEC_CAP];
 
     vgpu_decoder_init(&dec, dec_buf, sizeof(dec_buf), VGPU_MAX_PAYLOAD);
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        uint64_t now = now_ns();
+        uint64_t now = vgpu_wl_now_ns();
         ssize_t n;
         size_t pos = 0;
 
@@ -1512,7 +1398,8 @@ raw_fault(struct chaos *ch, enum fault kind)
     switch (kind) {
     case FAULT_BAD_MAGIC:
         len = raw_hello(buf, raw_id);
-        vgpu_put_le32(buf + VGPU_HDR_OFF_MAGIC, (uint32_t)rng_next(&ch->frng));
+        vgpu_put_le32(buf + VGPU_HDR_OFF_MAGIC,
+                      (uint32_t)vgpu_wl_rng_next(&ch->frng));
         if (vgpu_get_le32(buf) == VGPU_PROTO_MAGIC) {
             buf[0] ^= 0xFFu;
         }
@@ -1533,15 +1420,16 @@ raw_fault(struct chaos *ch, enum fault kind)
         h.vm_id = raw_id;
         h.pool_id = VGPU_DEFAULT_POOL;
         h.priority = VGPU_DEFAULT_PRIORITY;
-        h.payload_len =
-            (rng_next(&ch->frng) & 1u) ? RAW_TOO_BIG : VGPU_MAX_PAYLOAD + 1u;
+        h.payload_len = (vgpu_wl_rng_next(&ch->frng) & 1u)
+                            ? RAW_TOO_BIG
+                            : VGPU_MAX_PAYLOAD + 1u;
         vgpu_hdr_pack(&h, buf + len);
         len += VGPU_HDR_SIZE;
         break;
     case FAULT_GARBAGE:
-        len = rng_range(&ch->frng, VGPU_HDR_SIZE, RAW_GARBAGE_MAX);
+        len = vgpu_wl_rng_range(&ch->frng, VGPU_HDR_SIZE, RAW_GARBAGE_MAX);
         for (size_t i = 0; i < len; i++) {
-            buf[i] = (uint8_t)rng_next(&ch->frng);
+            buf[i] = (uint8_t)vgpu_wl_rng_next(&ch->frng);
         }
         if (buf[0] == (uint8_t)VGPU_PROTO_MAGIC) {
             buf[0] ^= 0xFFu;
@@ -1549,7 +1437,8 @@ raw_fault(struct chaos *ch, enum fault kind)
         break;
     case FAULT_BEFORE_HELLO: {
         /* A well-formed NOP in a real VM's name, before any HELLO. */
-        uint32_t victim = ch->vms[rng_next(&ch->frng) % ch->o.vms].vm_id;
+        uint32_t victim =
+            ch->vms[vgpu_wl_rng_next(&ch->frng) % ch->o.vms].vm_id;
 
         vgpu_put_le32(nop, VGPU_OP_NOP);
         len = raw_frame(buf, VGPU_MSG_REQUEST, victim, nop, sizeof(nop));
@@ -1557,13 +1446,13 @@ raw_fault(struct chaos *ch, enum fault kind)
     }
     case FAULT_HALF_FRAME:
         len = raw_hello(buf, raw_id);
-        len = rng_range(&ch->frng, 1, VGPU_HDR_SIZE - 1u);
+        len = vgpu_wl_rng_range(&ch->frng, 1, VGPU_HDR_SIZE - 1u);
         break;
     default: /* FAULT_DUP_HELLO: a real VM's vm_id */
-        dup_victim = &ch->vms[rng_next(&ch->frng) % ch->o.vms];
+        dup_victim = &ch->vms[vgpu_wl_rng_next(&ch->frng) % ch->o.vms];
         /* If that VM is between connections, this one gets its vm_id
          * and the VM's reconnect may be refused meanwhile. */
-        atomic_store(&dup_victim->claimed_at, now_ns());
+        atomic_store(&dup_victim->claimed_at, vgpu_wl_now_ns());
         len = raw_hello(buf, dup_victim->vm_id);
         break;
     }
@@ -1614,7 +1503,7 @@ pick_fault(struct chaos *ch, uint64_t now)
     for (k = 0; k < FAULT_COUNT; k++) {
         total += fault_weights[k];
     }
-    x = (unsigned)(rng_next(&ch->frng) % total);
+    x = (unsigned)(vgpu_wl_rng_next(&ch->frng) % total);
     for (k = 0; k < FAULT_COUNT; k++) {
         if (x < fault_weights[k]) {
             break;
@@ -1633,13 +1522,13 @@ pick_fault(struct chaos *ch, uint64_t now)
 static int
 inject(struct chaos *ch, enum fault kind)
 {
-    uint64_t now = now_ns();
+    uint64_t now = vgpu_wl_now_ns();
     unsigned ms;
     unsigned count;
 
     switch (kind) {
     case FAULT_KILL:
-        ms = rng_range(&ch->frng, KILL_DOWN_MIN, KILL_DOWN_MAX);
+        ms = vgpu_wl_rng_range(&ch->frng, KILL_DOWN_MIN, KILL_DOWN_MAX);
         if (ch->o.verbose) {
             printf("fault: daemon_kill, down %u ms\n", ms);
         }
@@ -1647,7 +1536,7 @@ inject(struct chaos *ch, enum fault kind)
         return daemon_kill(ch, ms);
     case FAULT_PAUSE:
         ms = ch->o.timeout_ms +
-             rng_range(&ch->frng, PAUSE_EXTRA_MIN, PAUSE_EXTRA_MAX);
+             vgpu_wl_rng_range(&ch->frng, PAUSE_EXTRA_MIN, PAUSE_EXTRA_MAX);
         if (ch->o.verbose) {
             printf("fault: daemon_pause, %u ms\n", ms);
         }
@@ -1659,12 +1548,12 @@ inject(struct chaos *ch, enum fault kind)
         kill(ch->dpid, SIGCONT);
         ch->paused = 0;
         window_close(&ch->pauses);
-        ch->last_pause = now_ns();
+        ch->last_pause = vgpu_wl_now_ns();
         return 0;
     case FAULT_DISCONNECT:
-        count = rng_range(&ch->frng, 1, DISCONNECT_MAX);
+        count = vgpu_wl_rng_range(&ch->frng, 1, DISCONNECT_MAX);
         for (unsigned i = 0; i < count; i++) {
-            struct cvm *v = &ch->vms[rng_next(&ch->frng) % ch->o.vms];
+            struct cvm *v = &ch->vms[vgpu_wl_rng_next(&ch->frng) % ch->o.vms];
 
             atomic_store(&v->disconnect_req, 1);
             ch->faults[kind]++;
@@ -1674,11 +1563,11 @@ inject(struct chaos *ch, enum fault kind)
         }
         return 0;
     case FAULT_VM_STALL:
-        count = rng_range(&ch->frng, 1, VM_STALL_MAX);
+        count = vgpu_wl_rng_range(&ch->frng, 1, VM_STALL_MAX);
         for (unsigned i = 0; i < count; i++) {
-            struct cvm *v = &ch->vms[rng_next(&ch->frng) % ch->o.vms];
+            struct cvm *v = &ch->vms[vgpu_wl_rng_next(&ch->frng) % ch->o.vms];
 
-            ms = rng_range(&ch->frng, STALL_MIN_MS, STALL_MAX_MS);
+            ms = vgpu_wl_rng_range(&ch->frng, STALL_MIN_MS, STALL_MAX_MS);
             atomic_store(&v->stall_until, now + (uint64_t)ms * NS_PER_MS);
             ch->faults[kind]++;
         }
@@ -1687,7 +1576,7 @@ inject(struct chaos *ch, enum fault kind)
         }
         return 0;
     case FAULT_ALL_STALL:
-        ms = rng_range(&ch->frng, STALL_MIN_MS, ALL_STALL_MAX);
+        ms = vgpu_wl_rng_range(&ch->frng, STALL_MIN_MS, ALL_STALL_MAX);
         if (ch->o.verbose) {
             printf("fault: all_stall %u ms\n", ms);
         }
@@ -1709,12 +1598,13 @@ static int
 run_faults(struct chaos *ch)
 {
     uint64_t cap = ch->t0 + (uint64_t)ch->o.duration_s * NS_PER_S;
-    uint64_t next = ch->t0 + (uint64_t)rng_range(&ch->frng, ch->o.gap_min_ms,
-                                                 ch->o.gap_max_ms) *
-                                 NS_PER_MS;
+    uint64_t next =
+        ch->t0 + (uint64_t)vgpu_wl_rng_range(&ch->frng, ch->o.gap_min_ms,
+                                             ch->o.gap_max_ms) *
+                     NS_PER_MS;
 
     for (;;) {
-        uint64_t now = now_ns();
+        uint64_t now = vgpu_wl_now_ns();
 
         if (atomic_load(&ch->quota_done)) {
             return 0;
@@ -1734,9 +1624,10 @@ run_faults(struct chaos *ch)
         if (inject(ch, pick_fault(ch, now)) < 0) {
             return -1;
         }
-        next = now_ns() + (uint64_t)rng_range(&ch->frng, ch->o.gap_min_ms,
-                                              ch->o.gap_max_ms) *
-                              NS_PER_MS;
+        next = vgpu_wl_now_ns() +
+               (uint64_t)vgpu_wl_rng_range(&ch->frng, ch->o.gap_min_ms,
+                                           ch->o.gap_max_ms) *
+                   NS_PER_MS;
     }
 }
 
@@ -1747,52 +1638,28 @@ run_faults(struct chaos *ch)
 static int
 daemon_stats(struct chaos *ch)
 {
-    char *buf = malloc(CTL_MAX + 1u);
-    size_t len = 0;
-    int fd;
+    struct vgpu_ctl_vm *vms = NULL;
+    char *text = NULL;
+    size_t n = 0;
+    size_t total = 0;
 
-    if (buf == NULL || try_connect(ch->ctl, &fd) < 0) {
-        free(buf);
+    if (vgpu_ctl_query(ch->ctl, VGPU_CTL_STATS, CTL_WAIT_MS,
+                       VGPU_CTL_ANSWER_MAX, &text) < 0 ||
+        vgpu_ctl_parse_stats(text, &vms, &n, &total) < 0) {
+        free(text);
         return -1;
     }
-    raw_send(fd, (const uint8_t *)"stats\n", strlen("stats\n"));
-    while (len < CTL_MAX) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        ssize_t n;
+    ch->daemon_vms = (int)total;
+    for (size_t i = 0; i < n; i++) {
+        unsigned both = VGPU_CTL_HAVE_REQUESTS | VGPU_CTL_HAVE_RESPONSES;
 
-        if (poll(&p, 1, CTL_WAIT_MS) <= 0) {
-            break;
-        }
-        n = read(fd, buf + len, CTL_MAX - len);
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    if (sscanf(buf, "vms %d", &ch->daemon_vms) != 1) {
-        free(buf);
-        return -1;
-    }
-    for (char *line = strstr(buf, "\nvm="); line != NULL;
-         line = strstr(line + 1, "\nvm=")) {
-        const char *rq = strstr(line, " requests=");
-        const char *rs = strstr(line, " responses=");
-        const char *end = strchr(line + 1, '\n');
-
-        if (rq != NULL && rs != NULL && (end == NULL || rs < end)) {
-            unsigned long long q =
-                strtoull(rq + strlen(" requests="), NULL, DECIMAL);
-            unsigned long long s =
-                strtoull(rs + strlen(" responses="), NULL, DECIMAL);
-
-            if (s > q) {
-                ch->daemon_dup += s - q;
-            }
+        if ((vms[i].have & both) == both &&
+            vms[i].responses > vms[i].requests) {
+            ch->daemon_dup += vms[i].responses - vms[i].requests;
         }
     }
-    free(buf);
+    free(vms);
+    free(text);
     return 0;
 }
 
@@ -1800,7 +1667,7 @@ daemon_stats(struct chaos *ch)
 static void
 daemon_stop(struct chaos *ch)
 {
-    uint64_t deadline = now_ns() + (uint64_t)TERM_WAIT_MS * NS_PER_MS;
+    uint64_t deadline = vgpu_wl_now_ns() + (uint64_t)TERM_WAIT_MS * NS_PER_MS;
     int status;
 
     ch->term_status = -1;
@@ -1815,7 +1682,7 @@ daemon_stop(struct chaos *ch)
             ch->dpid = -1;
             return;
         }
-        if (now_ns() >= deadline) {
+        if (vgpu_wl_now_ns() >= deadline) {
             kill(ch->dpid, SIGKILL);
             waitpid(ch->dpid, &status, 0);
             ch->dpid = -1;
@@ -2046,7 +1913,7 @@ make_dir(struct chaos *ch)
         return -1;
     }
     if (path_join(ch->sock, sizeof(ch->sock), ch->dir, "/mediator.sock") < 0 ||
-        path_join(ch->ctl, sizeof(ch->ctl), ch->sock, CTL_SUFFIX) < 0 ||
+        path_join(ch->ctl, sizeof(ch->ctl), ch->sock, VGPU_CTL_SUFFIX) < 0 ||
         path_join(ch->log, sizeof(ch->log), ch->dir, "/mediator.log") < 0 ||
         path_join(ch->out, sizeof(ch->out), ch->dir, "/daemon.out") < 0 ||
         path_join(ch->simlog, sizeof(ch->simlog), ch->dir, "/sim.log") < 0) {
@@ -2091,7 +1958,7 @@ main(int argc, char **argv)
     if (make_dir(ch) < 0 || daemon_start(ch) < 0 || setup(ch) < 0) {
         goto out;
     }
-    ch->t0 = now_ns();
+    ch->t0 = vgpu_wl_now_ns();
     if (pthread_create(&driver, NULL, driver_main, ch) != 0) {
         printf(PROG ": cannot start the driver thread\n");
         goto out;
@@ -2112,12 +1979,12 @@ main(int argc, char **argv)
         printf(PROG ": the daemon could not be restarted for the drain\n");
     }
     atomic_store(&ch->drain_deadline,
-                 now_ns() +
+                 vgpu_wl_now_ns() +
                      (uint64_t)(ch->o.timeout_ms + DRAIN_SLACK_MS) * NS_PER_MS);
     atomic_store(&ch->phase, PHASE_DRAIN);
     pthread_join(driver, NULL);
     started = 0;
-    t_end = now_ns();
+    t_end = vgpu_wl_now_ns();
     if (ch->dpid > 0 && daemon_stats(ch) < 0) {
         printf("FAILURE: the daemon's control socket did not answer\n");
         ch->daemon_vms = -1;
@@ -2131,7 +1998,7 @@ main(int argc, char **argv)
     }
 out:
     if (started) {
-        atomic_store(&ch->drain_deadline, now_ns());
+        atomic_store(&ch->drain_deadline, vgpu_wl_now_ns());
         atomic_store(&ch->phase, PHASE_DRAIN);
         pthread_join(driver, NULL);
     }

@@ -87,12 +87,6 @@ static const char *const bad_names[] = {
 
 #define BAD_COUNT (sizeof(bad_names) / sizeof(bad_names[0]))
 
-static const char *const prio_names[VGPU_PRIO_COUNT] = {
-    [VGPU_PRIO_LOW] = "low",
-    [VGPU_PRIO_MEDIUM] = "medium",
-    [VGPU_PRIO_HIGH] = "high",
-};
-
 /* The ops --op names, in SPEC.md order; "random" picks one per request. */
 static const uint32_t all_ops[] = {
     VGPU_OP_NOP,     VGPU_OP_ECHO,      VGPU_OP_ADD_I32,    VGPU_OP_ADD_F32,
@@ -1434,27 +1428,16 @@ peer_parse_arg(struct peer_opts *o, int c, const char *arg)
         o->vm_id = (uint32_t)peer_parse_u64("--vm-id", arg, 0, UINT32_MAX);
         break;
     case OPT_POOL:
-        if (arg[0] < VGPU_POOL_FIRST || arg[0] > VGPU_POOL_LAST ||
-            arg[1] != '\0') {
+        if (vgpu_pool_parse(arg, strlen(arg), 0, &o->pool) < 0) {
             peer_die_usage("--pool: '%s' is not a letter A-Z", arg);
         }
-        o->pool = (uint8_t)arg[0];
         break;
-    case OPT_PRIORITY: {
-        uint32_t i;
-
-        for (i = 0; i < VGPU_PRIO_COUNT; i++) {
-            if (strcmp(arg, prio_names[i]) == 0) {
-                break;
-            }
-        }
-        if (i == VGPU_PRIO_COUNT) {
+    case OPT_PRIORITY:
+        if (vgpu_prio_parse(arg, strlen(arg), 0, &o->prio) < 0) {
             peer_die_usage("--priority: '%s' is not one of low, medium, high",
                            arg);
         }
-        o->prio = (uint8_t)i;
         break;
-    }
     case OPT_OP:
         o->op = peer_parse_op(arg);
         break;

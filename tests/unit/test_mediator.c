@@ -483,6 +483,23 @@ rng_f32(void)
 
 /* ---- Configuration and create -------------------------------------------- */
 
+/* The public names of the policies, for tools that set cfg.policy. */
+static void
+test_config_policy_lookup(void **state)
+{
+    int policy = -1;
+
+    assert_int_equal(vgpu_mediator_policy_lookup("priority", &policy), 0);
+    assert_int_equal(policy, VGPU_SCHED_PRIORITY);
+    assert_int_equal(vgpu_mediator_policy_lookup("weighted", &policy), 0);
+    assert_int_equal(policy, VGPU_SCHED_WEIGHTED);
+    policy = -1;
+    assert_int_equal(vgpu_mediator_policy_lookup("Weighted", &policy), -EINVAL);
+    assert_int_equal(vgpu_mediator_policy_lookup("fifo", &policy), -EINVAL);
+    assert_int_equal(vgpu_mediator_policy_lookup(NULL, &policy), -EINVAL);
+    assert_int_equal(policy, -1);
+}
+
 static void
 test_config_default(void **state)
 {
@@ -1846,6 +1863,7 @@ main(void)
 {
     static const struct CMUnitTest tests[] = {
         VGPU_TEST("/mediator/config/default", test_config_default),
+        VGPU_TEST("/mediator/config/policy_lookup", test_config_policy_lookup),
         VGPU_TEST("/mediator/create/errors", test_create_errors),
         VGPU_TEST("/mediator/create/backends", test_create_backends),
         VGPU_TEST("/mediator/hello/ok", test_hello_ok),

@@ -1533,6 +1533,150 @@ test_op_name_lookup(void **state)
     assert_int_equal(vgpu_op_lookup(NULL, &op), -ENOENT);
 }
 
+/* ---- Priority and pool names ----------------------------------------------
+ */
+
+/* vgpu_prio_parse() of the C string @s with @flags: the priority, or -1. */
+static int
+prio_of(const char *s, unsigned flags)
+{
+    uint8_t p = 0xEE;
+
+    if (vgpu_prio_parse(s, strlen(s), flags, &p) != 0) {
+        assert_int_equal(p, 0xEE); /* untouched on failure */
+        return -1;
+    }
+    return p;
+}
+
+static void
+test_prio_name(void **state)
+{
+    assert_string_equal(vgpu_prio_name(VGPU_PRIO_LOW), "low");
+    assert_string_equal(vgpu_prio_name(VGPU_PRIO_MEDIUM), "medium");
+    assert_string_equal(vgpu_prio_name(VGPU_PRIO_HIGH), "high");
+    assert_null(vgpu_prio_name(VGPU_PRIO_COUNT));
+    assert_null(vgpu_prio_name(UINT32_MAX));
+}
+
+static void
+test_prio_parse_names(void **state)
+{
+    for (uint32_t p = 0; p < VGPU_PRIO_COUNT; p++) {
+        assert_int_equal(prio_of(vgpu_prio_name(p), 0), (int)p);
+    }
+    assert_int_equal(prio_of("HIGH", 0), -1);
+    assert_int_equal(prio_of("2", 0), -1);
+    assert_int_equal(prio_of("h", 0), -1);
+    assert_int_equal(prio_of("", 0), -1);
+    assert_int_equal(prio_of("hig", 0), -1);
+    assert_int_equal(prio_of("highx", 0), -1);
+    assert_int_equal(prio_of("urgent", VGPU_PARSE_DIGITS | VGPU_PARSE_INITIALS |
+                                           VGPU_PARSE_ANYCASE),
+                     -1);
+    assert_int_equal(vgpu_prio_parse(NULL, 0, 0, NULL), -ENOENT);
+}
+
+/* Only @len bytes count: the legacy parser hands a field of a line. */
+static void
+test_prio_parse_length(void **state)
+{
+    uint8_t p = 0xEE;
+
+    assert_int_equal(vgpu_prio_parse("low:2:1", 3, 0, &p), 0);
+    assert_int_equal(p, VGPU_PRIO_LOW);
+    assert_int_equal(vgpu_prio_parse("medium", 3, 0, &p), -ENOENT);
+    assert_int_equal(vgpu_prio_parse("2:1", 1, VGPU_PARSE_DIGITS, &p), 0);
+    assert_int_equal(p, VGPU_PRIO_HIGH);
+}
+
+static void
+test_prio_parse_flags(void **state)
+{
+    assert_int_equal(prio_of("0", VGPU_PARSE_DIGITS), VGPU_PRIO_LOW);
+    assert_int_equal(prio_of("1", VGPU_PARSE_DIGITS), VGPU_PRIO_MEDIUM);
+    assert_int_equal(prio_of("2", VGPU_PARSE_DIGITS), VGPU_PRIO_HIGH);
+    assert_int_equal(prio_of("3", VGPU_PARSE_DIGITS), -1);
+    assert_int_equal(prio_of("01", VGPU_PARSE_DIGITS), -1);
+    assert_int_equal(prio_of("l", VGPU_PARSE_INITIALS), VGPU_PRIO_LOW);
+    assert_int_equal(prio_of("m", VGPU_PARSE_INITIALS), VGPU_PRIO_MEDIUM);
+    assert_int_equal(prio_of("h", VGPU_PARSE_INITIALS), VGPU_PRIO_HIGH);
+    assert_int_equal(prio_of("H", VGPU_PARSE_INITIALS), -1);
+    assert_int_equal(prio_of("H", VGPU_PARSE_INITIALS | VGPU_PARSE_ANYCASE),
+                     VGPU_PRIO_HIGH);
+    assert_int_equal(prio_of("MeDiUm", VGPU_PARSE_ANYCASE), VGPU_PRIO_MEDIUM);
+    assert_int_equal(prio_of("x", VGPU_PARSE_INITIALS), -1);
+    assert_int_equal(prio_of("1", VGPU_PARSE_INITIALS), -1);
+}
+
+static void
+test_pool_valid(void **state)
+{
+    for (uint32_t c = 0; c < 256; c++) {
+        assert_int_equal(vgpu_pool_valid(c), c >= 'A' && c <= 'Z');
+    }
+    assert_false(vgpu_pool_valid('A' + 256));
+}
+
+static void
+test_pool_parse(void **state)
+{
+    uint8_t pool = 0;
+
+    assert_int_equal(vgpu_pool_parse("A", 1, 0, &pool), 0);
+    assert_int_equal(pool, 'A');
+    assert_int_equal(vgpu_pool_parse("Z:1", 1, 0, &pool), 0);
+    assert_int_equal(pool, 'Z');
+    pool = 0;
+    assert_int_equal(vgpu_pool_parse("a", 1, 0, &pool), -EINVAL);
+    assert_int_equal(vgpu_pool_parse("AB", 2, 0, &pool), -EINVAL);
+    assert_int_equal(vgpu_pool_parse("", 0, 0, &pool), -EINVAL);
+    assert_int_equal(vgpu_pool_parse("@", 1, 0, &pool), -EINVAL);
+    assert_int_equal(vgpu_pool_parse("[", 1, 0, &pool), -EINVAL);
+    assert_int_equal(vgpu_pool_parse(NULL, 1, 0, &pool), -EINVAL);
+    assert_int_equal(pool, 0);
+    assert_int_equal(vgpu_pool_parse("q", 1, VGPU_PARSE_ANYCASE, &pool), 0);
+    assert_int_equal(pool, 'Q');
+    assert_int_equal(vgpu_pool_parse("1", 1, VGPU_PARSE_ANYCASE, &pool),
+                     -EINVAL);
+}
+
+/* vgpu_parse_decimal() of the C string @s: the value, or -1. */
+static long long
+decimal_of(const char *s, uint32_t max)
+{
+    uint32_t v = 0xDEADBEEF;
+
+    if (vgpu_parse_decimal(s, strlen(s), max, &v) != 0) {
+        assert_int_equal(v, 0xDEADBEEF); /* untouched on failure */
+        return -1;
+    }
+    return v;
+}
+
+static void
+test_parse_decimal(void **state)
+{
+    uint32_t v = 0;
+
+    assert_int_equal(decimal_of("0", 0), 0);
+    assert_int_equal(decimal_of("1023", 1023), 1023);
+    assert_int_equal(decimal_of("1024", 1023), -1);
+    assert_int_equal(decimal_of("007", 10), 7);
+    assert_int_equal(decimal_of("4294967295", UINT32_MAX), UINT32_MAX);
+    assert_int_equal(decimal_of("4294967296", UINT32_MAX), -1);
+    assert_int_equal(decimal_of("99999999999999999999", UINT32_MAX), -1);
+    assert_int_equal(decimal_of("", 10), -1);
+    assert_int_equal(decimal_of("+1", 10), -1);
+    assert_int_equal(decimal_of("-1", 10), -1);
+    assert_int_equal(decimal_of(" 1", 10), -1);
+    assert_int_equal(decimal_of("1 ", 10), -1);
+    assert_int_equal(decimal_of("0x1", 10), -1);
+    assert_int_equal(vgpu_parse_decimal("12abc", 2, 99, &v), 0);
+    assert_int_equal(v, 12);
+    assert_int_equal(vgpu_parse_decimal(NULL, 1, 99, &v), -EINVAL);
+}
+
 /* ---- vgpu_strerror ------------------------------------------------------- */
 
 static void
@@ -1727,6 +1871,13 @@ main(void)
         VGPU_TEST("/proto/ops/matmul_f32/k_zero", test_op_matmul_k_zero),
         VGPU_TEST("/proto/ops/buffer_limits", test_op_buffer_limits),
         VGPU_TEST("/proto/ops/name_lookup", test_op_name_lookup),
+        VGPU_TEST("/proto/prio/name", test_prio_name),
+        VGPU_TEST("/proto/prio/parse/names", test_prio_parse_names),
+        VGPU_TEST("/proto/prio/parse/length", test_prio_parse_length),
+        VGPU_TEST("/proto/prio/parse/flags", test_prio_parse_flags),
+        VGPU_TEST("/proto/pool/valid", test_pool_valid),
+        VGPU_TEST("/proto/pool/parse", test_pool_parse),
+        VGPU_TEST("/proto/decimal/parse", test_parse_decimal),
         VGPU_TEST("/proto/strerror/device_codes", test_strerror_device_codes),
         VGPU_TEST("/proto/strerror/library_codes", test_strerror_library_codes),
         VGPU_TEST("/proto/strerror/errno", test_strerror_errno),

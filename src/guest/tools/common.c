@@ -151,7 +151,8 @@ handle_shared(const struct vgpu_tool_desc *d, struct vgpu_tool_opts *o, int id,
         o->sim = 1;
         return 0;
     case OPT_SIM_POOL:
-        if (vgpu_tool_parse_pool(arg, &o->sim_pool) != 0) {
+        if (vgpu_pool_parse(arg, strlen(arg), VGPU_PARSE_ANYCASE,
+                            &o->sim_pool) != 0) {
             vgpu_tool_complain(d, "--sim-pool: '%s' is not a letter A-Z", arg);
             return -1;
         }
@@ -310,25 +311,6 @@ vgpu_tool_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 }
 
 int
-vgpu_tool_parse_pool(const char *s, uint8_t *pool)
-{
-    char ch;
-
-    if (s == NULL || s[0] == '\0' || s[1] != '\0') {
-        return -EINVAL;
-    }
-    ch = s[0];
-    if (ch >= 'a' && ch <= 'z') {
-        ch = (char)(ch - 'a' + 'A');
-    }
-    if (ch < VGPU_POOL_FIRST || ch > VGPU_POOL_LAST) {
-        return -EINVAL;
-    }
-    *pool = (uint8_t)ch;
-    return 0;
-}
-
-int
 vgpu_tool_parse_priority(const char *s, uint8_t *priority)
 {
     uint32_t v;
@@ -336,32 +318,14 @@ vgpu_tool_parse_priority(const char *s, uint8_t *priority)
     if (s == NULL) {
         return -EINVAL;
     }
-    for (v = 0; v < VGPU_PRIO_COUNT; v++) {
-        if (strcasecmp(s, vgpu_tool_priority_name(v)) == 0) {
-            *priority = (uint8_t)v;
-            return 0;
-        }
+    if (vgpu_prio_parse(s, strlen(s), VGPU_PARSE_ANYCASE, priority) == 0) {
+        return 0;
     }
     if (vgpu_tool_parse_u32(s, VGPU_PRIO_LOW, VGPU_PRIO_HIGH, &v) == 0) {
         *priority = (uint8_t)v;
         return 0;
     }
     return -EINVAL;
-}
-
-const char *
-vgpu_tool_priority_name(uint32_t priority)
-{
-    switch (priority) {
-    case VGPU_PRIO_LOW:
-        return "low";
-    case VGPU_PRIO_MEDIUM:
-        return "medium";
-    case VGPU_PRIO_HIGH:
-        return "high";
-    default:
-        return NULL;
-    }
 }
 
 const char *

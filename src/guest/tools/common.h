@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "vgpu/guest.h"
+#include "vgpu/proto.h" /* the priority and pool names */
 
 #define VGPU_TOOL_EXIT_OK    0
 #define VGPU_TOOL_EXIT_FAIL  1
@@ -117,19 +118,10 @@ int vgpu_tool_parse_u32(const char *s, uint32_t min, uint32_t max,
                         uint32_t *out);
 
 /**
- * vgpu_tool_parse_pool() - one letter A-Z (either case). Return: 0 or
- * -EINVAL.
- */
-int vgpu_tool_parse_pool(const char *s, uint8_t *pool);
-
-/**
  * vgpu_tool_parse_priority() - low, medium, high, or 0, 1, 2. Return: 0 or
  * -EINVAL.
  */
 int vgpu_tool_parse_priority(const char *s, uint8_t *priority);
-
-/** vgpu_tool_priority_name() - "low", "medium", "high", or NULL. */
-const char *vgpu_tool_priority_name(uint32_t priority);
 
 /** vgpu_tool_status_name() - "IDLE", "BUSY", "DONE", "ERROR", or NULL. */
 const char *vgpu_tool_status_name(uint32_t status);

@@ -5,8 +5,9 @@
  * prints the latency percentiles (nearest rank) and requests per second.
  *
  * Every request is the same well-formed request of --n elements, built
- * once; each response must have the length its request implies, so a
- * broken device or mediator cannot pass for a fast one.
+ * once with seeded random operands (libvgpu-workload); each response must have
+ * the length its request implies, so a broken device or mediator cannot pass
+ * for a fast one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,18 +16,14 @@
 
 #include "common.h"
 #include "vgpu/proto.h"
+#include "workload.h"
 
 #define DEFAULT_COUNT  1000u
 #define DEFAULT_WARMUP 10u
 #define MAX_COUNT      10000000u
 #define NS_PER_US      1000.0
 #define NS_PER_SEC     1000000000.0
-#define OPERAND_RANGE  2001u   /* operands are k / 1000, |k| <= 1000 */
-#define OPERAND_SCALE  1000.0f /* so float results stay finite */
-#define LCG_MUL        6364136223846793005ull
-#define LCG_INC        1442695040888963407ull
-#define RAND_SHIFT     33u
-#define PERCENT        100u
+#define BENCH_SEED     1u /* the operands: the same in every run */
 #define P50            50u
 #define P90            90u
 #define P99            99u
@@ -153,73 +150,6 @@ request_len(uint32_t op, uint32_t n, uint64_t *resp_len)
     return req;
 }
 
-/* The largest n one request holds for @op. */
-static uint32_t
-max_n(uint32_t op)
-{
-    uint64_t resp;
-
-    for (uint32_t n = VGPU_BUF_SIZE; n > 0; n--) {
-        if (request_len(op, n, &resp) != 0) {
-            return n;
-        }
-    }
-    return 0;
-}
-
-/* The request bytes: the op header, then operands k / 1000 as floats (their
- * bits serve as int32 for ADD_I32 and as bytes for ECHO). */
-static void
-build_request(uint8_t *req, size_t len, uint32_t op, uint32_t n)
-{
-    uint64_t state = 1;
-    size_t hdr = VGPU_OP_HDR_SIZE;
-    size_t i;
-
-    vgpu_put_le32(req, op);
-    vgpu_put_le32(req + VGPU_ELEM_SIZE, n);
-    if (op == VGPU_OP_MATMUL_F32) {
-        vgpu_put_le32(req + 2 * VGPU_ELEM_SIZE, n);
-        vgpu_put_le32(req + 3 * VGPU_ELEM_SIZE, n);
-        hdr = VGPU_MATMUL_HDR_SIZE;
-    }
-    for (i = hdr; i + VGPU_ELEM_SIZE <= len; i += VGPU_ELEM_SIZE) {
-        uint32_t k;
-        float f;
-        uint32_t bits;
-
-        state = state * LCG_MUL + LCG_INC;
-        k = (uint32_t)(state >> RAND_SHIFT) % OPERAND_RANGE;
-        f = ((float)k - (float)(OPERAND_RANGE / 2u)) / OPERAND_SCALE;
-        memcpy(&bits, &f, sizeof(bits));
-        vgpu_put_le32(req + i, bits);
-    }
-    for (; i < len; i++) {
-        req[i] = (uint8_t)i; /* an ECHO tail of fewer than 4 bytes */
-    }
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a;
-    uint64_t y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* The nearest-rank @pct percentile of the sorted @v, in microseconds. */
-static double
-quantile_us(const uint64_t *v, size_t n, unsigned pct)
-{
-    size_t rank = (n * pct + PERCENT - 1u) / PERCENT;
-
-    if (rank == 0) {
-        rank = 1;
-    }
-    return (double)v[rank - 1] / NS_PER_US;
-}
-
 static int
 bench(struct vgpu_client *c, int timeout_ms)
 {
@@ -229,6 +159,7 @@ bench(struct vgpu_client *c, int timeout_ms)
     uint64_t len = request_len(args.op, args.n, &want);
     uint64_t *lat = calloc(args.count, sizeof(*lat));
     uint64_t start = 0;
+    struct vgpu_wl_rng rng;
     double total_ns;
     double rate;
 
@@ -236,7 +167,8 @@ bench(struct vgpu_client *c, int timeout_ms)
         vgpu_tool_complain(&desc, "out of memory for %u latencies", args.count);
         return VGPU_TOOL_EXIT_FAIL;
     }
-    build_request(req, (size_t)len, args.op, args.n);
+    vgpu_wl_rng_init(&rng, BENCH_SEED, 0);
+    vgpu_wl_build(&rng, args.op, args.n, args.n, args.n, req);
     for (uint32_t i = 0; i < args.warmup + args.count; i++) {
         uint64_t t0;
         size_t got = 0;
@@ -266,7 +198,7 @@ bench(struct vgpu_client *c, int timeout_ms)
     }
     total_ns = (double)(vgpu_tool_now_ns() - start);
     rate = total_ns > 0 ? (double)args.count * NS_PER_SEC / total_ns : 0.0;
-    qsort(lat, args.count, sizeof(*lat), cmp_u64);
+    vgpu_wl_sort_u64(lat, args.count);
     if (args.json) {
         printf("{\"op\":\"%s\",\"n\":%u,\"count\":%u,\"request_bytes\":%llu,"
                "\"response_bytes\":%llu,\"p50_us\":%.3f,\"p90_us\":%.3f,"
@@ -274,9 +206,9 @@ bench(struct vgpu_client *c, int timeout_ms)
                "\"elapsed_s\":%.6f}\n",
                vgpu_op_name(args.op), args.n, args.count,
                (unsigned long long)len, (unsigned long long)want,
-               quantile_us(lat, args.count, P50),
-               quantile_us(lat, args.count, P90),
-               quantile_us(lat, args.count, P99),
+               vgpu_wl_pct_us(lat, args.count, P50),
+               vgpu_wl_pct_us(lat, args.count, P90),
+               vgpu_wl_pct_us(lat, args.count, P99),
                (double)lat[args.count - 1] / NS_PER_US, rate,
                total_ns / NS_PER_SEC);
     } else {
@@ -284,9 +216,9 @@ bench(struct vgpu_client *c, int timeout_ms)
                vgpu_op_name(args.op), args.n, args.count,
                (unsigned long long)len, (unsigned long long)want);
         printf("latency_us p50=%.3f p90=%.3f p99=%.3f max=%.3f\n",
-               quantile_us(lat, args.count, P50),
-               quantile_us(lat, args.count, P90),
-               quantile_us(lat, args.count, P99),
+               vgpu_wl_pct_us(lat, args.count, P50),
+               vgpu_wl_pct_us(lat, args.count, P90),
+               vgpu_wl_pct_us(lat, args.count, P99),
                (double)lat[args.count - 1] / NS_PER_US);
         printf("requests/s %.0f\n", rate);
     }
@@ -308,7 +240,7 @@ main(int argc, char **argv)
         vgpu_tool_usage_exit(&desc, "takes no operands");
     }
     if (!args.have_n) {
-        args.n = max_n(args.op);
+        args.n = vgpu_wl_max_n(args.op);
     }
     if (request_len(args.op, args.n, &resp) == 0) {
         char why[160];
@@ -317,7 +249,7 @@ main(int argc, char **argv)
                  "--n %u: a %s request must have n in %u..%u to fit one "
                  "%u-byte buffer",
                  args.n, vgpu_op_name(args.op),
-                 args.op == VGPU_OP_NOP ? 0u : 1u, max_n(args.op),
+                 args.op == VGPU_OP_NOP ? 0u : 1u, vgpu_wl_max_n(args.op),
                  VGPU_BUF_SIZE);
         vgpu_tool_usage_exit(&desc, why);
     }

@@ -73,14 +73,14 @@ meaning(uint32_t off, uint32_t v, const uint32_t *regs, char *out, size_t len)
         snprintf(out, len, "%s", name != NULL ? name : "invalid");
         break;
     case VGPU_REG_POOL_ID:
-        if (v >= VGPU_POOL_FIRST && v <= VGPU_POOL_LAST) {
+        if (vgpu_pool_valid(v)) {
             snprintf(out, len, "pool %c", (char)v);
         } else {
             snprintf(out, len, "invalid pool");
         }
         break;
     case VGPU_REG_PRIORITY:
-        name = vgpu_tool_priority_name(v);
+        name = vgpu_prio_name(v);
         snprintf(out, len, "%s", name != NULL ? name : "invalid");
         break;
     case VGPU_REG_VM_ID:

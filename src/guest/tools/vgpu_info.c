@@ -44,10 +44,10 @@ main(int argc, char **argv)
         vgpu_close(c);
         return VGPU_TOOL_EXIT_FAIL;
     }
-    prio = vgpu_tool_priority_name(info.priority);
+    prio = vgpu_prio_name(info.priority);
     vgpu_tool_caps_str(info.capabilities, caps, sizeof(caps));
     printf("bus:          %s\n", vgpu_bus(c, NULL)->name);
-    if (info.pool >= VGPU_POOL_FIRST && info.pool <= VGPU_POOL_LAST) {
+    if (vgpu_pool_valid((unsigned char)info.pool)) {
         printf("pool:         %c\n", info.pool);
     } else {
         printf("pool:         invalid (0x%02x)\n", (unsigned char)info.pool);

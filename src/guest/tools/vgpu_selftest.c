@@ -89,7 +89,8 @@ handle_opt(void *ctx, int id, const char *arg)
 
     switch (id) {
     case OPT_EXPECT_POOL:
-        if (vgpu_tool_parse_pool(arg, &a->pool) != 0) {
+        if (vgpu_pool_parse(arg, strlen(arg), VGPU_PARSE_ANYCASE, &a->pool) !=
+            0) {
             vgpu_tool_complain(&desc, "--expect-pool: '%s' is not a letter A-Z",
                                arg);
             return -1;
@@ -304,7 +305,7 @@ check_info(struct run *r, const struct selftest_args *a)
     uint32_t pool = rd(r, VGPU_REG_POOL_ID);
     uint32_t prio = rd(r, VGPU_REG_PRIORITY);
     uint32_t vm_id = rd(r, VGPU_REG_VM_ID);
-    const char *pname = vgpu_tool_priority_name(prio);
+    const char *pname = vgpu_prio_name(prio);
     char cbuf[LINE_LEN];
 
     if (ver == VGPU_PROTOCOL_VERSION) {
@@ -323,7 +324,7 @@ check_info(struct run *r, const struct selftest_args *a)
     }
     if (pool == a->pool) {
         PASS(r, "pool", "%c", (char)pool);
-    } else if (pool >= VGPU_POOL_FIRST && pool <= VGPU_POOL_LAST) {
+    } else if (vgpu_pool_valid(pool)) {
         FAIL(r, "pool", "got %c, want %c", (char)pool, a->pool);
     } else {
         FAIL(r, "pool", "got 0x%08x, want %c", pool, a->pool);
@@ -333,7 +334,7 @@ check_info(struct run *r, const struct selftest_args *a)
     } else {
         FAIL(r, "priority", "got %s (%u), want %s",
              pname != NULL ? pname : "invalid", prio,
-             vgpu_tool_priority_name(a->priority));
+             vgpu_prio_name(a->priority));
     }
     if (vm_id == a->vm_id) {
         PASS(r, "vm-id", "%u", vm_id);

@@ -1,0 +1,143 @@
+/*
+ * vgpu-sim's own header: its options, its run and what each file of the
+ * program offers the others. The program is split by role:
+ *   vgpu_sim_args.c      the command line
+ *   vgpu_sim_workload.c  the request every VM sends and its check
+ *   vgpu_sim_driver.c    driving the VMs (one thread, or one per VM)
+ *   vgpu_sim_report.c    the figures, as text or JSON
+ *   vgpu_sim_main.c      setting up the simulator, and main()
+ * It uses only the public headers (vgpu/sim.h, vgpu/guest.h, ...) and the
+ * workload library shared with vgpu-chaos and vgpu-bench.
+ */
+#ifndef VGPU_SIM_CLI_H
+#define VGPU_SIM_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vgpu/guest.h"
+#include "vgpu/proto.h"
+#include "vgpu/sim.h"
+#include "workload.h"
+
+#define PROG "vgpu-sim"
+
+#define MAX_PRIORITIES 64u
+#define SIM_WHY_LEN    256
+
+/* Kinds of error a request can end with: the device's codes, then the
+ * guest library's. */
+enum {
+    KIND_WAIT_TIMEOUT = VGPU_ERR_COUNT, /* vgpu_wait() gave up */
+    KIND_CANCELED,                      /* STATUS read IDLE */
+    KIND_GUEST_OTHER,                   /* any other library code */
+    KIND_COUNT,
+};
+
+struct opts {
+    unsigned vms;
+    char pools[VGPU_POOL_COUNT + 1];
+    uint8_t prios[MAX_PRIORITIES];
+    unsigned n_prios;
+    uint64_t requests;
+    uint32_t op;
+    long size; /* -1: the op's largest */
+    const char *backend;
+    uint64_t seed;
+    const char *socket;
+    int threads;
+    int json;
+    uint32_t vm_id_base;
+    int policy; /* -1: default */
+    long max_wait_ms;
+    int allow_errors;
+    uint32_t timeout_ms;
+};
+
+/* The request every VM sends: op and counts. */
+struct shape {
+    uint32_t op;
+    uint32_t n; /* m for MATMUL_F32 */
+    uint32_t k;
+    uint32_t p;
+};
+
+struct vm_run {
+    unsigned idx;
+    struct vgpu_client *c;
+    uint32_t vm_id;
+    char pool;
+    uint8_t prio;
+    struct vgpu_wl_rng rng;
+    void *cpu; /* the local CPU backend, for the expected results */
+    uint64_t issued;
+    uint64_t done;
+    uint64_t errors;
+    uint64_t mismatches;
+    uint64_t kinds[KIND_COUNT];
+    uint64_t *lat_ns; /* one per request that completed */
+    uint64_t n_lat;
+    int inflight;
+    uint64_t t0;
+    size_t req_len;
+    uint8_t req[VGPU_BUF_SIZE];
+    uint8_t resp[VGPU_BUF_SIZE];
+    uint8_t expect[VGPU_BUF_SIZE];
+};
+
+struct run {
+    const struct opts *o;
+    struct shape shape;
+    struct vgpu_sim *sim;
+    struct vm_run *vms;
+    int call_timeout_ms;
+};
+
+/**
+ * sim_cli_bad_arg() - print "vgpu-sim: " and the message, then the usage,
+ * to stderr, and exit 2.
+ */
+void sim_cli_bad_arg(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/**
+ * sim_cli_parse_args() - the options of @argv into @o; on a bad one, print
+ * why and the usage and exit 2 (--help: the usage, exit 0).
+ */
+void sim_cli_parse_args(int argc, char **argv, struct opts *o);
+
+/**
+ * sim_cli_shape() - the request shape of @o: its op and counts. Exits 2 on
+ * a --size the op cannot hold.
+ */
+struct shape sim_cli_shape(const struct opts *o);
+
+/**
+ * sim_cli_next_request() - build @v's next request of @r's shape into
+ * v->req, count it issued and start its clock.
+ */
+void sim_cli_next_request(struct run *r, struct vm_run *v);
+
+/**
+ * sim_cli_matches() - whether v->resp (@len bytes) is the expected result
+ * of v->req (the CPU backend's, DOT_F32 within its tolerance).
+ */
+int sim_cli_matches(struct vm_run *v, const struct shape *s, size_t len);
+
+/** sim_cli_drive_all() - one thread, every VM, until all requests ended. */
+void sim_cli_drive_all(struct run *r);
+
+/**
+ * sim_cli_drive_threads() - threaded mode: a thread per VM until all
+ * requests ended. Return: 0, or a negative errno when a thread could not
+ * start (the ones started are joined).
+ */
+int sim_cli_drive_threads(struct run *r);
+
+/**
+ * sim_cli_report() - print the per-VM and summary figures of @r, which
+ * took @wall_ns. Return: the exit status (0 all verified; 1 otherwise).
+ */
+int sim_cli_report(struct run *r, uint64_t wall_ns);
+
+#endif /* VGPU_SIM_CLI_H */
