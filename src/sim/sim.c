@@ -555,10 +555,12 @@ sim_free_vm_mem(struct sim_vm *vm)
     }
     free(vm->page_used);
     free(vm->qbuf);
+    free(vm->rx);
     free(vm->out);
     free(vm->out_spare);
     vm->page_used = NULL;
     vm->qbuf = NULL;
+    vm->rx = NULL;
     vm->out = NULL;
     vm->out_spare = NULL;
 }
@@ -601,12 +603,55 @@ sim_init_vm(struct vgpu_sim *sim, unsigned i, char *err, size_t err_len)
                      (unsigned)dc.vm_id);
         return -EINVAL;
     }
+    if (!sim->cfg.no_queue) {
+        /* Queue responses of up to 1 MiB are read whole. */
+        vm->rx = malloc(VGPU_Q_MAX_XFER);
+        if (vm->rx == NULL ||
+            vgpu_link_set_rx(&vm->link, vm->rx, VGPU_Q_MAX_XFER) != 0) {
+            vgpu_dev_fini(&vm->dev);
+            vgpu_set_err(err, err_len, "vm %u: out of memory",
+                         (unsigned)dc.vm_id);
+            return -ENOMEM;
+        }
+    }
     pthread_mutex_init(&vm->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&vm->done_cond, &ca);
     pthread_condattr_destroy(&ca);
     return 0;
+}
+
+/* Undo vgpu_sim_create() in reverse order: the first @inited VMs were
+ * initialised, and the transport was started when @started. */
+static void
+sim_teardown(struct vgpu_sim *sim, unsigned inited, int started)
+{
+    for (unsigned i = 0; sim->vms != NULL && i < inited; i++) {
+        vgpu_close(sim->vms[i].client);
+        sim->vms[i].client = NULL;
+    }
+    if (started) {
+        sim->tr->stop(sim);
+    }
+    for (unsigned i = inited; i-- > 0;) {
+        vgpu_dev_fini(&sim->vms[i].dev);
+        pthread_cond_destroy(&sim->vms[i].done_cond);
+        pthread_mutex_destroy(&sim->vms[i].lock);
+    }
+    for (unsigned i = 0; sim->vms != NULL && i < sim->cfg.n_vms; i++) {
+        sim_free_vm_mem(&sim->vms[i]);
+    }
+    free(sim->vms);
+    free(sim->socket_path);
+    free(sim->ids);
+    if (sim->log_fd != STDERR_FILENO) {
+        close(sim->log_fd);
+    }
+    pthread_cond_destroy(&sim->q_cond);
+    pthread_mutex_destroy(&sim->q_lock);
+    pthread_mutex_destroy(&sim->core_lock);
+    free(sim);
 }
 
 struct vgpu_sim *
@@ -682,70 +727,16 @@ vgpu_sim_create(const struct vgpu_sim_config *cfg, char *err, size_t err_len)
     return sim;
 
 err:
-    /* Undo in reverse order; vgpu_sim_destroy() does the same for a
-     * complete simulator. */
-    if (sim->vms != NULL) {
-        for (unsigned i = 0; i < inited; i++) {
-            vgpu_close(sim->vms[i].client);
-            sim->vms[i].client = NULL;
-        }
-    }
-    if (started) {
-        sim->tr->stop(sim);
-    }
-    for (unsigned i = inited; i-- > 0;) {
-        vgpu_dev_fini(&sim->vms[i].dev);
-        pthread_cond_destroy(&sim->vms[i].done_cond);
-        pthread_mutex_destroy(&sim->vms[i].lock);
-    }
-    for (unsigned i = 0; sim->vms != NULL && i < sim->cfg.n_vms; i++) {
-        sim_free_vm_mem(&sim->vms[i]);
-    }
-    free(sim->vms);
-    free(sim->socket_path);
-    free(sim->ids);
-    if (sim->log_fd != STDERR_FILENO) {
-        close(sim->log_fd);
-    }
-    pthread_cond_destroy(&sim->q_cond);
-    pthread_mutex_destroy(&sim->q_lock);
-    pthread_mutex_destroy(&sim->core_lock);
-    free(sim);
+    sim_teardown(sim, inited, started);
     return NULL;
 }
 
 void
 vgpu_sim_destroy(struct vgpu_sim *sim)
 {
-    unsigned n;
-
-    if (sim == NULL) {
-        return;
+    if (sim != NULL) {
+        sim_teardown(sim, sim->cfg.n_vms, 1);
     }
-    n = sim->cfg.n_vms;
-    for (unsigned i = 0; i < n; i++) {
-        vgpu_close(sim->vms[i].client);
-        sim->vms[i].client = NULL;
-    }
-    sim->tr->stop(sim);
-    for (unsigned i = n; i-- > 0;) {
-        vgpu_dev_fini(&sim->vms[i].dev);
-        pthread_cond_destroy(&sim->vms[i].done_cond);
-        pthread_mutex_destroy(&sim->vms[i].lock);
-    }
-    for (unsigned i = 0; sim->vms != NULL && i < sim->cfg.n_vms; i++) {
-        sim_free_vm_mem(&sim->vms[i]);
-    }
-    free(sim->vms);
-    free(sim->socket_path);
-    free(sim->ids);
-    if (sim->log_fd != STDERR_FILENO) {
-        close(sim->log_fd);
-    }
-    pthread_cond_destroy(&sim->q_cond);
-    pthread_mutex_destroy(&sim->q_lock);
-    pthread_mutex_destroy(&sim->core_lock);
-    free(sim);
 }
 
 struct vgpu_client *

@@ -47,10 +47,8 @@
 #include "vgpu/proto.h"
 #include "vgpu/sim.h"
 
-/* Socket mode: how long a connect waits for HELLO_ACK, and a write for
- * room in the socket. */
+/* Socket mode: how long a connect waits for HELLO_ACK. */
 #define SIM_HELLO_TIMEOUT_MS 5000
-#define SIM_WRITE_TIMEOUT_MS 5000
 /* Socket mode: bytes read from a socket per read() call. */
 #define SIM_READ_CHUNK       65536u
 /* Text kept of why a connect failed, for the create error and the log. */
@@ -97,11 +95,18 @@ struct sim_vm {
     unsigned n_faults;
     int bus_master_off;
     uint8_t *qbuf; /* the device's q_buffer: VGPU_Q_MAX_XFER bytes */
+    uint8_t *rx;   /* the link's payload buffer: VGPU_Q_MAX_XFER bytes */
 
     /* In-process modes. */
     struct vgpu_mconn *mconn; /* NULL when closed */
     int close_pending;        /* the core or the link asked to close mconn */
     int flush_pending;        /* out has bytes for the core */
+
+    /* The queue's entries wait in the device's ring while the link is not
+     * READY (ops->submit said -EAGAIN): the transport connects once the
+     * guest's register write returns, never inside the device's call. */
+    int want_connect;
+    int connect_failed; /* while set, queued entries end at once */
 
     /* Socket mode. */
     int fd;               /* -1 when closed */
@@ -163,6 +168,7 @@ struct vgpu_sim {
     int close_pending; /* some vm->close_pending is set */
     int flush_pending; /* some vm->flush_pending is set */
     int in_core;       /* deterministic mode: inside the core's send */
+    int run_pending;   /* deterministic mode: queue entries to run */
 
     /* Socket mode. */
     struct pollfd *pfds;

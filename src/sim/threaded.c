@@ -136,9 +136,17 @@ thr_submit(struct sim_vm *vm, const struct vgpu_request *req)
 {
     struct vgpu_sim *sim = vm->sim;
     struct sim_item *it;
+    int rc = vgpu_link_request(&vm->link, req);
 
-    if (vgpu_link_request(&vm->link, req) < 0) {
-        return VGPU_ERR_INVALID_LENGTH; /* not reached: len <= 1 KiB */
+    if (req->queued && rc == -EAGAIN) {
+        if (vm->connect_failed) {
+            return (int)VGPU_ERR_MEDIATOR_UNAVAILABLE;
+        }
+        vm->want_connect = 1; /* the dispatcher connects */
+    } else if (rc < 0) {
+        return VGPU_ERR_INVALID_LENGTH; /* not reached */
+    } else if (rc > 0) {
+        return rc; /* a queue entry the link could not send */
     }
     it = malloc(sizeof(*it));
     if (it == NULL) {
@@ -160,14 +168,25 @@ thr_submit(struct sim_vm *vm, const struct vgpu_request *req)
     sim->q_tail = it;
     pthread_cond_signal(&sim->q_cond);
     pthread_mutex_unlock(&sim->q_lock);
-    return 0;
+    return rc;
 }
 
+/* Whether a waiter of @queue's kind can stop: the mailbox request ended,
+ * or the queue has something to see. Called with vm->lock held. */
 static int
-thr_wait(struct sim_vm *vm, int timeout_ms)
+thr_settled(struct sim_vm *vm, int queue)
+{
+    return queue ? sim_q_settled(vm) : !vgpu_dev_busy(&vm->dev);
+}
+
+/* wait_irq (@queue 0) and wait_queue (@queue 1): wait on @vm's condition,
+ * at most @timeout_ms (negative: no limit). Return: 1 when settled, 0 on
+ * timeout. */
+static int
+thr_wait(struct sim_vm *vm, int timeout_ms, int queue)
 {
     struct timespec ts;
-    int idle;
+    int settled;
 
     if (timeout_ms >= 0) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -179,7 +198,7 @@ thr_wait(struct sim_vm *vm, int timeout_ms)
         }
     }
     pthread_mutex_lock(&vm->lock);
-    while (vgpu_dev_busy(&vm->dev)) {
+    while (!thr_settled(vm, queue)) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&vm->done_cond, &vm->lock);
         } else if (pthread_cond_timedwait(&vm->done_cond, &vm->lock, &ts) ==
@@ -187,9 +206,9 @@ thr_wait(struct sim_vm *vm, int timeout_ms)
             break;
         }
     }
-    idle = !vgpu_dev_busy(&vm->dev);
+    settled = thr_settled(vm, queue);
     pthread_mutex_unlock(&vm->lock);
-    return idle;
+    return settled;
 }
 
 static int
@@ -276,7 +295,13 @@ thr_bus_write_buf(void *ctx, uint32_t off, const void *src, size_t len)
 static int
 thr_bus_wait(void *ctx, int timeout_ms)
 {
-    return thr_wait(ctx, timeout_ms);
+    return thr_wait(ctx, timeout_ms, 0);
+}
+
+static int
+thr_bus_wait_queue(void *ctx, int timeout_ms)
+{
+    return thr_wait(ctx, timeout_ms, 1);
 }
 
 static const struct vgpu_bus_ops thr_bus = {
@@ -288,6 +313,9 @@ static const struct vgpu_bus_ops thr_bus = {
     .wait_irq = thr_bus_wait,
     .close = sim_bus_close,
     .identity = NULL,
+    .dma_alloc = sim_bus_dma_alloc,
+    .dma_free = sim_bus_dma_free,
+    .wait_queue = thr_bus_wait_queue,
 };
 
 const struct sim_transport sim_transport_threaded = {

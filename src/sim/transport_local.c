@@ -303,15 +303,22 @@ sim_local_kick(struct sim_vm *vm)
     int queued;
 
     local_lock(vm);
-    reconnect =
-        vgpu_link_state(&vm->link) == VGPU_LINK_DOWN && vgpu_dev_busy(&vm->dev);
+    reconnect = vgpu_link_state(&vm->link) == VGPU_LINK_DOWN &&
+                (vgpu_dev_busy(&vm->dev) || vm->want_connect);
+    vm->want_connect = 0;
     queued = vm->out_len > 0;
     local_unlock(vm);
     if (reconnect) {
-        /* sim_local_connect() sends the request at HELLO_ACK, or ends it. */
+        /* sim_local_connect() sends the request at HELLO_ACK, or ends it;
+         * the queue's entries go when the link calls vgpu_dev_q_kick(). */
         if (sim_local_connect(vm) < 0) {
             sim_log(sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
                     (unsigned)vm->dev.cfg.vm_id, vm->message);
+            local_lock(vm);
+            vm->connect_failed = 1; /* the waiting entries end */
+            vgpu_dev_q_kick(&vm->dev);
+            vm->connect_failed = 0;
+            local_unlock(vm);
         }
         return;
     }
@@ -362,6 +369,9 @@ det_stop(struct vgpu_sim *sim)
     sim_local_destroy(sim);
 }
 
+static int det_submit_queued(struct sim_vm *vm,
+                             const struct vgpu_request *req);
+
 /* The whole chain, synchronously: the device is no longer BUSY when this
  * returns (the core answers every request it takes). */
 static int
@@ -369,6 +379,9 @@ det_submit(struct sim_vm *vm, const struct vgpu_request *req)
 {
     struct vgpu_sim *sim = vm->sim;
 
+    if (req->queued) {
+        return det_submit_queued(vm, req);
+    }
     if (vgpu_link_request(&vm->link, req) < 0) {
         return VGPU_ERR_INVALID_LENGTH; /* not reached: len <= 1 KiB */
     }
@@ -379,6 +392,82 @@ det_submit(struct sim_vm *vm, const struct vgpu_request *req)
     vgpu_mediator_dispatch(sim->m, 0);
     sim_local_settle(sim);
     return 0;
+}
+
+/* A queue entry: fed to the core now (or when the connection is up), run
+ * by det_run() once the guest's register write returns, so that the
+ * device's loop over its ring is never re-entered and every entry of one
+ * SQ_TAIL write is queued in the core before the first runs. */
+static int
+det_submit_queued(struct sim_vm *vm, const struct vgpu_request *req)
+{
+    struct vgpu_sim *sim = vm->sim;
+    int rc = vgpu_link_request(&vm->link, req);
+
+    if (rc == -EAGAIN) {
+        if (vm->connect_failed) {
+            return (int)VGPU_ERR_MEDIATOR_UNAVAILABLE;
+        }
+        vm->want_connect = 1;
+        sim->run_pending = 1;
+        return rc;
+    }
+    if (rc < 0) {
+        return (int)VGPU_ERR_INVALID_LENGTH; /* not reached */
+    }
+    if (vm->out_len > 0) {
+        vm->flush_pending = 1;
+        sim->flush_pending = 1;
+    }
+    sim->run_pending = 1;
+    return rc;
+}
+
+/* Connect what the queue waits for, then run the core until it is idle:
+ * answers free ring room, the device takes more entries, and those run
+ * too. */
+static void
+det_run(struct vgpu_sim *sim)
+{
+    sim->run_pending = 0;
+    for (unsigned i = 0; i < sim->cfg.n_vms; i++) {
+        struct sim_vm *vm = &sim->vms[i];
+
+        if (!vm->want_connect) {
+            continue;
+        }
+        vm->want_connect = 0;
+        if (sim_local_connect(vm) < 0) {
+            sim_log(sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
+                    (unsigned)vm->dev.cfg.vm_id, vm->message);
+            /* The entries that waited end in MEDIATOR_UNAVAILABLE. */
+            vm->connect_failed = 1;
+            vgpu_dev_q_kick(&vm->dev);
+            vm->connect_failed = 0;
+        }
+    }
+    for (;;) {
+        size_t ran;
+
+        sim_local_settle(sim);
+        ran = vgpu_mediator_dispatch(sim->m, 0);
+        sim_local_settle(sim);
+        if (ran == 0 && !sim->flush_pending) {
+            break;
+        }
+    }
+    sim->run_pending = 0;
+}
+
+static void
+det_bus_write32(void *ctx, uint32_t off, uint32_t val)
+{
+    struct sim_vm *vm = ctx;
+
+    sim_bus_write32(vm, off, val);
+    if (vm->sim->run_pending && vm->sim->m != NULL) {
+        det_run(vm->sim);
+    }
 }
 
 static int
@@ -404,12 +493,15 @@ det_disconnect(struct sim_vm *vm)
 static const struct vgpu_bus_ops det_bus = {
     .name = "sim",
     .read32 = sim_bus_read32,
-    .write32 = sim_bus_write32,
+    .write32 = det_bus_write32,
     .read_buf = sim_bus_read_buf,
     .write_buf = sim_bus_write_buf,
     .wait_irq = NULL,
     .close = sim_bus_close,
     .identity = NULL,
+    .dma_alloc = sim_bus_dma_alloc,
+    .dma_free = sim_bus_dma_free,
+    .wait_queue = NULL,
 };
 
 const struct sim_transport sim_transport_local = {

@@ -3,10 +3,12 @@
  * vgpu-mediator daemon, exactly as a QEMU device would.
  *
  * Connecting is blocking (connect, HELLO, and at most SIM_HELLO_TIMEOUT_MS
- * for HELLO_ACK); afterwards the socket is non-blocking. A REQUEST is
- * written whole (partial writes resumed after poll(POLLOUT), at most
- * SIM_WRITE_TIMEOUT_MS). Responses are read when the simulator is pumped:
- * vgpu_sim_poll() for every VM, or one VM's STATUS read and wait_irq.
+ * for HELLO_ACK); afterwards the socket is non-blocking. What the link
+ * sends goes into the VM's output and is written as far as the socket
+ * takes it; the rest, and every response, moves when the simulator is
+ * pumped: vgpu_sim_poll() for every VM, one VM's STATUS or CQ_TAIL read,
+ * its wait_irq or wait_queue. A pump writes and reads together, so a 1 MiB
+ * request never waits for a daemon that waits for us to read.
  *
  * What each frame does is the VM's link's business (src/link). A connection
  * that ends (EOF, an error, an ERROR frame, a frame the link refuses) ends
@@ -64,6 +66,8 @@ sock_close(struct sim_vm *vm, int level, const char *why)
             (unsigned)vm->dev.cfg.vm_id, why);
     close(vm->fd);
     vm->fd = -1;
+    vm->out_len = 0;
+    vm->out_off = 0;
 }
 
 /* This side ends the connection (EOF, an error, the caller): close it and
@@ -78,46 +82,46 @@ sock_drop(struct sim_vm *vm, int level, const char *why)
     vgpu_link_down(&vm->link, VGPU_ERR_MEDIATOR_UNAVAILABLE, why, NULL);
 }
 
-/* Write @len bytes, resuming partial writes. Return 0 or a negative errno. */
+/* Write what the output holds, as far as the socket takes it now. Return
+ * 0 (all written, or the socket is full), or a negative errno when the
+ * connection is broken. */
 static int
-sock_write_all(struct sim_vm *vm, const uint8_t *buf, size_t len)
+sock_flush(struct sim_vm *vm)
 {
-    uint64_t deadline = sock_deadline(SIM_WRITE_TIMEOUT_MS);
-    size_t off = 0;
-
-    while (off < len) {
-        ssize_t n = send(vm->fd, buf + off, len - off, MSG_NOSIGNAL);
+    while (vm->out_off < vm->out_len) {
+        ssize_t n = send(vm->fd, vm->out + vm->out_off,
+                         vm->out_len - vm->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (n > 0) {
-            off += (size_t)n;
+            vm->out_off += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd p = {.fd = vm->fd, .events = POLLOUT};
-            uint64_t now = sim_now_ns();
-
-            if (now >= deadline) {
-                return -ETIMEDOUT;
-            }
-            if (poll(&p, 1, sock_ms_until(now, deadline)) < 0 &&
-                errno != EINTR) {
-                return -errno;
-            }
-            continue;
+            return 0;
         }
         return n < 0 ? -errno : -EPIPE;
     }
+    vm->out_off = 0;
+    vm->out_len = 0;
     return 0;
 }
 
-/* The link's ops->send: the whole frame, or an error. */
+/* The link's ops->send: into the output, then as much as the socket
+ * takes; the rest goes when the VM is pumped. */
 static int
 sock_send(struct sim_vm *vm, const uint8_t *frame, size_t len)
 {
-    return vm->fd < 0 ? -ENOTCONN : sock_write_all(vm, frame, len);
+    int rc;
+
+    if (vm->fd < 0) {
+        return -ENOTCONN;
+    }
+    rc = sim_out_append(vm, frame, len);
+    return rc < 0 ? rc : sock_flush(vm);
 }
 
 /* The link's ops->lost: it has ended the connection. */
@@ -165,6 +169,35 @@ sock_read_some(struct sim_vm *vm)
         return -1;
     }
     return -1;
+}
+
+/* What to poll @vm's socket for: input always, room while output waits. */
+static short
+sock_events(const struct sim_vm *vm)
+{
+    return (short)(POLLIN | (vm->out_off < vm->out_len ? POLLOUT : 0));
+}
+
+/* Act on what poll() said of @vm's socket: write what waits, read what
+ * came. Return: 0, or -1 when the connection was dropped. */
+static int
+sock_service(struct sim_vm *vm, short revents)
+{
+    char why[SIM_MSG_MAX];
+    int rc;
+
+    if (vm->fd >= 0 && (revents & POLLOUT)) {
+        rc = sock_flush(vm);
+        if (rc < 0) {
+            snprintf(why, sizeof(why), "send: %s", strerror(-rc));
+            sock_drop(vm, VGPU_LOG_WARN, why);
+            return -1;
+        }
+    }
+    if (vm->fd >= 0 && (revents & (POLLIN | POLLHUP | POLLERR))) {
+        return sock_read_some(vm);
+    }
+    return vm->fd >= 0 ? 0 : -1;
 }
 
 /* The device's timeout for the request in flight. */
@@ -236,7 +269,7 @@ sock_connect(struct sim_vm *vm)
     }
     deadline = sock_deadline(SIM_HELLO_TIMEOUT_MS);
     while (vgpu_link_state(&vm->link) == VGPU_LINK_HELLO) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct pollfd p = {.fd = fd, .events = sock_events(vm)};
         uint64_t now = sim_now_ns();
 
         if (now >= deadline) {
@@ -253,7 +286,7 @@ sock_connect(struct sim_vm *vm)
             sock_drop(vm, VGPU_LOG_WARN, vm->message);
             return rc;
         }
-        if (sock_read_some(vm) < 0) {
+        if (sock_service(vm, p.revents) < 0) {
             /* The link's reason says why (an ERROR frame: a refused
              * HELLO). */
             snprintf(vm->message, sizeof(vm->message), "%s",
@@ -311,9 +344,30 @@ sock_start(struct vgpu_sim *sim, char *err, size_t err_len)
     return 0;
 }
 
+/* A queue entry: written when READY; otherwise it waits in the device's
+ * ring and the connection is opened once the guest's register write
+ * returns (sock_bus_write32). */
+static int
+sock_submit_queued(struct sim_vm *vm, const struct vgpu_request *req)
+{
+    int rc = vgpu_link_request(&vm->link, req);
+
+    if (rc == -EAGAIN) {
+        if (vm->connect_failed) {
+            return (int)VGPU_ERR_MEDIATOR_UNAVAILABLE;
+        }
+        vm->want_connect = 1;
+        return rc;
+    }
+    return rc < 0 ? (int)VGPU_ERR_INVALID_LENGTH : rc;
+}
+
 static int
 sock_submit(struct sim_vm *vm, const struct vgpu_request *req)
 {
+    if (req->queued) {
+        return sock_submit_queued(vm, req);
+    }
     if (vgpu_link_request(&vm->link, req) < 0) {
         return VGPU_ERR_INVALID_LENGTH; /* not reached: len <= 1 KiB */
     }
@@ -338,21 +392,31 @@ sock_submit(struct sim_vm *vm, const struct vgpu_request *req)
     return 0;
 }
 
+/* Whether a waiter of @queue's kind can stop (see threaded.c). */
 static int
-sock_pump(struct sim_vm *vm, int timeout_ms)
+sock_settled(struct sim_vm *vm, int queue)
+{
+    return queue ? sim_q_settled(vm) : !vgpu_dev_busy(&vm->dev);
+}
+
+/* Read and write @vm's socket until the mailbox request ends (@queue 0) or
+ * the queue has something to see (@queue 1), at most @timeout_ms (0: only
+ * what is there now). Return: 1 when settled, else 0. */
+static int
+sock_pump(struct sim_vm *vm, int timeout_ms, int queue)
 {
     uint64_t deadline = sock_deadline(timeout_ms);
 
     for (;;) {
         uint64_t now;
 
-        if (!vgpu_dev_busy(&vm->dev)) {
+        if (sock_settled(vm, queue)) {
             return 1;
         }
         if (vm->fd >= 0) {
-            /* Wait for input (not at all when @timeout_ms is 0), then
-             * read it: one poll() and one read() per response. */
-            struct pollfd p = {.fd = vm->fd, .events = POLLIN};
+            /* Wait (not at all when @timeout_ms is 0), then act: one
+             * poll() and one read() per response. */
+            struct pollfd p = {.fd = vm->fd, .events = sock_events(vm)};
             uint64_t wake = deadline;
             int wait_ms = 0;
 
@@ -364,12 +428,12 @@ sock_pump(struct sim_vm *vm, int timeout_ms)
                 wait_ms = wake == UINT64_MAX ? -1 : sock_ms_until(now, wake);
             }
             if (poll(&p, 1, wait_ms) > 0) {
-                sock_read_some(vm);
+                sock_service(vm, p.revents);
             }
         }
         now = sim_now_ns();
         sock_check_timeout(vm, now);
-        if (!vgpu_dev_busy(&vm->dev)) {
+        if (sock_settled(vm, queue)) {
             return 1;
         }
         if (now >= deadline || vm->fd < 0) {
@@ -407,7 +471,7 @@ sock_poll(struct vgpu_sim *sim, int timeout_ms)
 
             if (vm->fd >= 0) {
                 sim->pfds[n].fd = vm->fd;
-                sim->pfds[n].events = POLLIN;
+                sim->pfds[n].events = sock_events(vm);
                 sim->pfds[n].revents = 0;
                 sim->pfd_vm[n] = i;
                 n++;
@@ -428,7 +492,7 @@ sock_poll(struct vgpu_sim *sim, int timeout_ms)
         }
         for (nfds_t k = 0; rc > 0 && k < n; k++) {
             if (sim->pfds[k].revents != 0) {
-                sock_read_some(&sim->vms[sim->pfd_vm[k]]);
+                sock_service(&sim->vms[sim->pfd_vm[k]], sim->pfds[k].revents);
             }
         }
         now = sim_now_ns();
@@ -458,35 +522,70 @@ sock_stats(struct vgpu_sim *sim,
     return 0; /* the daemon has them: vgpu-mediator --stats */
 }
 
-/* A read of STATUS while BUSY first reads what the mediator sent, so a
- * polling guest sees its completion. */
+/* A read of STATUS while BUSY, or of CQ_TAIL, first reads what the mediator
+ * sent, so a polling guest sees its completions. */
 static uint32_t
 sock_bus_read32(void *ctx, uint32_t off)
 {
     struct sim_vm *vm = ctx;
 
     if (off == VGPU_REG_STATUS && vgpu_dev_busy(&vm->dev)) {
-        sock_pump(vm, 0);
+        sock_pump(vm, 0, 0);
+    } else if (off == VGPU_REG_CQ_TAIL) {
+        sock_pump(vm, 0, 1);
     }
     return sim_bus_read32(vm, off);
 }
 
-/* The interrupt: wait on the VM's socket. */
+/* After a register write: open the connection the queue waits for (its
+ * HELLO_ACK lets the device take the entries), and write what the write
+ * queued. */
+static void
+sock_bus_write32(void *ctx, uint32_t off, uint32_t val)
+{
+    struct sim_vm *vm = ctx;
+
+    sim_bus_write32(vm, off, val);
+    if (vm->want_connect) {
+        vm->want_connect = 0;
+        if (vm->fd < 0 && sock_connect(vm) < 0) {
+            sim_log(vm->sim, VGPU_LOG_WARN, "vm=%u: cannot reconnect: %s",
+                    (unsigned)vm->dev.cfg.vm_id, vm->message);
+            vm->connect_failed = 1; /* the waiting entries end */
+            vgpu_dev_q_kick(&vm->dev);
+            vm->connect_failed = 0;
+        }
+    }
+    if (vm->fd >= 0 && vm->out_off < vm->out_len && sock_flush(vm) < 0) {
+        sock_drop(vm, VGPU_LOG_WARN, "cannot send");
+    }
+}
+
+/* The interrupts: wait on the VM's socket. */
 static int
 sock_bus_wait(void *ctx, int timeout_ms)
 {
-    return sock_pump(ctx, timeout_ms);
+    return sock_pump(ctx, timeout_ms, 0);
+}
+
+static int
+sock_bus_wait_queue(void *ctx, int timeout_ms)
+{
+    return sock_pump(ctx, timeout_ms, 1);
 }
 
 static const struct vgpu_bus_ops sock_bus = {
     .name = "sim",
     .read32 = sock_bus_read32,
-    .write32 = sim_bus_write32,
+    .write32 = sock_bus_write32,
     .read_buf = sim_bus_read_buf,
     .write_buf = sim_bus_write_buf,
     .wait_irq = sock_bus_wait,
     .close = sim_bus_close,
     .identity = NULL,
+    .dma_alloc = sim_bus_dma_alloc,
+    .dma_free = sim_bus_dma_free,
+    .wait_queue = sock_bus_wait_queue,
 };
 
 const struct sim_transport sim_transport_socket = {
