@@ -517,11 +517,8 @@ vgpu_dev_q_complete(struct vgpu_dev *dev, uint32_t wire_id, uint32_t status,
 void
 vgpu_dev_q_set_max_inflight(struct vgpu_dev *dev, uint32_t accepted)
 {
-    if (accepted == 0) {
-        accepted = 1;
-    }
-    dev->q_accepted =
-        accepted < VGPU_Q_ENTRIES_MAX ? accepted : VGPU_Q_ENTRIES_MAX;
+    /* Q_MAX_INFLIGHT caps it at N <= VGPU_Q_ENTRIES_MAX. */
+    dev->q_accepted = accepted == 0 ? 1 : accepted;
 }
 
 void
