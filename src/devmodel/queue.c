@@ -22,31 +22,16 @@
 #include <string.h>
 
 #include "dev_internal.h"
+#include "vgpu/proto.h"
 
 enum { TAKE_NEXT, TAKE_STOP };
 
-/* ---- Little-endian fields ----------------------------------------------- */
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
+/* ---- Little-endian fields (vgpu_get_le32() and friends are inline) ------ */
 
 static uint64_t
 get_le64(const uint8_t *p)
 {
-    return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
+    return (uint64_t)vgpu_get_le32(p) | (uint64_t)vgpu_get_le32(p + 4) << 32;
 }
 
 /* ---- State -------------------------------------------------------------- */
@@ -122,13 +107,13 @@ q_post(struct vgpu_dev *dev, uint32_t tag, uint32_t status, uint32_t out_len)
                     (uint64_t)(dev->cq_tail & (n - 1)) * VGPU_Q_CQE_SIZE;
     int rc;
 
-    put_le32(cqe + VGPU_CQE_TAG, tag);
-    put_le32(cqe + VGPU_CQE_STATUS, status);
-    put_le32(cqe + VGPU_CQE_OUT_LEN, out_len);
+    vgpu_put_le32(cqe + VGPU_CQE_TAG, tag);
+    vgpu_put_le32(cqe + VGPU_CQE_STATUS, status);
+    vgpu_put_le32(cqe + VGPU_CQE_OUT_LEN, out_len);
     /* PHASE 1 on passes 0, 2, 4...: N divides 2^32, so the pass parity
      * stays right when the counter wraps. */
-    put_le32(cqe + VGPU_CQE_FLAGS,
-             (dev->cq_tail / n) & 1u ? 0 : VGPU_CQE_PHASE);
+    vgpu_put_le32(cqe + VGPU_CQE_FLAGS,
+                  (dev->cq_tail / n) & 1u ? 0 : VGPU_CQE_PHASE);
     rc = dev->ops->dma_write(dev->opaque, addr, cqe, sizeof(cqe));
     if (rc != 0) {
         q_stop(dev, "CQ entry", addr, rc);
@@ -204,10 +189,10 @@ q_take(struct vgpu_dev *dev)
         return TAKE_STOP;
     }
     in_addr = get_le64(sqe + VGPU_SQE_IN_ADDR);
-    in_len = get_le32(sqe + VGPU_SQE_IN_LEN);
-    tag = get_le32(sqe + VGPU_SQE_TAG);
-    out_cap = get_le32(sqe + VGPU_SQE_OUT_CAP);
-    flags = get_le32(sqe + VGPU_SQE_FLAGS);
+    in_len = vgpu_get_le32(sqe + VGPU_SQE_IN_LEN);
+    tag = vgpu_get_le32(sqe + VGPU_SQE_TAG);
+    out_cap = vgpu_get_le32(sqe + VGPU_SQE_OUT_CAP);
+    flags = vgpu_get_le32(sqe + VGPU_SQE_FLAGS);
 
     if (in_len < VGPU_Q_MIN_IN_LEN || in_len > VGPU_Q_MAX_XFER ||
         out_cap > VGPU_Q_MAX_XFER) {

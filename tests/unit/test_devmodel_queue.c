@@ -19,6 +19,7 @@
 #include "vgpu_test.h"
 
 #include "vgpu/devmodel.h"
+#include "vgpu/proto.h"
 
 #define TEST_VM_ID 300u
 #define TEST_POOL  'C'
@@ -269,25 +270,10 @@ wr(struct fixture *f, uint64_t reg, uint32_t val)
 }
 
 static void
-put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static void
 put64(uint8_t *p, uint64_t v)
 {
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    vgpu_put_le32(p, (uint32_t)v);
+    vgpu_put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
 /* Configure and enable a queue of @n entries at @base; it must enable. */
@@ -329,11 +315,11 @@ put_sqe_raw(struct fixture *f, uint32_t n, uint32_t i, uint64_t in,
     uint8_t *e = f->mem + QBASE + (uint64_t)(i % n) * VGPU_Q_SQE_SIZE;
 
     put64(e + VGPU_SQE_IN_ADDR, in);
-    put32(e + VGPU_SQE_IN_LEN, in_len);
-    put32(e + VGPU_SQE_TAG, tag);
+    vgpu_put_le32(e + VGPU_SQE_IN_LEN, in_len);
+    vgpu_put_le32(e + VGPU_SQE_TAG, tag);
     put64(e + VGPU_SQE_OUT_ADDR, out);
-    put32(e + VGPU_SQE_OUT_CAP, out_cap);
-    put32(e + VGPU_SQE_FLAGS, flags);
+    vgpu_put_le32(e + VGPU_SQE_OUT_CAP, out_cap);
+    vgpu_put_le32(e + VGPU_SQE_FLAGS, flags);
 }
 
 /* Entry @i: @in_len bytes of input at in_addr(i) (a pattern of @i), out_cap
@@ -359,8 +345,9 @@ get_cqe(struct fixture *f, uint32_t n, uint32_t i)
 {
     const uint8_t *e = f->mem + QBASE + (uint64_t)n * VGPU_Q_SQE_SIZE +
                        (uint64_t)(i % n) * VGPU_Q_CQE_SIZE;
-    struct cqe c = {get32(e + VGPU_CQE_TAG), get32(e + VGPU_CQE_STATUS),
-                    get32(e + VGPU_CQE_OUT_LEN), get32(e + VGPU_CQE_FLAGS)};
+    struct cqe c = {
+        vgpu_get_le32(e + VGPU_CQE_TAG), vgpu_get_le32(e + VGPU_CQE_STATUS),
+        vgpu_get_le32(e + VGPU_CQE_OUT_LEN), vgpu_get_le32(e + VGPU_CQE_FLAGS)};
 
     return c;
 }
@@ -700,11 +687,11 @@ test_ring_faults(void **state)
                      i * VGPU_Q_SQE_SIZE;
 
         put64(e + VGPU_SQE_IN_ADDR, in_addr(i));
-        put32(e + VGPU_SQE_IN_LEN, 8);
-        put32(e + VGPU_SQE_TAG, i);
+        vgpu_put_le32(e + VGPU_SQE_IN_LEN, 8);
+        vgpu_put_le32(e + VGPU_SQE_TAG, i);
         put64(e + VGPU_SQE_OUT_ADDR, out_addr(i));
-        put32(e + VGPU_SQE_OUT_CAP, 8);
-        put32(e + VGPU_SQE_FLAGS, 0);
+        vgpu_put_le32(e + VGPU_SQE_OUT_CAP, 8);
+        vgpu_put_le32(e + VGPU_SQE_FLAGS, 0);
     }
     wr(f, VGPU_REG_SQ_TAIL, 2);
     assert_int_equal(f->nsub, 2);
