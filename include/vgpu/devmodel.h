@@ -121,7 +121,7 @@ struct vgpu_dev_stats {
     uint64_t guest_errors;    /* accesses reported as guest errors */
     /* The queue: stale answers count in stale_responses too. */
     uint64_t q_taken;       /* SQ entries taken (SQ_HEAD advanced) */
-    uint64_t q_submitted;   /* queue entries handed to ops->submit, 0 */
+    uint64_t q_submitted;   /* ... that ops->submit accepted (returned 0) */
     uint64_t q_completions; /* CQ entries written */
     uint64_t q_errors;      /* ... of them with a status other than 0 */
     uint64_t q_dma_errors;  /* DMA failures: input, output or ring */
@@ -293,8 +293,8 @@ VGPU_EXPORT void vgpu_dev_inflight(const struct vgpu_dev *dev,
  *          out_addr (a failed write: the entry's status is DMA_ERROR, out_len
  *          0). Success with @len > out_cap: RESPONSE_TOO_LARGE, nothing
  *          written; @data may then be NULL (a transport that discarded the
- *          payload passes only its length). An error's message is cut to
- *          out_cap.
+ *          payload passes only its length; NULL otherwise means no bytes:
+ *          out_len 0). An error's message is cut to out_cap.
  *
  * Writes the CQ entry {tag, status, out_len, PHASE} at slot CQ_TAIL mod N,
  * advances CQ_TAIL and sets IRQ_STATUS bit 1. A CQ entry that cannot be
