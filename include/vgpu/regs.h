@@ -1,7 +1,7 @@
 /*
  * vgpu-stub register interface: the single source of every number in
- * SPEC.md sections 2-6. Code, tests and docs use these names; no other file
- * spells a register offset, a status value or an error code as a literal.
+ * SPEC.md sections 2-6 and 11. Code, tests and docs use these names; no other
+ * file spells a register offset, a status value or an error code as a literal.
  */
 #ifndef VGPU_REGS_H
 #define VGPU_REGS_H
@@ -41,7 +41,8 @@
 #define VGPU_BUF_SIZE        1024u
 #define VGPU_REQ_BUF_OFFSET  0x040u /* RW, VGPU_BUF_SIZE bytes */
 #define VGPU_RESP_BUF_OFFSET 0x440u /* RO, VGPU_BUF_SIZE bytes */
-#define VGPU_RESERVED_OFFSET 0x840u /* to VGPU_BAR0_SIZE: reads 0 */
+#define VGPU_BUF_SPACE_END   0x840u /* first byte after the response buffer */
+#define VGPU_RESERVED_OFFSET 0x86Cu /* to VGPU_BAR0_SIZE: reads 0 */
 #define VGPU_BUF_MAX_ACCESS  8u     /* buffers take 1, 2, 4 or 8 bytes */
 
 /* ---- Register values ----------------------------------------------------- */
@@ -65,12 +66,18 @@
 
 #define VGPU_CAP_BASIC    (1u << 0) /* request/response through the buffers */
 #define VGPU_CAP_IRQ      (1u << 1) /* completion interrupt */
+#define VGPU_CAP_QUEUE    (1u << 2) /* section 11: only with DMA ops */
 #define VGPU_CAPABILITIES (VGPU_CAP_BASIC | VGPU_CAP_IRQ)
 
-#define VGPU_IRQ_CTRL_ENABLE (1u << 0)
-#define VGPU_IRQ_CTRL_MASK   VGPU_IRQ_CTRL_ENABLE
-#define VGPU_IRQ_STATUS_DONE (1u << 0)
-#define VGPU_IRQ_STATUS_MASK VGPU_IRQ_STATUS_DONE
+/* The _MASK values are a mailbox-only device's; a queue-capable device also
+ * keeps the _QUEUE bits. */
+#define VGPU_IRQ_CTRL_ENABLE  (1u << 0)
+#define VGPU_IRQ_CTRL_QUEUE   (1u << 1) /* section 11: queue completions */
+#define VGPU_IRQ_CTRL_MASK    VGPU_IRQ_CTRL_ENABLE
+#define VGPU_IRQ_STATUS_DONE  (1u << 0)
+#define VGPU_IRQ_STATUS_QUEUE (1u << 1) /* section 11: a CQ entry written */
+#define VGPU_IRQ_STATUS_MASK  VGPU_IRQ_STATUS_DONE
+#define VGPU_IRQ_LINE_MASK    (VGPU_IRQ_STATUS_DONE | VGPU_IRQ_STATUS_QUEUE)
 
 /* ---- Error codes: ERROR_CODE and frame status (section 5) -------------- */
 /* VGPU_ERR_BUSY is only the guest library's answer; the device never sets it */
@@ -84,7 +91,54 @@
 #define VGPU_ERR_RESPONSE_TOO_LARGE   0x07u
 #define VGPU_ERR_REJECTED             0x08u
 #define VGPU_ERR_PROTOCOL_ERROR       0x09u
-#define VGPU_ERR_COUNT                10u /* codes 0 .. VGPU_ERR_COUNT - 1 */
+#define VGPU_ERR_DMA_ERROR            0x0Au /* queue only (section 11) */
+#define VGPU_ERR_COUNT                11u   /* codes 0 .. VGPU_ERR_COUNT - 1 */
+
+/* ---- The queue (SPEC.md section 11) --------------------------------------
+ * Registers of a device with VGPU_CAP_QUEUE; on any other device this range
+ * is reserved space. Aligned 4-byte accesses only, as the registers above. */
+#define VGPU_REG_Q_BASE_LO      0x840u /* RW: queue area, low 32 bits */
+#define VGPU_REG_Q_BASE_HI      0x844u /* RW: queue area, high 32 bits */
+#define VGPU_REG_Q_SIZE         0x848u /* RW: N, a power of two 1..256 */
+#define VGPU_REG_Q_CTRL         0x84Cu /* RW: VGPU_Q_CTRL_ENABLE */
+#define VGPU_REG_SQ_TAIL        0x850u /* RW: the guest's doorbell */
+#define VGPU_REG_SQ_HEAD        0x854u /* RO: entries the device took */
+#define VGPU_REG_CQ_TAIL        0x858u /* RO: completions written */
+#define VGPU_REG_CQ_HEAD        0x85Cu /* RW: completions consumed */
+#define VGPU_REG_Q_ERROR        0x860u /* RO: VGPU_ERR_* that stopped it */
+#define VGPU_REG_Q_MAX_INFLIGHT 0x864u /* RO: min(N, mediator's count) */
+#define VGPU_REG_Q_MAX_XFER     0x868u /* RO: VGPU_Q_MAX_XFER */
+#define VGPU_Q_REG_OFFSET       VGPU_REG_Q_BASE_LO /* first queue register */
+#define VGPU_Q_REG_END          0x86Cu             /* first byte after them */
+#define VGPU_Q_REG_COUNT        11u
+
+#define VGPU_Q_ENTRIES_MAX    256u     /* the largest N */
+#define VGPU_Q_MAX_XFER       1048576u /* the largest in_len and out_cap */
+#define VGPU_Q_MIN_IN_LEN     8u       /* op and n */
+#define VGPU_Q_SQE_SIZE       32u
+#define VGPU_Q_CQE_SIZE       16u
+#define VGPU_Q_BASE_ALIGN     4096u
+#define VGPU_Q_CTRL_ENABLE    1u
+#define VGPU_Q_CTRL_MASK      VGPU_Q_CTRL_ENABLE
+#define VGPU_CQE_PHASE        1u
+#define VGPU_Q_WIRE_ID_BIT    0x80000000u /* set in every queue wire id */
+#define VGPU_Q_WIRE_SLOT_MASK 0xFFu       /* wire id bits 0-7: the slot */
+#define VGPU_Q_WIRE_SEQ_SHIFT 8u          /* bits 8-30: the sequence */
+#define VGPU_Q_WIRE_SEQ_MASK  0x7FFFFFu
+
+/* Field offsets of a submission queue entry (little-endian). */
+#define VGPU_SQE_IN_ADDR  0u  /* u64 */
+#define VGPU_SQE_IN_LEN   8u  /* u32 */
+#define VGPU_SQE_TAG      12u /* u32 */
+#define VGPU_SQE_OUT_ADDR 16u /* u64 */
+#define VGPU_SQE_OUT_CAP  24u /* u32 */
+#define VGPU_SQE_FLAGS    28u /* u32, 0 */
+
+/* Field offsets of a completion queue entry (little-endian u32 each). */
+#define VGPU_CQE_TAG     0u
+#define VGPU_CQE_STATUS  4u
+#define VGPU_CQE_OUT_LEN 8u
+#define VGPU_CQE_FLAGS   12u /* VGPU_CQE_PHASE */
 
 /* ---- The queue (SPEC.md section 11) -------------------------------------- */
 #define VGPU_REG_Q_BASE_LO      0x840u

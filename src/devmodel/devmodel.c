@@ -1,16 +1,17 @@
 /*
- * The vgpu-stub register state machine (SPEC.md sections 3-5).
+ * The vgpu-stub register state machine (SPEC.md sections 3-5), and the
+ * dispatch of the queue's registers to queue.c (section 11).
  *
  * Every access is checked first and acted on second; nothing a guest does
  * can fail, assert or touch memory outside the device's own buffers. Effects
  * leave only through dev->ops.
  */
-#include "vgpu/devmodel.h"
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "dev_internal.h"
 
 /* ---- Helpers ------------------------------------------------------------ */
 
@@ -32,8 +33,8 @@ all_ones(unsigned size)
 
 /* Report a guest error: count it, and hand the adapter one formatted line.
  * The text lives in dev->why, so no allocation and no I/O happens here. */
-static void __attribute__((format(printf, 2, 3)))
-guest_error(struct vgpu_dev *dev, const char *fmt, ...)
+void
+vgpu_dev__guest_error(struct vgpu_dev *dev, const char *fmt, ...)
 {
     va_list ap;
 
@@ -56,12 +57,13 @@ reg_label(uint64_t addr)
 }
 
 /* Raise or lower the line when IRQ_CTRL & IRQ_STATUS changes. Only changes
- * reach the adapter, so a rise is exactly where MSI sends its message. */
-static void
-update_irq(struct vgpu_dev *dev)
+ * reach the adapter, so a rise is exactly where MSI sends its message. Bit 0
+ * is the mailbox, bit 1 the queue (only a queue device ever sets it), so
+ * completions of both that arrive together give one rise. */
+void
+vgpu_dev__update_irq(struct vgpu_dev *dev)
 {
-    int level = (dev->irq_ctrl & VGPU_IRQ_CTRL_ENABLE) &&
-                (dev->irq_status & VGPU_IRQ_STATUS_DONE);
+    int level = (dev->irq_ctrl & dev->irq_status & VGPU_IRQ_LINE_MASK) != 0;
 
     if (level != dev->irq_level) {
         dev->irq_level = level;
@@ -90,14 +92,14 @@ finish(struct vgpu_dev *dev, uint32_t err, const uint8_t *data, size_t len)
     }
     dev->timestamp = dev->ops->now_ns(dev->opaque);
     dev->irq_status |= VGPU_IRQ_STATUS_DONE;
-    update_irq(dev);
+    vgpu_dev__update_irq(dev);
 }
 
 /* An error code from a transport or mediator, as ERROR_CODE will show it.
  * Codes the device cannot report (NONE, BUSY, unknown) are the peer breaking
  * the protocol. */
-static uint32_t
-sanitize_error(uint32_t code)
+uint32_t
+vgpu_dev__sanitize_error(uint32_t code)
 {
     if (code <= VGPU_ERR_BUSY || code >= VGPU_ERR_COUNT) {
         return VGPU_ERR_PROTOCOL_ERROR;
@@ -115,8 +117,9 @@ ring_doorbell(struct vgpu_dev *dev)
     int rc;
 
     if (dev->status == VGPU_STATUS_BUSY) {
-        guest_error(dev, "DOORBELL rung while BUSY (request id %u in flight)",
-                    dev->inflight_id);
+        vgpu_dev__guest_error(
+            dev, "DOORBELL rung while BUSY (request id %u in flight)",
+            dev->inflight_id);
         return;
     }
     if (dev->request_len == 0 || dev->request_len > VGPU_BUF_SIZE) {
@@ -141,18 +144,27 @@ ring_doorbell(struct vgpu_dev *dev)
     req.priority = dev->cfg.priority;
     req.data = dev->snapshot;
     req.len = dev->request_len;
+    req.queued = 0;
 
     rc = dev->ops->submit(dev->opaque, &req);
     /* Fail only this request, and only if nothing has ended it meanwhile. */
     if (rc != 0 && dev->status == VGPU_STATUS_BUSY && dev->generation == gen) {
         finish(dev,
-               rc > 0 ? sanitize_error((uint32_t)rc)
+               rc > 0 ? vgpu_dev__sanitize_error((uint32_t)rc)
                       : VGPU_ERR_MEDIATOR_UNAVAILABLE,
                NULL, 0);
     }
 }
 
 /* ---- Registers ---------------------------------------------------------- */
+
+/* The IRQ_CTRL and IRQ_STATUS bits this device has: bit 1 only with the
+ * queue, so a mailbox-only device reads exactly as before it. */
+static uint32_t
+irq_mask(const struct vgpu_dev *dev)
+{
+    return dev->has_queue ? VGPU_IRQ_LINE_MASK : VGPU_IRQ_CTRL_MASK;
+}
 
 static uint32_t
 reg_read(const struct vgpu_dev *dev, uint64_t addr)
@@ -177,7 +189,8 @@ reg_read(const struct vgpu_dev *dev, uint64_t addr)
     case VGPU_REG_PROTOCOL_VER:
         return VGPU_PROTOCOL_VERSION;
     case VGPU_REG_CAPABILITIES:
-        return VGPU_CAPABILITIES;
+        return dev->has_queue ? VGPU_CAPABILITIES | VGPU_CAP_QUEUE
+                              : VGPU_CAPABILITIES;
     case VGPU_REG_IRQ_CTRL:
         return dev->irq_ctrl;
     case VGPU_REG_IRQ_STATUS:
@@ -203,20 +216,21 @@ reg_write(struct vgpu_dev *dev, uint64_t addr, uint32_t val)
         if (val == VGPU_DOORBELL_RING) {
             ring_doorbell(dev);
         } else {
-            guest_error(dev, "DOORBELL: value 0x%x ignored (only %u rings)",
-                        val, VGPU_DOORBELL_RING);
+            vgpu_dev__guest_error(
+                dev, "DOORBELL: value 0x%x ignored (only %u rings)", val,
+                VGPU_DOORBELL_RING);
         }
         break;
     case VGPU_REG_REQUEST_LEN:
         dev->request_len = val; /* checked at the doorbell */
         break;
     case VGPU_REG_IRQ_CTRL:
-        dev->irq_ctrl = val & VGPU_IRQ_CTRL_MASK;
-        update_irq(dev);
+        dev->irq_ctrl = val & irq_mask(dev);
+        vgpu_dev__update_irq(dev);
         break;
     case VGPU_REG_IRQ_STATUS:
-        dev->irq_status &= ~(val & VGPU_IRQ_STATUS_MASK);
-        update_irq(dev);
+        dev->irq_status &= ~(val & irq_mask(dev));
+        vgpu_dev__update_irq(dev);
         break;
     case VGPU_REG_REQUEST_ID:
         dev->request_id = val;
@@ -225,8 +239,9 @@ reg_write(struct vgpu_dev *dev, uint64_t addr, uint32_t val)
         dev->scratch = val;
         break;
     default:
-        guest_error(dev, "write of 0x%x to read-only register %s (0x%03x)", val,
-                    reg_label(addr), (unsigned)addr);
+        vgpu_dev__guest_error(dev,
+                              "write of 0x%x to read-only register %s (0x%03x)",
+                              val, reg_label(addr), (unsigned)addr);
         break;
     }
 }
@@ -314,6 +329,29 @@ in_range(uint64_t addr, uint64_t base)
     return addr >= base && addr - base < VGPU_BUF_SIZE;
 }
 
+/* The queue's registers exist only on a device with the queue; elsewhere
+ * their range is reserved space. */
+static int
+in_q_regs(const struct vgpu_dev *dev, uint64_t addr)
+{
+    return dev->has_queue && addr >= VGPU_Q_REG_OFFSET && addr < VGPU_Q_REG_END;
+}
+
+/* Registers, the mailbox's and the queue's, take aligned 4-byte accesses. */
+static int
+reg_access_ok(struct vgpu_dev *dev, const char *verb, uint64_t addr,
+              unsigned size)
+{
+    if (size == VGPU_REG_SIZE && addr % VGPU_REG_SIZE == 0) {
+        return 1;
+    }
+    vgpu_dev__guest_error(dev,
+                          "%s of %u bytes at 0x%03llx: registers take "
+                          "aligned %u-byte accesses",
+                          verb, size, (unsigned long long)addr, VGPU_REG_SIZE);
+    return 0;
+}
+
 /* ---- Public API ------------------------------------------------------------
  */
 
@@ -332,8 +370,14 @@ int
 vgpu_dev_init(struct vgpu_dev *dev, const struct vgpu_dev_config *cfg,
               const struct vgpu_dev_ops *ops, void *opaque)
 {
+    int dma_ops;
+
     if (!dev || vgpu_dev_config_check(cfg) != 0 || !ops || !ops->submit ||
         !ops->set_irq || !ops->now_ns) {
+        return -EINVAL;
+    }
+    dma_ops = !!ops->dma_read + !!ops->dma_write + !!ops->q_buffer;
+    if (dma_ops != 0 && dma_ops != 3) {
         return -EINVAL;
     }
     memset(dev, 0, sizeof(*dev));
@@ -341,6 +385,8 @@ vgpu_dev_init(struct vgpu_dev *dev, const struct vgpu_dev_config *cfg,
     dev->opaque = opaque;
     dev->cfg = *cfg;
     dev->status = VGPU_STATUS_IDLE;
+    dev->has_queue = dma_ops == 3;
+    dev->q_accepted = VGPU_Q_ENTRIES_MAX;
     return 0;
 }
 
@@ -359,19 +405,22 @@ uint64_t
 vgpu_dev_mmio_read(struct vgpu_dev *dev, uint64_t addr, unsigned size)
 {
     if (!access_size_ok(size) || addr >= VGPU_BAR0_SIZE) {
-        guest_error(dev, "read of %u bytes at 0x%llx: not a BAR0 access", size,
-                    (unsigned long long)addr);
+        vgpu_dev__guest_error(dev,
+                              "read of %u bytes at 0x%llx: not a BAR0 access",
+                              size, (unsigned long long)addr);
         return all_ones(size);
     }
     if (addr < VGPU_REG_SPACE_END) {
-        if (size != VGPU_REG_SIZE || addr % VGPU_REG_SIZE != 0) {
-            guest_error(dev,
-                        "read of %u bytes at 0x%03llx: registers take "
-                        "aligned %u-byte accesses",
-                        size, (unsigned long long)addr, VGPU_REG_SIZE);
+        if (!reg_access_ok(dev, "read", addr, size)) {
             return all_ones(size);
         }
         return reg_read(dev, addr);
+    }
+    if (in_q_regs(dev, addr)) {
+        if (!reg_access_ok(dev, "read", addr, size)) {
+            return all_ones(size);
+        }
+        return vgpu_dev__q_reg_read(dev, addr);
     }
     if (in_range(addr, VGPU_REQ_BUF_OFFSET)) {
         return buf_read(dev->req_buf, addr - VGPU_REQ_BUF_OFFSET, size);
@@ -387,19 +436,21 @@ vgpu_dev_mmio_write(struct vgpu_dev *dev, uint64_t addr, uint64_t val,
                     unsigned size)
 {
     if (!access_size_ok(size) || addr >= VGPU_BAR0_SIZE) {
-        guest_error(dev, "write of %u bytes at 0x%llx: not a BAR0 access", size,
-                    (unsigned long long)addr);
+        vgpu_dev__guest_error(dev,
+                              "write of %u bytes at 0x%llx: not a BAR0 access",
+                              size, (unsigned long long)addr);
         return;
     }
     if (addr < VGPU_REG_SPACE_END) {
-        if (size != VGPU_REG_SIZE || addr % VGPU_REG_SIZE != 0) {
-            guest_error(dev,
-                        "write of %u bytes at 0x%03llx: registers take "
-                        "aligned %u-byte accesses",
-                        size, (unsigned long long)addr, VGPU_REG_SIZE);
-            return;
+        if (reg_access_ok(dev, "write", addr, size)) {
+            reg_write(dev, addr, (uint32_t)val);
         }
-        reg_write(dev, addr, (uint32_t)val);
+        return;
+    }
+    if (in_q_regs(dev, addr)) {
+        if (reg_access_ok(dev, "write", addr, size)) {
+            vgpu_dev__q_reg_write(dev, addr, (uint32_t)val);
+        }
         return;
     }
     if (in_range(addr, VGPU_REQ_BUF_OFFSET)) {
@@ -407,12 +458,13 @@ vgpu_dev_mmio_write(struct vgpu_dev *dev, uint64_t addr, uint64_t val,
         return;
     }
     if (in_range(addr, VGPU_RESP_BUF_OFFSET)) {
-        guest_error(dev, "write to the read-only response buffer at 0x%03llx",
-                    (unsigned long long)addr);
+        vgpu_dev__guest_error(
+            dev, "write to the read-only response buffer at 0x%03llx",
+            (unsigned long long)addr);
         return;
     }
-    guest_error(dev, "write to reserved space at 0x%03llx",
-                (unsigned long long)addr);
+    vgpu_dev__guest_error(dev, "write to reserved space at 0x%03llx",
+                          (unsigned long long)addr);
 }
 
 int
@@ -435,7 +487,8 @@ vgpu_dev_complete(struct vgpu_dev *dev, uint32_t generation,
         len = 0;
     }
     finish(dev,
-           status == VGPU_ERR_NONE ? VGPU_ERR_NONE : sanitize_error(status),
+           status == VGPU_ERR_NONE ? VGPU_ERR_NONE
+                                   : vgpu_dev__sanitize_error(status),
            data, len);
     return 0;
 }
@@ -445,6 +498,9 @@ vgpu_dev_transport_lost(struct vgpu_dev *dev)
 {
     if (dev->status == VGPU_STATUS_BUSY) {
         finish(dev, VGPU_ERR_MEDIATOR_UNAVAILABLE, NULL, 0);
+    }
+    if (dev->has_queue) {
+        vgpu_dev__q_transport_lost(dev);
     }
 }
 
@@ -473,7 +529,8 @@ vgpu_dev_reset(struct vgpu_dev *dev)
     memset(dev->req_buf, 0, sizeof(dev->req_buf));
     memset(dev->resp_buf, 0, sizeof(dev->resp_buf));
     memset(dev->snapshot, 0, sizeof(dev->snapshot));
-    update_irq(dev);
+    vgpu_dev__q_reset(dev);
+    vgpu_dev__update_irq(dev);
 }
 
 int

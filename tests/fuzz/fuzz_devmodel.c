@@ -438,9 +438,9 @@ fz_addr(struct fz *f)
     case AT_RESP_BUF:
         return VGPU_RESP_BUF_OFFSET + fuzz_u16(&f->cur) % VGPU_BUF_SIZE;
     case AT_RESP_END:
-        return VGPU_RESERVED_OFFSET - 1u - fuzz_u8(&f->cur) % 16u;
+        return VGPU_BUF_SPACE_END - 1u - fuzz_u8(&f->cur) % 16u;
     case AT_RESERVED:
-        return VGPU_RESERVED_OFFSET + fuzz_u16(&f->cur) % 0x1000u;
+        return VGPU_BUF_SPACE_END + fuzz_u16(&f->cur) % 0x1000u;
     case AT_BAR_END:
         return VGPU_BAR0_SIZE - 8u + fuzz_u8(&f->cur) % 16u;
     default:
@@ -491,7 +491,7 @@ fz_step_read(struct fz *f)
     } else if (addr < VGPU_RESP_BUF_OFFSET) {
         FUZZ_CHECK(v == fz_buf_value(f->dev->req_buf,
                                      addr - VGPU_REQ_BUF_OFFSET, size));
-    } else if (addr < VGPU_RESERVED_OFFSET) {
+    } else if (addr < VGPU_BUF_SPACE_END) {
         FUZZ_CHECK(v == fz_buf_value(f->dev->resp_buf,
                                      addr - VGPU_RESP_BUF_OFFSET, size));
     } else {

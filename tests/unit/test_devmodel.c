@@ -319,8 +319,8 @@ expected_read(uint64_t addr, unsigned size)
             if (a < VGPU_RESP_BUF_OFFSET) {
                 b = req_pattern(a - VGPU_REQ_BUF_OFFSET);
             }
-        } else if (addr < VGPU_RESERVED_OFFSET) {
-            if (a < VGPU_RESERVED_OFFSET) {
+        } else if (addr < VGPU_BUF_SPACE_END) {
+            if (a < VGPU_BUF_SPACE_END) {
                 b = resp_pattern(a - VGPU_RESP_BUF_OFFSET);
             }
         }

@@ -1696,6 +1696,7 @@ test_strerror_device_codes(void **state)
         {VGPU_ERR_RESPONSE_TOO_LARGE, "RESPONSE_TOO_LARGE"},
         {VGPU_ERR_REJECTED, "REJECTED"},
         {VGPU_ERR_PROTOCOL_ERROR, "PROTOCOL_ERROR"},
+        {VGPU_ERR_DMA_ERROR, "DMA_ERROR"},
     };
     size_t i;
 
