@@ -140,31 +140,6 @@
 #define VGPU_CQE_OUT_LEN 8u
 #define VGPU_CQE_FLAGS   12u /* VGPU_CQE_PHASE */
 
-/* ---- The queue (SPEC.md section 11) -------------------------------------- */
-#define VGPU_REG_Q_BASE_LO      0x840u
-#define VGPU_REG_Q_BASE_HI      0x844u
-#define VGPU_REG_Q_SIZE         0x848u
-#define VGPU_REG_Q_CTRL         0x84Cu
-#define VGPU_REG_SQ_TAIL        0x850u
-#define VGPU_REG_SQ_HEAD        0x854u
-#define VGPU_REG_CQ_TAIL        0x858u
-#define VGPU_REG_CQ_HEAD        0x85Cu
-#define VGPU_REG_Q_ERROR        0x860u
-#define VGPU_REG_Q_MAX_INFLIGHT 0x864u
-#define VGPU_REG_Q_MAX_XFER     0x868u
-#define VGPU_CAP_QUEUE          (1u << 2)
-#define VGPU_Q_ENTRIES_MAX      256u
-#define VGPU_Q_MAX_XFER         1048576u
-#define VGPU_Q_SQE_SIZE         32u
-#define VGPU_Q_CQE_SIZE         16u
-#define VGPU_Q_BASE_ALIGN       4096u
-#define VGPU_Q_CTRL_ENABLE      1u
-#define VGPU_CQE_PHASE          1u
-#define VGPU_IRQ_CTRL_QUEUE     (1u << 1)
-#define VGPU_IRQ_STATUS_QUEUE   (1u << 1)
-#define VGPU_ERR_DMA_ERROR      0x0Au
-#define VGPU_Q_WIRE_ID_BIT      0x80000000u
-
 /* ---- Device properties (SPEC.md section 6) ------------------------------- */
 #define VGPU_DEFAULT_POOL       'A'
 #define VGPU_DEFAULT_PRIORITY   VGPU_PRIO_MEDIUM
