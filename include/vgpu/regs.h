@@ -65,6 +65,7 @@
 
 #define VGPU_CAP_BASIC    (1u << 0) /* request/response through the buffers */
 #define VGPU_CAP_IRQ      (1u << 1) /* completion interrupt */
+#define VGPU_CAP_QUEUE    (1u << 2)
 #define VGPU_CAPABILITIES (VGPU_CAP_BASIC | VGPU_CAP_IRQ)
 
 #define VGPU_IRQ_CTRL_ENABLE (1u << 0)
@@ -84,7 +85,8 @@
 #define VGPU_ERR_RESPONSE_TOO_LARGE   0x07u
 #define VGPU_ERR_REJECTED             0x08u
 #define VGPU_ERR_PROTOCOL_ERROR       0x09u
-#define VGPU_ERR_COUNT                10u /* codes 0 .. VGPU_ERR_COUNT - 1 */
+#define VGPU_ERR_DMA_ERROR            0x0Au
+#define VGPU_ERR_COUNT                11u /* codes 0 .. VGPU_ERR_COUNT - 1 */
 
 /* ---- Device properties (SPEC.md section 6) ------------------------------- */
 #define VGPU_DEFAULT_POOL       'A'

@@ -24,6 +24,7 @@ static const char *const device_names[VGPU_ERR_COUNT] = {
     [VGPU_ERR_RESPONSE_TOO_LARGE] = "RESPONSE_TOO_LARGE",
     [VGPU_ERR_REJECTED] = "REJECTED",
     [VGPU_ERR_PROTOCOL_ERROR] = "PROTOCOL_ERROR",
+    [VGPU_ERR_DMA_ERROR] = "DMA_ERROR",
 };
 
 static const char *
