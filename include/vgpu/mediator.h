@@ -152,11 +152,12 @@ VGPU_EXPORT size_t vgpu_mediator_dispatch(struct vgpu_mediator *m,
                                           size_t budget);
 
 /**
- * vgpu_mediator_conn_inflight() - the requests @c may have in flight, as its
- * HELLO_ACK said: 0 before HELLO, 1 for a device without the queue (the
- * mailbox; its requests are bounded by vm_queue_cap all the same), the
- * accepted count for a queue connection. A transport sizes the connection's
- * output bound from it (each answer may be VGPU_MAX_PAYLOAD bytes).
+ * vgpu_mediator_conn_inflight() - for a queue connection (its HELLO offered
+ * VGPU_CAP_QUEUE), the requests it may have in flight, as its 12-byte
+ * HELLO_ACK said; 0 before HELLO and for a device without the queue (the
+ * mailbox: 1 KiB answers, its requests bounded by vm_queue_cap). A
+ * transport sizes the connection's output bound from it (each answer of a
+ * queue connection may be VGPU_MAX_PAYLOAD bytes).
  */
 VGPU_EXPORT uint32_t vgpu_mediator_conn_inflight(const struct vgpu_mconn *c);
 

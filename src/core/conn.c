@@ -718,5 +718,5 @@ vgpu_mediator_conn_input(struct vgpu_mconn *c, const uint8_t *data, size_t len)
 uint32_t
 vgpu_mediator_conn_inflight(const struct vgpu_mconn *c)
 {
-    return c->inflight_max;
+    return c->queue ? c->inflight_max : 0;
 }

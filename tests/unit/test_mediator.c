@@ -1955,10 +1955,10 @@ test_queue_hello(void **state)
     (void)state;
     greeted_queue(f, 0, 1, MED, &inflight);
     assert_int_equal(inflight, VGPU_Q_DEFAULT_INFLIGHT);
-    /* A mailbox device on the same mediator: 8 bytes, in-flight 1. */
+    /* A mailbox device on the same mediator: 8 bytes, no queue. */
     greeted(f, 1, 2, POOL_A, MED);
     assert_int_equal(f->conns[1].frames[0].len, VGPU_HELLO_ACK_PAYLOAD_SIZE);
-    assert_int_equal(vgpu_mediator_conn_inflight(f->conns[1].mc), 1);
+    assert_int_equal(vgpu_mediator_conn_inflight(f->conns[1].mc), 0);
     fake_free(f);
 
     vgpu_mediator_config_default(&cfg);
