@@ -53,12 +53,26 @@ struct vgpu_mediator_ops {
                  char *why, size_t why_len);
 };
 
+/* The queue (SPEC.md section 11): the largest in-flight count a mediator may
+ * accept from one connection (a ring holds at most 256 entries), and the
+ * default bound on the bytes of requests held (queued, running or being
+ * received) over all connections. */
+#define VGPU_MEDIATOR_MAX_INFLIGHT           256u
+#define VGPU_MEDIATOR_DEFAULT_REQUEST_MEMORY (1ull << 30) /* 1 GiB */
+
 /* Configuration. vgpu_mediator_config_default() fills the defaults. */
 struct vgpu_mediator_config {
     int policy;           /* VGPU_SCHED_PRIORITY or VGPU_SCHED_WEIGHTED */
     uint32_t max_wait_ms; /* aging bound of the priority policy */
     uint32_t weights[VGPU_PRIO_COUNT]; /* weighted policy: low, medium, high */
     uint32_t vm_queue_cap;             /* queued requests per VM */
+    /* Requests in flight (queued or running) that a queue connection may
+     * have: its HELLO_ACK says min(queue_inflight, vm_queue_cap), 1 ..
+     * VGPU_MEDIATOR_MAX_INFLIGHT. Default VGPU_Q_DEFAULT_INFLIGHT. */
+    uint32_t queue_inflight;
+    /* Bytes of request payload held over all connections, at least
+     * VGPU_MAX_PAYLOAD; a request that would pass it is REJECTED. */
+    uint64_t request_memory;
     /* Backend of each pool, as "cpu" or "cuda:0"; NULL: default_backend. */
     const char *pool_backend[VGPU_POOL_COUNT];
     const char *default_backend;
@@ -144,6 +158,22 @@ VGPU_EXPORT void vgpu_mediator_conn_close(struct vgpu_mconn *c);
  */
 VGPU_EXPORT size_t vgpu_mediator_dispatch(struct vgpu_mediator *m,
                                           size_t budget);
+
+/**
+ * vgpu_mediator_conn_inflight() - for a queue connection (its HELLO offered
+ * VGPU_CAP_QUEUE), the requests it may have in flight, as its 12-byte
+ * HELLO_ACK said; 0 before HELLO and for a device without the queue (the
+ * mailbox: 1 KiB answers, its requests bounded by vm_queue_cap). A
+ * transport sizes the connection's output bound from it (each answer of a
+ * queue connection may be VGPU_MAX_PAYLOAD bytes).
+ */
+VGPU_EXPORT uint32_t vgpu_mediator_conn_inflight(const struct vgpu_mconn *c);
+
+/**
+ * vgpu_mediator_held_bytes() - bytes of request payload the mediator holds
+ * now (queued, running, or being received), over all connections.
+ */
+VGPU_EXPORT uint64_t vgpu_mediator_held_bytes(const struct vgpu_mediator *m);
 
 /** vgpu_mediator_pending() - requests waiting in the scheduler. */
 VGPU_EXPORT size_t vgpu_mediator_pending(const struct vgpu_mediator *m);

@@ -46,8 +46,14 @@
 #define VGPU_MSG_FIRST     VGPU_MSG_HELLO
 #define VGPU_MSG_LAST      VGPU_MSG_PONG
 
-#define VGPU_HELLO_PAYLOAD_SIZE     8u /* u32 version, u32 capabilities */
-#define VGPU_HELLO_ACK_PAYLOAD_SIZE 8u /* u32 capabilities, u32 max payload */
+#define VGPU_HELLO_PAYLOAD_SIZE           8u /* u32 version, u32 capabilities */
+#define VGPU_HELLO_ACK_PAYLOAD_SIZE       8u /* u32 capabilities, u32 max payload */
+/* The queue's HELLO_ACK (SPEC.md section 11) adds u32 max in-flight. It goes
+ * only to a device whose HELLO offered VGPU_CAP_QUEUE. */
+#define VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE 12u
+/* Requests a mediator accepts in flight from one queue connection unless
+ * configured otherwise; an 8-byte HELLO_ACK means 1. */
+#define VGPU_Q_DEFAULT_INFLIGHT           64u
 
 /* ---- Operations (SPEC.md section 8) -------------------------------------- */
 #define VGPU_OP_NOP        0x00u
@@ -143,8 +149,9 @@ VGPU_EXPORT void vgpu_hdr_unpack(const uint8_t *in, struct vgpu_hdr *h);
  *
  * Checks, in this order: magic (VGPU_E_BAD_MAGIC), version
  * (VGPU_E_BAD_VERSION), type (VGPU_E_BAD_TYPE), payload_len against
- * @max_payload (VGPU_E_TOO_LARGE), and the fixed payload size of HELLO,
- * HELLO_ACK, PING and PONG (VGPU_E_BAD_PAYLOAD). flags and reserved are not
+ * @max_payload (VGPU_E_TOO_LARGE), and the fixed payload size of HELLO (8),
+ * HELLO_ACK (8, or 12 with the queue's in-flight count), PING and PONG (0)
+ * (VGPU_E_BAD_PAYLOAD). flags and reserved are not
  * checked, so that a later version may use them.
  *
  * Return: 0 if acceptable, else the first failing code above.
@@ -174,6 +181,28 @@ VGPU_EXPORT void vgpu_hello_ack_pack(uint8_t *out, uint32_t caps,
 VGPU_EXPORT int vgpu_hello_ack_unpack(const uint8_t *p, size_t len,
                                       uint32_t *caps, uint32_t *max_payload);
 
+/**
+ * vgpu_hello_ack_pack_queue() - the 12-byte HELLO_ACK of a queue-capable
+ * mediator (SPEC.md section 11): @caps, @max_payload, then @max_inflight,
+ * the most requests it accepts in flight from this connection. Send it only
+ * to a device whose HELLO offered VGPU_CAP_QUEUE.
+ * @out: VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE bytes.
+ */
+VGPU_EXPORT void vgpu_hello_ack_pack_queue(uint8_t *out, uint32_t caps,
+                                           uint32_t max_payload,
+                                           uint32_t max_inflight);
+
+/**
+ * vgpu_hello_ack_unpack_queue() - read either HELLO_ACK form: 8 bytes (a
+ * mediator without the queue: *@max_inflight is 1) or 12 bytes.
+ * Return: 0, or VGPU_E_BAD_PAYLOAD when @len is neither 8 nor 12 or @p is
+ * NULL (nothing is written then).
+ */
+VGPU_EXPORT int vgpu_hello_ack_unpack_queue(const uint8_t *p, size_t len,
+                                            uint32_t *caps,
+                                            uint32_t *max_payload,
+                                            uint32_t *max_inflight);
+
 /* ---- Streaming decoder --------------------------------------------------- */
 
 /* One whole frame, as yielded by vgpu_decoder_feed(). */
@@ -199,7 +228,12 @@ struct vgpu_decoder {
     size_t payload_have;
     int state;
     int error;
+    bool pause; /* vgpu_decoder_pause_at_header() */
 };
+
+/* vgpu_decoder_feed()'s answer when paused at a header (see
+ * vgpu_decoder_pause_at_header()). */
+#define VGPU_DECODER_HEADER 2
 
 /**
  * vgpu_decoder_init() - prepare a decoder.
@@ -222,9 +256,11 @@ VGPU_EXPORT void vgpu_decoder_init(struct vgpu_decoder *d, uint8_t *buf,
  * Consumes bytes up to the end of the first frame that completes, and no
  * further, so the caller loops while bytes remain.
  *
- * Return: 1 when @frame holds a whole frame; 0 when all of @data was consumed
- * and no frame completed; a negative VGPU_E_* code from vgpu_hdr_check() when
- * a header is refused. An error is sticky until vgpu_decoder_reset().
+ * Return: 1 when @frame holds a whole frame; VGPU_DECODER_HEADER when paused
+ * at a header (vgpu_decoder_pause_at_header()); 0 when all of @data was
+ * consumed and no frame completed; a negative VGPU_E_* code from
+ * vgpu_hdr_check() when a header is refused. An error is sticky until
+ * vgpu_decoder_reset().
  */
 VGPU_EXPORT int vgpu_decoder_feed(struct vgpu_decoder *d, const uint8_t *data,
                                   size_t len, size_t *consumed,
@@ -236,6 +272,28 @@ VGPU_EXPORT int vgpu_decoder_feed(struct vgpu_decoder *d, const uint8_t *data,
  * error.
  */
 VGPU_EXPORT int vgpu_decoder_finish(const struct vgpu_decoder *d);
+
+/**
+ * vgpu_decoder_pause_at_header() - with @on, vgpu_decoder_feed() stops after
+ * each accepted header whose payload is not empty and returns
+ * VGPU_DECODER_HEADER with frame->hdr filled (payload NULL), before reading
+ * any payload byte, so that the caller can decide where that payload goes
+ * (vgpu_decoder_set_buffer()) and give it storage of exactly its size: a
+ * receiver of large payloads holds each once, with no copy. The next feed
+ * gathers the payload as usual. Kept across vgpu_decoder_reset().
+ */
+VGPU_EXPORT void vgpu_decoder_pause_at_header(struct vgpu_decoder *d, bool on);
+
+/**
+ * vgpu_decoder_set_buffer() - use @buf (@buf_cap bytes, owned by the caller)
+ * for payloads from now on, and @max_payload as the limit of the headers to
+ * come (clamped to VGPU_MAX_PAYLOAD). Call it between frames, or while
+ * paused at a header (the payload of that frame then goes to @buf, or is
+ * discarded as truncated when it is larger than @buf_cap).
+ * Return: 0, or -EBUSY when part of a payload has been gathered already.
+ */
+VGPU_EXPORT int vgpu_decoder_set_buffer(struct vgpu_decoder *d, uint8_t *buf,
+                                        size_t buf_cap, uint32_t max_payload);
 
 /** vgpu_decoder_reset() - forget any partial frame and any error. */
 VGPU_EXPORT void vgpu_decoder_reset(struct vgpu_decoder *d);

@@ -104,7 +104,14 @@ vgpu_med_send(struct vgpu_mconn *c, uint16_t type,
     h.pool_id = id->pool;
     h.priority = id->priority;
     h.status = status;
-    n = vgpu_frame_encode(&h, payload, len, m->wire, sizeof(m->wire));
+    if (payload == m->wire + VGPU_HDR_SIZE && len <= VGPU_MAX_PAYLOAD) {
+        /* A result the backend wrote in place: frame it around itself. */
+        h.payload_len = (uint32_t)len;
+        vgpu_hdr_pack(&h, m->wire);
+        n = (int)(VGPU_HDR_SIZE + len);
+    } else {
+        n = vgpu_frame_encode(&h, payload, len, m->wire, VGPU_MED_WIRE_SIZE);
+    }
     if (n < 0) {
         /* Not reached: every payload the core sends fits the buffer. */
         vgpu_med_log(m, VGPU_LOG_ERROR, "vm=%s: cannot encode %s: %s",
@@ -256,6 +263,8 @@ vgpu_mediator_conn_open(struct vgpu_mediator *m, void *conn_opaque)
     c->opaque = conn_opaque;
     c->state = VGPU_MCONN_AWAIT_HELLO;
     vgpu_decoder_init(&c->dec, c->payload, sizeof(c->payload), VGPU_BUF_SIZE);
+    /* Each REQUEST's payload is placed at its header (conn_header()). */
+    vgpu_decoder_pause_at_header(&c->dec, true);
     c->next = m->conns;
     if (m->conns != NULL) {
         m->conns->prev = c;
@@ -275,6 +284,8 @@ vgpu_mediator_conn_close(struct vgpu_mconn *c)
     }
     m = c->m;
     conn_refusals_summary(c);
+    vgpu_med_request_free(c->rx); /* a REQUEST cut short */
+    c->rx = NULL;
     /* Only the connection that owns the vm_id may take its work away: a
      * refused duplicate never owned it. */
     if (c->owns_vm) {
@@ -318,7 +329,7 @@ conn_hello(struct vgpu_mconn *c, const struct vgpu_frame *f)
     const struct vgpu_hdr *h = &f->hdr;
     struct vgpu_med_ident id = conn_ident_of(h);
     struct vgpu_stats_vm *rec;
-    uint8_t ack[VGPU_HELLO_ACK_PAYLOAD_SIZE];
+    uint8_t ack[VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE];
     char why[VGPU_MED_MSG_MAX] = "";
     uint32_t version;
     uint32_t caps;
@@ -395,7 +406,21 @@ conn_hello(struct vgpu_mconn *c, const struct vgpu_frame *f)
                  (unsigned)(version >> VGPU_MED_VERSION_MAJOR_SHIFT),
                  (unsigned)(version & VGPU_MED_VERSION_MINOR_MASK),
                  (unsigned)caps);
-    vgpu_hello_ack_pack(ack, caps & VGPU_CAPABILITIES, VGPU_BUF_SIZE);
+    if ((caps & VGPU_CAP_QUEUE) == 0) {
+        /* A device without the queue gets the 8 bytes it has always had. */
+        c->inflight_max = 1;
+        vgpu_hello_ack_pack(ack, caps & VGPU_CAPABILITIES, VGPU_BUF_SIZE);
+        vgpu_med_send(c, VGPU_MSG_HELLO_ACK, &id, VGPU_ERR_NONE, ack,
+                      VGPU_HELLO_ACK_PAYLOAD_SIZE);
+        return;
+    }
+    c->queue = 1;
+    c->inflight_max = m->queue_inflight;
+    /* Between frames: the payloads from now on may be 1 MiB. */
+    (void)vgpu_decoder_set_buffer(&c->dec, c->payload, sizeof(c->payload),
+                                  VGPU_MAX_PAYLOAD);
+    vgpu_hello_ack_pack_queue(ack, caps & (VGPU_CAPABILITIES | VGPU_CAP_QUEUE),
+                              VGPU_MAX_PAYLOAD, c->inflight_max);
     vgpu_med_send(c, VGPU_MSG_HELLO_ACK, &id, VGPU_ERR_NONE, ack, sizeof(ack));
 }
 
@@ -430,6 +455,88 @@ conn_check_ident(struct vgpu_mconn *c, const struct vgpu_med_ident *id)
     return 0;
 }
 
+/* The largest payload a connection may send: 1 MiB once a queue HELLO is
+ * accepted, else the mailbox's 1 KiB. */
+static uint32_t
+conn_max_payload(const struct vgpu_mconn *c)
+{
+    return c->queue ? VGPU_MAX_PAYLOAD : VGPU_BUF_SIZE;
+}
+
+/* The largest response a connection may be sent. */
+static size_t
+conn_response_max(const struct vgpu_mconn *c)
+{
+    return c->queue ? VGPU_MAX_PAYLOAD : VGPU_BUF_SIZE;
+}
+
+/* The most requests a connection may have queued or running. */
+static uint32_t
+conn_request_max(const struct vgpu_mconn *c)
+{
+    return c->queue ? c->inflight_max : c->m->vm_queue_cap;
+}
+
+/*
+ * A REQUEST header of a greeted connection: decide, before any payload byte
+ * is read, whether the request may be held, and if so allocate it with room
+ * for exactly its payload and let the decoder write there. Otherwise say why
+ * in rx_why; the payload then goes to the small buffer (or is discarded when
+ * larger) and the request is refused when it is whole. So a refused request
+ * costs no memory, and neither the in-flight count nor the memory cap is
+ * ever passed.
+ */
+static void
+conn_header(struct vgpu_mconn *c, const struct vgpu_hdr *h)
+{
+    struct vgpu_mediator *m = c->m;
+    size_t len = h->payload_len;
+    struct vgpu_med_request *r;
+
+    c->rx_why[0] = '\0';
+    c->rx_status = VGPU_ERR_REJECTED;
+    if (c->state != VGPU_MCONN_READY || h->type != VGPU_MSG_REQUEST) {
+        goto small;
+    }
+    if (m->shutting_down) {
+        snprintf(c->rx_why, sizeof(c->rx_why), "mediator shutting down");
+        goto small;
+    }
+    if (c->held_reqs >= conn_request_max(c)) {
+        snprintf(c->rx_why, sizeof(c->rx_why),
+                 "queue full: vm %u has %u requests queued or running (at "
+                 "most %u)",
+                 (unsigned)c->vm_id, (unsigned)c->held_reqs,
+                 (unsigned)conn_request_max(c));
+        goto small;
+    }
+    if (m->held_bytes + len > m->held_max) {
+        snprintf(c->rx_why, sizeof(c->rx_why),
+                 "mediator memory full: %llu bytes of requests held, %zu more "
+                 "would pass the cap of %llu",
+                 (unsigned long long)m->held_bytes, len,
+                 (unsigned long long)m->held_max);
+        goto small;
+    }
+    r = malloc(sizeof(*r) + len);
+    if (r == NULL) {
+        snprintf(c->rx_why, sizeof(c->rx_why), "mediator out of memory");
+        goto small;
+    }
+    memset(r, 0, sizeof(*r));
+    r->conn = c;
+    r->len = len;
+    c->held_reqs++;
+    m->held_bytes += len;
+    c->rx = r;
+    (void)vgpu_decoder_set_buffer(&c->dec, r->bytes, len, conn_max_payload(c));
+    return;
+
+small:
+    (void)vgpu_decoder_set_buffer(&c->dec, c->payload, sizeof(c->payload),
+                                  conn_max_payload(c));
+}
+
 static void
 conn_request(struct vgpu_mconn *c, const struct vgpu_frame *f)
 {
@@ -437,61 +544,45 @@ conn_request(struct vgpu_mconn *c, const struct vgpu_frame *f)
     struct vgpu_med_ident id = conn_ident_of(&f->hdr);
     size_t len = f->hdr.payload_len;
     char why[VGPU_MED_MSG_MAX] = "";
+    struct vgpu_med_request *r = c->rx;
     struct vgpu_op_desc desc;
-    struct vgpu_med_request *r;
-    size_t queued;
     int rc;
 
+    c->rx = NULL;
     c->stats->requests++;
     c->stats->bytes_in += len;
     if (conn_check_ident(c, &id)) {
-        return;
+        goto refused;
     }
-    if (f->truncated) {
-        /* Not reached while the decoder's limit is its buffer's size. */
-        vgpu_med_refuse(c, &id, VGPU_ERR_INVALID_REQUEST,
-                        "request of %zu bytes is over the %u-byte buffer", len,
-                        VGPU_BUF_SIZE);
+    if (r == NULL && f->truncated) {
+        /* Refused at its header (conn_header()), and too large to keep. */
+        vgpu_med_refuse(c, &id, c->rx_status, "%s",
+                        c->rx_why[0] != '\0' ? c->rx_why
+                                             : "request over the buffer");
         return;
     }
     if (vgpu_op_validate(f->payload, len, &desc, why, sizeof(why)) != 0) {
         vgpu_med_refuse(c, &id, VGPU_ERR_INVALID_REQUEST, "%s", why);
-        return;
+        goto refused;
     }
-    if (desc.out_len > VGPU_BUF_SIZE) {
+    if (desc.out_len > conn_response_max(c)) {
         vgpu_med_refuse(c, &id, VGPU_ERR_RESPONSE_TOO_LARGE,
-                        "%s response of %llu bytes is over the %u-byte buffer",
+                        "%s response of %llu bytes is over the %zu-byte buffer",
                         vgpu_op_name(desc.op), (unsigned long long)desc.out_len,
-                        VGPU_BUF_SIZE);
-        return;
+                        conn_response_max(c));
+        goto refused;
     }
     if (m->shutting_down) {
         vgpu_med_refuse(c, &id, VGPU_ERR_REJECTED, "mediator shutting down");
-        return;
+        goto refused;
     }
-    queued = vgpu_sched_vm_queued(m->sched, c->vm_id);
-    if (queued >= m->vm_queue_cap) {
-        vgpu_med_refuse(c, &id, VGPU_ERR_REJECTED,
-                        "queue full: vm %u has %zu requests queued",
-                        (unsigned)c->vm_id, queued);
-        return;
-    }
-    r = malloc(sizeof(*r) + len);
     if (r == NULL) {
-        vgpu_med_refuse(c, &id, VGPU_ERR_REJECTED, "mediator out of memory");
+        vgpu_med_refuse(c, &id, c->rx_status, "%s", c->rx_why);
         return;
     }
     vgpu_sched_item_init(&r->item, c->vm_id, c->pool, c->priority);
-    r->conn = c;
     r->request_id = id.request_id;
-    r->len = len;
-    if (len > 0) {
-        memcpy(r->bytes, f->payload, len);
-    }
-    /* The descriptor, pointing into the copy. */
-    r->desc = desc;
-    r->desc.operands =
-        desc.operands != NULL ? r->bytes + (desc.operands - f->payload) : NULL;
+    r->desc = desc; /* desc.operands points into r->bytes already */
     rc = vgpu_sched_enqueue(m->sched, &r->item, vgpu_med_now(m));
     if (rc < 0) {
         vgpu_med_request_free(r);
@@ -509,6 +600,10 @@ conn_request(struct vgpu_mconn *c, const struct vgpu_frame *f)
     vgpu_med_log(m, VGPU_LOG_DEBUG, "vm=%u req=%u op=%s queued in=%zu",
                  (unsigned)id.vm_id, (unsigned)id.request_id,
                  vgpu_op_name(desc.op), len);
+    return;
+
+refused:
+    vgpu_med_request_free(r);
 }
 
 /* ---- Frames -------------------------------------------------------------- */
@@ -573,7 +668,7 @@ conn_decoder_error(struct vgpu_mconn *c, int rc)
     case VGPU_E_TOO_LARGE:
         snprintf(detail, sizeof(detail),
                  "payload of %u bytes over the limit of %u",
-                 (unsigned)h->payload_len, VGPU_BUF_SIZE);
+                 (unsigned)h->payload_len, (unsigned)conn_max_payload(c));
         break;
     case VGPU_E_BAD_PAYLOAD:
         snprintf(detail, sizeof(detail), "%s with a payload of %u bytes",
@@ -611,9 +706,17 @@ vgpu_mediator_conn_input(struct vgpu_mconn *c, const uint8_t *data, size_t len)
             conn_decoder_error(c, rc);
         } else if (rc == 0) {
             break;
+        } else if (rc == VGPU_DECODER_HEADER) {
+            conn_header(c, &f.hdr);
         } else {
             conn_frame(c, &f);
         }
     }
     return c->state == VGPU_MCONN_CLOSING ? c->close_rc : 0;
+}
+
+uint32_t
+vgpu_mediator_conn_inflight(const struct vgpu_mconn *c)
+{
+    return c->queue ? c->inflight_max : 0;
 }

@@ -51,6 +51,15 @@ vgpu_med_request_of(struct vgpu_sched_item *item)
 void
 vgpu_med_request_free(struct vgpu_med_request *r)
 {
+    if (r == NULL) {
+        return;
+    }
+    if (r->conn != NULL) {
+        struct vgpu_mediator *m = r->conn->m;
+
+        r->conn->held_reqs--;
+        m->held_bytes -= r->len;
+    }
     free(r);
 }
 
@@ -91,6 +100,8 @@ vgpu_mediator_config_default(struct vgpu_mediator_config *cfg)
     cfg->max_wait_ms = sc.max_wait_ms;
     memcpy(cfg->weights, sc.weights, sizeof(cfg->weights));
     cfg->vm_queue_cap = sc.vm_queue_cap;
+    cfg->queue_inflight = VGPU_Q_DEFAULT_INFLIGHT;
+    cfg->request_memory = VGPU_MEDIATOR_DEFAULT_REQUEST_MEMORY;
     cfg->default_backend = MED_DEFAULT_BACKEND;
     cfg->log_level = VGPU_LOG_INFO;
 }
@@ -212,6 +223,18 @@ med_sched_config(const struct vgpu_mediator_config *cfg,
         vgpu_set_err(err, err_len, "vm_queue_cap: 0 (at least 1)");
         return -EINVAL;
     }
+    if (cfg->queue_inflight == 0 ||
+        cfg->queue_inflight > VGPU_MEDIATOR_MAX_INFLIGHT) {
+        vgpu_set_err(err, err_len, "queue_inflight: %u is not in 1..%u",
+                     (unsigned)cfg->queue_inflight, VGPU_MEDIATOR_MAX_INFLIGHT);
+        return -EINVAL;
+    }
+    if (cfg->request_memory < VGPU_MAX_PAYLOAD) {
+        vgpu_set_err(err, err_len,
+                     "request_memory: %llu bytes (at least %u, one request)",
+                     (unsigned long long)cfg->request_memory, VGPU_MAX_PAYLOAD);
+        return -EINVAL;
+    }
     vgpu_sched_config_default(sc);
     sc->policy = cfg->policy;
     sc->max_wait_ms = cfg->max_wait_ms;
@@ -254,6 +277,18 @@ vgpu_mediator_create(const struct vgpu_mediator_config *cfg,
     m->opaque = opaque;
     m->log_level = cfg->log_level;
     m->vm_queue_cap = cfg->vm_queue_cap;
+    /* A queue connection is offered no more than the scheduler would take
+     * from its VM, so a device that keeps to its HELLO_ACK is never told
+     * "queue full". */
+    m->queue_inflight = cfg->queue_inflight < cfg->vm_queue_cap
+                            ? cfg->queue_inflight
+                            : cfg->vm_queue_cap;
+    m->held_max = cfg->request_memory;
+    m->wire = malloc(VGPU_MED_WIRE_SIZE);
+    if (m->wire == NULL) {
+        vgpu_set_err(err, err_len, "out of memory");
+        goto err;
+    }
     m->sched = vgpu_sched_create(&sc);
     if (m->sched == NULL) {
         vgpu_set_err(err, err_len, "scheduler: %s", vgpu_strerror(-errno));
@@ -273,6 +308,7 @@ err:
     med_close_backends(m);
     vgpu_stats_destroy(m->stats);
     vgpu_sched_destroy(m->sched);
+    free(m->wire);
     free(m);
     return NULL;
 }
@@ -319,6 +355,7 @@ vgpu_mediator_destroy(struct vgpu_mediator *m)
     med_close_backends(m);
     vgpu_stats_destroy(m->stats);
     vgpu_sched_destroy(m->sched);
+    free(m->wire);
     free(m);
 }
 
@@ -344,6 +381,8 @@ med_execute(struct vgpu_mediator *m, struct vgpu_med_request *r, uint64_t start)
         .priority = r->item.priority,
     };
     char msg[VGPU_MED_MSG_MAX] = "";
+    uint8_t *result = m->wire + VGPU_HDR_SIZE;
+    size_t result_cap = VGPU_MAX_PAYLOAD;
     const void *payload;
     size_t out_len = 0;
     size_t len;
@@ -351,15 +390,16 @@ med_execute(struct vgpu_mediator *m, struct vgpu_med_request *r, uint64_t start)
     uint64_t service;
     int status;
 
-    status = b->ops->exec(b->ctx, &r->desc, m->result, sizeof(m->result),
-                          &out_len, msg, sizeof(msg));
+    /* The result goes where vgpu_med_send() frames it: no copy. */
+    status = b->ops->exec(b->ctx, &r->desc, result, result_cap, &out_len, msg,
+                          sizeof(msg));
     service = med_elapsed(start, vgpu_med_now(m));
     wait = med_elapsed(r->item.enqueue_ns, start);
     vgpu_sched_charge(m->sched, &r->item, service);
 
     if (status == VGPU_ERR_NONE) {
-        payload = m->result;
-        len = out_len <= sizeof(m->result) ? out_len : sizeof(m->result);
+        payload = result;
+        len = out_len <= result_cap ? out_len : result_cap;
     } else {
         if (status < 0 || status >= (int)VGPU_ERR_COUNT) {
             status = VGPU_ERR_BACKEND_ERROR;
@@ -410,6 +450,12 @@ vgpu_mediator_dispatch(struct vgpu_mediator *m, size_t budget)
         }
     }
     return done;
+}
+
+uint64_t
+vgpu_mediator_held_bytes(const struct vgpu_mediator *m)
+{
+    return m->held_bytes;
 }
 
 size_t

@@ -46,8 +46,11 @@ struct vgpu_med_backend {
     int owner;
 };
 
-/* A queued request: the scheduler's item, where to answer, and a copy of the
- * request bytes (desc.operands points into bytes). */
+/* A request: the scheduler's item, where to answer, and the request bytes,
+ * which the decoder writes here directly (desc.operands points into bytes):
+ * they are held once, from the header to the answer, never copied. Counted
+ * in its connection's held_reqs and the mediator's held_bytes while it
+ * lives. */
 struct vgpu_med_request {
     struct vgpu_sched_item item;
     struct vgpu_mconn *conn;
@@ -71,14 +74,21 @@ struct vgpu_mediator {
     int log_level;
     int shutting_down;
     uint32_t vm_queue_cap;
+    uint32_t queue_inflight; /* what a queue connection is offered */
+    uint64_t held_max;       /* bound of held_bytes */
+    uint64_t held_bytes;     /* payload bytes of every live request */
     struct vgpu_sched *sched;
     struct vgpu_stats *stats;
     struct vgpu_med_backend backends[VGPU_POOL_COUNT];
     struct vgpu_mconn *conns; /* every open connection, newest first */
-    /* Scratch space of one call: an encoded frame, and a backend's result. */
-    uint8_t wire[VGPU_HDR_SIZE + VGPU_BUF_SIZE];
-    uint8_t result[VGPU_BUF_SIZE];
+    /* Scratch space of one call: an encoded frame of up to
+     * VGPU_MAX_PAYLOAD bytes. A backend writes its result at
+     * wire + VGPU_HDR_SIZE, so a response is not copied again. */
+    uint8_t *wire;
 };
+
+/* Bytes of m->wire. */
+#define VGPU_MED_WIRE_SIZE ((size_t)VGPU_HDR_SIZE + VGPU_MAX_PAYLOAD)
 
 struct vgpu_mconn {
     struct vgpu_mediator *m;
@@ -92,6 +102,17 @@ struct vgpu_mconn {
     uint8_t pool;
     uint8_t priority;
     struct vgpu_stats_vm *stats; /* the VM's record, once greeted */
+    /* The queue: a connection whose HELLO offered VGPU_CAP_QUEUE takes
+     * payloads up to VGPU_MAX_PAYLOAD and may have inflight_max requests
+     * queued or running. Others: VGPU_BUF_SIZE, and vm_queue_cap. */
+    int queue;
+    uint32_t inflight_max; /* accepted; 0 before HELLO */
+    uint32_t held_reqs;    /* live requests of this connection */
+    /* The REQUEST being received (its payload goes straight into rx), or
+     * NULL; when a header was refused, rx_why says why. */
+    struct vgpu_med_request *rx;
+    uint32_t rx_status;
+    char rx_why[VGPU_MED_MSG_MAX];
     /* Refusal lines are rate-limited per connection (vgpu_med_refuse):
      * at most VGPU_MED_REFUSE_LOG_BURST per VGPU_MED_REFUSE_LOG_WINDOW_NS;
      * the rest are counted and summed up in one line later. */
@@ -99,7 +120,7 @@ struct vgpu_mconn {
     uint32_t refuse_logged;
     uint64_t refuse_unlogged;
     struct vgpu_decoder dec;
-    uint8_t payload[VGPU_BUF_SIZE];
+    uint8_t payload[VGPU_BUF_SIZE]; /* frames other than a held REQUEST */
 };
 
 /**
@@ -114,7 +135,8 @@ uint64_t vgpu_med_now(struct vgpu_mediator *m);
 
 /**
  * vgpu_med_send() - encode one frame of @type about @id with @status and
- * @len bytes of @payload (at most VGPU_BUF_SIZE), and give it to ops->send.
+ * @len bytes of @payload (at most VGPU_MAX_PAYLOAD; a payload already at
+ * m->wire + VGPU_HDR_SIZE is not copied), and give it to ops->send.
  * On a send failure the connection is aborted (vgpu_med_conn_abort()).
  * Return: 0, or the negative code of the failure.
  */
@@ -153,7 +175,8 @@ void vgpu_med_conn_abort(struct vgpu_mconn *c, int rc);
  */
 size_t vgpu_med_drop_vm(struct vgpu_mediator *m, uint32_t vm_id);
 
-/** vgpu_med_request_free() - free a request that is not queued. */
+/** vgpu_med_request_free() - free a request that is not queued, and take it
+ * out of its connection's and the mediator's counts. */
 void vgpu_med_request_free(struct vgpu_med_request *r);
 
 /** vgpu_med_request_of() - the request that embeds @item. */

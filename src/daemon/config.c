@@ -50,6 +50,8 @@ vgpu_config_init(struct vgpu_daemon_config *cfg)
     memcpy(cfg->weights, core.weights, sizeof(cfg->weights));
     cfg->max_wait_ms = core.max_wait_ms;
     cfg->vm_queue_cap = core.vm_queue_cap;
+    cfg->queue_inflight = core.queue_inflight;
+    cfg->request_memory_mib = (uint32_t)(core.request_memory >> 20);
     cfg->output_kib = VGPU_CONFIG_DEFAULT_OUTPUT_KIB;
     cfg->log_level = VGPU_LOG_INFO;
     cfg->socket_path = strdup(VGPU_DEFAULT_SOCKET);
@@ -290,6 +292,14 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
         return vgpu_parse_u32(value, VGPU_CONFIG_QUEUE_CAP_MIN,
                               VGPU_CONFIG_QUEUE_CAP_MAX, &cfg->vm_queue_cap,
                               why, why_len);
+    case KEY_QUEUE_INFLIGHT:
+        return vgpu_parse_u32(value, VGPU_CONFIG_QUEUE_INFLIGHT_MIN,
+                              VGPU_MEDIATOR_MAX_INFLIGHT, &cfg->queue_inflight,
+                              why, why_len);
+    case KEY_REQUEST_MEMORY_MIB:
+        return vgpu_parse_u32(value, VGPU_CONFIG_REQUEST_MEMORY_MIB_MIN,
+                              VGPU_CONFIG_REQUEST_MEMORY_MIB_MAX,
+                              &cfg->request_memory_mib, why, why_len);
     case KEY_POOL:
         return config_parse_pool_flag(cfg, value, why, why_len);
     case KEY_DEFAULT_BACKEND:
@@ -425,6 +435,8 @@ vgpu_config_to_core(const struct vgpu_daemon_config *cfg,
     core->max_wait_ms = cfg->max_wait_ms;
     memcpy(core->weights, cfg->weights, sizeof(core->weights));
     core->vm_queue_cap = cfg->vm_queue_cap;
+    core->queue_inflight = cfg->queue_inflight;
+    core->request_memory = (uint64_t)cfg->request_memory_mib << 20;
     for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
         core->pool_backend[i] = cfg->pool_backend[i];
     }

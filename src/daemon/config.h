@@ -43,11 +43,19 @@
 #define VGPU_CONFIG_MAX_OUTPUT_KIB     65536u
 
 /* Bounds of the numeric settings. */
-#define VGPU_CONFIG_MAX_WAIT_MS_MAX 3600000u
-#define VGPU_CONFIG_QUEUE_CAP_MIN   1u
-#define VGPU_CONFIG_QUEUE_CAP_MAX   65536u
-#define VGPU_CONFIG_WEIGHT_MIN      1u
-#define VGPU_CONFIG_WEIGHT_MAX      1000u
+#define VGPU_CONFIG_MAX_WAIT_MS_MAX            3600000u
+#define VGPU_CONFIG_QUEUE_CAP_MIN              1u
+#define VGPU_CONFIG_QUEUE_CAP_MAX              65536u
+/* queue_inflight: 1 .. VGPU_MEDIATOR_MAX_INFLIGHT (a ring's 256 entries). */
+#define VGPU_CONFIG_QUEUE_INFLIGHT_MIN         1u
+/* request_memory_mib: the bytes of requests held over all connections.
+ * At least one 1 MiB request; at most 1 TiB. The default, 1 GiB, is
+ * VGPU_MEDIATOR_DEFAULT_REQUEST_MEMORY. */
+#define VGPU_CONFIG_REQUEST_MEMORY_MIB_MIN     1u
+#define VGPU_CONFIG_REQUEST_MEMORY_MIB_MAX     1048576u
+#define VGPU_CONFIG_DEFAULT_REQUEST_MEMORY_MIB 1024u
+#define VGPU_CONFIG_WEIGHT_MIN                 1u
+#define VGPU_CONFIG_WEIGHT_MAX                 1000u
 
 /* The control socket's default path is the device socket's plus this. */
 #define VGPU_CONFIG_CONTROL_SUFFIX ".ctl"
@@ -65,6 +73,8 @@ struct vgpu_daemon_config {
     uint32_t weights[VGPU_PRIO_COUNT]; /* indexed by VGPU_PRIO_* */
     uint32_t max_wait_ms;
     uint32_t vm_queue_cap;
+    uint32_t queue_inflight;     /* queue_inflight, --queue-inflight */
+    uint32_t request_memory_mib; /* request_memory_mib, MiB */
     /* "<name>[:<spec>]" per pool, indexed by letter - VGPU_POOL_FIRST;
      * NULL: default_backend. */
     char *pool_backend[VGPU_POOL_COUNT];

@@ -32,6 +32,10 @@ static const struct option config_options[] = {
     {"weights", required_argument, NULL, OPT_KEY_BASE + KEY_WEIGHTS},
     {"max-wait-ms", required_argument, NULL, OPT_KEY_BASE + KEY_MAX_WAIT_MS},
     {"vm-queue-cap", required_argument, NULL, OPT_KEY_BASE + KEY_VM_QUEUE_CAP},
+    {"queue-inflight", required_argument, NULL,
+     OPT_KEY_BASE + KEY_QUEUE_INFLIGHT},
+    {"request-memory-mib", required_argument, NULL,
+     OPT_KEY_BASE + KEY_REQUEST_MEMORY_MIB},
     {"pool", required_argument, NULL, OPT_KEY_BASE + KEY_POOL},
     {"default-backend", required_argument, NULL,
      OPT_KEY_BASE + KEY_DEFAULT_BACKEND},
@@ -226,6 +230,14 @@ vgpu_config_usage(FILE *out, const char *prog)
         "                         (default %u)\n"
         "  --vm-queue-cap N       queued requests per VM, %u..%u "
         "(default %u)\n"
+        "  --queue-inflight N     requests in flight a queue device may "
+        "have,\n"
+        "                         %u..%u (default %u; at most "
+        "vm-queue-cap)\n"
+        "  --request-memory-mib N bytes of requests held over all "
+        "devices,\n"
+        "                         %u..%u MiB (default %u); more are "
+        "REJECTED\n"
         "  --pool L=BACKEND       backend of pool L (A-Z), repeatable; "
         "BACKEND is\n"
         "                         NAME[:SPEC], e.g. cpu or "
@@ -282,6 +294,11 @@ vgpu_config_usage(FILE *out, const char *prog)
         (unsigned)VGPU_CONFIG_QUEUE_CAP_MIN,
         (unsigned)VGPU_CONFIG_QUEUE_CAP_MAX,
         (unsigned)VGPU_SCHED_DEFAULT_VM_QUEUE_CAP,
+        (unsigned)VGPU_CONFIG_QUEUE_INFLIGHT_MIN,
+        (unsigned)VGPU_MEDIATOR_MAX_INFLIGHT, (unsigned)VGPU_Q_DEFAULT_INFLIGHT,
+        (unsigned)VGPU_CONFIG_REQUEST_MEMORY_MIB_MIN,
+        (unsigned)VGPU_CONFIG_REQUEST_MEMORY_MIB_MAX,
+        (unsigned)VGPU_CONFIG_DEFAULT_REQUEST_MEMORY_MIB,
         (unsigned)VGPU_CONFIG_MIN_OUTPUT_KIB,
         (unsigned)VGPU_CONFIG_MAX_OUTPUT_KIB,
         (unsigned)VGPU_CONFIG_DEFAULT_OUTPUT_KIB);

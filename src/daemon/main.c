@@ -245,14 +245,15 @@ main_log_start(const struct daemon *d)
     vgpu_log_printf(
         d->log, VGPU_LOG_INFO,
         "vgpu-mediator %s listening on %s (control %s); policy=%s "
-        "weights=%u:%u:%u max_wait_ms=%u vm_queue_cap=%u output_kib=%u "
-        "pools:%s default=%s",
+        "weights=%u:%u:%u max_wait_ms=%u vm_queue_cap=%u queue_inflight=%u "
+        "request_memory_mib=%u output_kib=%u pools:%s default=%s",
         VGPU_VERSION_STRING, cfg->socket_path, cfg->control_path,
         vgpu_config_policy_name(cfg->policy),
         (unsigned)cfg->weights[VGPU_PRIO_HIGH],
         (unsigned)cfg->weights[VGPU_PRIO_MEDIUM],
         (unsigned)cfg->weights[VGPU_PRIO_LOW], (unsigned)cfg->max_wait_ms,
-        (unsigned)cfg->vm_queue_cap, (unsigned)cfg->output_kib,
+        (unsigned)cfg->vm_queue_cap, (unsigned)cfg->queue_inflight,
+        (unsigned)cfg->request_memory_mib, (unsigned)cfg->output_kib,
         n ? pools : " (none)", cfg->default_backend);
 }
 

@@ -341,6 +341,27 @@ server_sweep(struct vgpu_event_loop *loop, int64_t id, void *data)
 
 /* ---- Device connections and the event callback ------------------------- */
 
+/*
+ * A queue device may have its accepted in-flight count of answers of up to
+ * 1 MiB each unread before it sends more, so its output bound is that many
+ * largest frames on top of --output-kib: a device that keeps to its
+ * HELLO_ACK is never cut off; one that does not read is, as before, once
+ * the bound fills. A mailbox device keeps --output-kib (its answers are at
+ * most 1 KiB). Set once, after the HELLO.
+ */
+static void
+server_size_output(struct server_conn *c)
+{
+    uint32_t inflight = vgpu_mediator_conn_inflight(c->mc);
+
+    if (c->out_sized || inflight == 0) {
+        return;
+    }
+    c->out_sized = 1;
+    c->out_cap = c->srv->output_cap +
+                 (size_t)inflight * (VGPU_HDR_SIZE + VGPU_MAX_PAYLOAD);
+}
+
 /* Read once and feed the core. Return: 1 if bytes were read, else 0. */
 static int
 server_device_read(struct server_conn *c)
@@ -370,6 +391,7 @@ server_device_read(struct server_conn *c)
     c->srv->current_fd = c->fd;
     rc = vgpu_mediator_conn_input(c->mc, buf, (size_t)n);
     c->srv->current_fd = -1;
+    server_size_output(c);
     if (rc < 0) {
         vgpu_server_mark_closing(c); /* the core has called ops->close too */
     }

@@ -69,6 +69,7 @@ struct server_conn {
     int closing;          /* reads no more; closes once flushed */
     int broken;           /* the socket failed: nothing more is written */
     int overflowed;       /* a send went over the bound */
+    int out_sized;        /* out_cap set for a queue device */
     int queued;           /* on the reap list */
     int freeing;          /* inside server_conn_free() */
     char cmd[VGPU_SERVER_CONTROL_LINE_MAX];

@@ -58,6 +58,7 @@ fixed_payload_size(uint16_t type)
     case VGPU_MSG_HELLO:
         return VGPU_HELLO_PAYLOAD_SIZE;
     case VGPU_MSG_HELLO_ACK:
+        /* 8, or 12 (checked by the caller) */
         return VGPU_HELLO_ACK_PAYLOAD_SIZE;
     case VGPU_MSG_PING:
     case VGPU_MSG_PONG:
@@ -90,6 +91,10 @@ vgpu_hdr_check(const struct vgpu_hdr *h, uint32_t max_payload)
     /* flags and reserved are deliberately not looked at: a later version
      * may give them a meaning that this one must tolerate. */
     fixed = fixed_payload_size(h->type);
+    if (h->type == VGPU_MSG_HELLO_ACK &&
+        h->payload_len == VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE) {
+        return 0; /* the queue's form (SPEC.md section 11) */
+    }
     if (fixed >= 0 && h->payload_len != (uint32_t)fixed) {
         return VGPU_E_BAD_PAYLOAD;
     }
@@ -155,5 +160,30 @@ vgpu_hello_ack_unpack(const uint8_t *p, size_t len, uint32_t *caps,
     }
     *caps = vgpu_get_le32(p);
     *max_payload = vgpu_get_le32(p + sizeof(uint32_t));
+    return 0;
+}
+
+void
+vgpu_hello_ack_pack_queue(uint8_t *out, uint32_t caps, uint32_t max_payload,
+                          uint32_t max_inflight)
+{
+    vgpu_hello_ack_pack(out, caps, max_payload);
+    vgpu_put_le32(out + VGPU_HELLO_ACK_PAYLOAD_SIZE, max_inflight);
+}
+
+int
+vgpu_hello_ack_unpack_queue(const uint8_t *p, size_t len, uint32_t *caps,
+                            uint32_t *max_payload, uint32_t *max_inflight)
+{
+    if (p == NULL || (len != VGPU_HELLO_ACK_PAYLOAD_SIZE &&
+                      len != VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE)) {
+        return VGPU_E_BAD_PAYLOAD;
+    }
+    *caps = vgpu_get_le32(p);
+    *max_payload = vgpu_get_le32(p + sizeof(uint32_t));
+    /* A mediator that sends 8 bytes accepts one request in flight. */
+    *max_inflight = len == VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE
+                        ? vgpu_get_le32(p + VGPU_HELLO_ACK_PAYLOAD_SIZE)
+                        : 1u;
     return 0;
 }

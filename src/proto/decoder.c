@@ -5,6 +5,7 @@
  * past the end of the first frame that completes, so a caller that loops on
  * the unconsumed rest sees every frame in order.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "vgpu/proto.h"
@@ -29,7 +30,28 @@ vgpu_decoder_init(struct vgpu_decoder *d, uint8_t *buf, size_t buf_cap,
     d->buf_cap = buf == NULL ? 0 : buf_cap;
     d->max_payload =
         max_payload > VGPU_MAX_PAYLOAD ? VGPU_MAX_PAYLOAD : max_payload;
+    d->pause = false;
     vgpu_decoder_reset(d);
+}
+
+void
+vgpu_decoder_pause_at_header(struct vgpu_decoder *d, bool on)
+{
+    d->pause = on;
+}
+
+int
+vgpu_decoder_set_buffer(struct vgpu_decoder *d, uint8_t *buf, size_t buf_cap,
+                        uint32_t max_payload)
+{
+    if (d->state == DEC_PAYLOAD && d->payload_have > 0) {
+        return -EBUSY;
+    }
+    d->buf = buf;
+    d->buf_cap = buf == NULL ? 0 : buf_cap;
+    d->max_payload =
+        max_payload > VGPU_MAX_PAYLOAD ? VGPU_MAX_PAYLOAD : max_payload;
+    return 0;
 }
 
 void
@@ -96,6 +118,13 @@ vgpu_decoder_feed(struct vgpu_decoder *d, const uint8_t *data, size_t len,
         d->state = DEC_PAYLOAD;
         if (d->hdr.payload_len == 0) {
             return yield_frame(d, frame);
+        }
+        if (d->pause) {
+            /* The caller places this payload; the next feed gathers it. */
+            frame->hdr = d->hdr;
+            frame->payload = NULL;
+            frame->truncated = false;
+            return VGPU_DECODER_HEADER;
         }
     }
 

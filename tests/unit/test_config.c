@@ -113,6 +113,9 @@ test_defaults(void **state)
     assert_int_equal(cfg.weights[VGPU_PRIO_LOW], 1);
     assert_int_equal(cfg.max_wait_ms, 1000);
     assert_int_equal(cfg.vm_queue_cap, 64);
+    assert_int_equal(cfg.queue_inflight, VGPU_Q_DEFAULT_INFLIGHT);
+    assert_int_equal(cfg.request_memory_mib,
+                     VGPU_CONFIG_DEFAULT_REQUEST_MEMORY_MIB);
     for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
         assert_null(cfg.pool_backend[i]);
     }
@@ -133,6 +136,8 @@ static const char every_key[] = "; every key\n"
                                 "weight_low = 2\n"
                                 "max_wait_ms = 250\n"
                                 "vm_queue_cap = 16\n"
+                                "queue_inflight = 12\n"
+                                "request_memory_mib = 300\n"
                                 "default_backend = cpu:delay_us=1\n"
                                 "output_kib = 64\n"
                                 "log_level = debug\n"
@@ -159,6 +164,8 @@ test_file_every_key(void **state)
     assert_int_equal(cfg.weights[VGPU_PRIO_LOW], 2);
     assert_int_equal(cfg.max_wait_ms, 250);
     assert_int_equal(cfg.vm_queue_cap, 16);
+    assert_int_equal(cfg.queue_inflight, 12);
+    assert_int_equal(cfg.request_memory_mib, 300);
     assert_string_equal(cfg.default_backend, "cpu:delay_us=1");
     assert_int_equal(cfg.output_kib, 64);
     assert_int_equal(cfg.log_level, VGPU_LOG_DEBUG);
@@ -234,6 +241,12 @@ static const struct bad_value bad_values[] = {
     {"vm_queue_cap", "--vm-queue-cap", "0"},
     {"vm_queue_cap", "--vm-queue-cap", "65537"},
     {"vm_queue_cap", "--vm-queue-cap", ""},
+    {"queue_inflight", "--queue-inflight", "0"},
+    {"queue_inflight", "--queue-inflight", "257"},
+    {"queue_inflight", "--queue-inflight", "x"},
+    {"request_memory_mib", "--request-memory-mib", "0"},
+    {"request_memory_mib", "--request-memory-mib", "1048577"},
+    {"request_memory_mib", "--request-memory-mib", "1G"},
     {"default_backend", "--default-backend", "gpu"},
     {"default_backend", "--default-backend", ":cpu"},
     {"default_backend", "--default-backend", ""},
@@ -577,7 +590,9 @@ test_to_core(void **state)
     init(&cfg);
     assert_int_equal(PARSE(&cfg, err, "--policy", "weighted", "--weights",
                            "5:3:2", "--max-wait-ms", "9", "--vm-queue-cap", "3",
-                           "--pool", "D=cpu", "--log-level", "warn"),
+                           "--pool", "D=cpu", "--log-level", "warn",
+                           "--queue-inflight", "256", "--request-memory-mib",
+                           "2"),
                      0);
     vgpu_config_to_core(&cfg, &core);
     assert_int_equal(core.policy, VGPU_SCHED_WEIGHTED);
@@ -586,6 +601,8 @@ test_to_core(void **state)
     assert_int_equal(core.weights[VGPU_PRIO_LOW], 2);
     assert_int_equal(core.max_wait_ms, 9);
     assert_int_equal(core.vm_queue_cap, 3);
+    assert_int_equal(core.queue_inflight, 256);
+    assert_int_equal(core.request_memory, 2u << 20);
     assert_ptr_equal(core.pool_backend[3], cfg.pool_backend[3]);
     assert_null(core.pool_backend[0]);
     assert_string_equal(core.default_backend, "cpu");

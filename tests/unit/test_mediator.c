@@ -59,7 +59,9 @@ struct fake_conn {
     int fail_sends; /* > 0: fail the send after this many more succeed */
     int sends;
     struct vgpu_decoder dec;
-    uint8_t dec_buf[VGPU_BUF_SIZE];
+    uint8_t dec_buf[VGPU_MAX_PAYLOAD]; /* the queue's answers are 1 MiB */
+    uint8_t *big;   /* the last payload over VGPU_BUF_SIZE, whole */
+    size_t big_len; /* its length */
     struct sent_frame frames[MAX_FRAMES];
     size_t nframes;
     size_t read; /* frames already looked at by the test */
@@ -100,7 +102,15 @@ fake_send(void *conn_opaque, const uint8_t *bytes, size_t len)
     sf->hdr = frame.hdr;
     sf->len = frame.hdr.payload_len;
     assert_false(frame.truncated);
-    if (sf->len > 0) {
+    if (sf->len > VGPU_BUF_SIZE) {
+        /* A queue answer: the frame keeps its head, big the whole. */
+        memcpy(sf->payload, frame.payload, VGPU_BUF_SIZE);
+        free(fc->big);
+        fc->big = malloc(sf->len);
+        assert_non_null(fc->big);
+        memcpy(fc->big, frame.payload, sf->len);
+        fc->big_len = sf->len;
+    } else if (sf->len > 0) {
         memcpy(sf->payload, frame.payload, sf->len);
     }
     return 0;
@@ -203,6 +213,7 @@ fake_free(struct fake *f)
         if (f->conns[i].mc != NULL) {
             vgpu_mediator_conn_close(f->conns[i].mc);
         }
+        free(f->conns[i].big);
     }
     vgpu_mediator_destroy(f->m);
     free(f);
@@ -215,6 +226,7 @@ fake_open(struct fake *f, size_t i)
 
     assert_true(i < MAX_CONNS);
     assert_null(fc->mc);
+    free(fc->big);
     memset(fc, 0, sizeof(*fc));
     fc->f = f;
     vgpu_decoder_init(&fc->dec, fc->dec_buf, sizeof(fc->dec_buf),
@@ -633,9 +645,11 @@ test_hello_ok(void **state)
     uint32_t max;
 
     (void)state;
-    /* A later minor version is fine; unknown capability bits are dropped. */
+    /* A later minor version is fine; unknown capability bits are dropped.
+     * Without VGPU_CAP_QUEUE the answer is the 8 bytes of SPEC.md 7. */
     assert_int_equal(send_hello_version(fc, 3, 'C', HIGH,
-                                        VGPU_PROTOCOL_VERSION + 5, 0xFFFFFFFFu),
+                                        VGPU_PROTOCOL_VERSION + 5,
+                                        0xFFFFFFFFu & ~VGPU_CAP_QUEUE),
                      0);
     sf = next_frame(fc);
     assert_int_equal(sf->hdr.type, VGPU_MSG_HELLO_ACK);
@@ -1858,6 +1872,366 @@ test_input_random(void **state)
     fake_free(f);
 }
 
+/* ---- The queue (SPEC.md section 11) ---------------------------------- */
+
+#define QCAPS (VGPU_CAPABILITIES | VGPU_CAP_QUEUE)
+
+/* HELLO offering the queue; check the 12-byte HELLO_ACK and return its
+ * in-flight count. */
+static struct fake_conn *
+greeted_queue(struct fake *f, size_t i, uint32_t vm_id, uint8_t prio,
+              uint32_t *inflight)
+{
+    struct fake_conn *fc = fake_open(f, i);
+    const struct sent_frame *sf;
+    uint32_t caps = 0;
+    uint32_t max = 0;
+
+    assert_int_equal(send_hello_version(fc, vm_id, POOL_A, prio,
+                                        VGPU_PROTOCOL_VERSION, QCAPS),
+                     0);
+    sf = next_frame(fc);
+    assert_int_equal(sf->hdr.type, VGPU_MSG_HELLO_ACK);
+    assert_int_equal(sf->len, VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE);
+    assert_int_equal(vgpu_hello_ack_unpack_queue(sf->payload, sf->len, &caps,
+                                                 &max, inflight),
+                     0);
+    assert_int_equal(caps, QCAPS);
+    assert_int_equal(max, VGPU_MAX_PAYLOAD);
+    assert_int_equal(vgpu_mediator_conn_inflight(fc->mc), *inflight);
+    return fc;
+}
+
+/* A request of @op with counts @n (m), @k, @p and pseudo-random operands,
+ * on the heap; *@len its length. */
+static uint8_t *
+big_req(uint32_t op, uint32_t n, uint32_t k, uint32_t p, size_t *len)
+{
+    uint64_t want = vgpu_op_request_len(op, n, k, p);
+    size_t hdr =
+        op == VGPU_OP_MATMUL_F32 ? VGPU_MATMUL_HDR_SIZE : VGPU_OP_HDR_SIZE;
+    uint8_t *b;
+
+    assert_true(want > 0 && want <= VGPU_MAX_PAYLOAD);
+    b = malloc((size_t)want);
+    assert_non_null(b);
+    vgpu_put_le32(b, op);
+    vgpu_put_le32(b + 4, n);
+    if (op == VGPU_OP_MATMUL_F32) {
+        vgpu_put_le32(b + 8, k);
+        vgpu_put_le32(b + 12, p);
+    }
+    for (size_t i = hdr; i + 4 <= want; i += 4) {
+        /* small floats (or ints): sums stay exact enough to compare */
+        float v = (float)(rng() % 64) / 8.0f;
+
+        if (op == VGPU_OP_ECHO || op == VGPU_OP_ADD_I32) {
+            vgpu_put_le32(b + i, rng());
+        } else {
+            memcpy(b + i, &v, sizeof(v));
+        }
+    }
+    *len = (size_t)want;
+    return b;
+}
+
+/* Send one REQUEST of @len bytes at @b, in chunks of @chunk. */
+static int
+send_big(struct fake_conn *fc, uint32_t req_id, const uint8_t *b, size_t len,
+         size_t chunk)
+{
+    const struct vgpu_mconn *mc = fc->mc;
+    uint8_t *wire = malloc(VGPU_HDR_SIZE + len);
+    struct vgpu_hdr h;
+    size_t n;
+    int rc = 0;
+
+    assert_non_null(wire);
+    vgpu_hdr_init(&h, VGPU_MSG_REQUEST);
+    h.vm_id = mc->vm_id;
+    h.request_id = req_id;
+    h.pool_id = mc->pool;
+    h.priority = mc->priority;
+    n = (size_t)vgpu_frame_encode(&h, b, len, wire, VGPU_HDR_SIZE + len);
+    for (size_t pos = 0; pos < n && rc == 0; pos += chunk) {
+        rc = vgpu_mediator_conn_input(fc->mc, wire + pos,
+                                      n - pos < chunk ? n - pos : chunk);
+    }
+    free(wire);
+    return rc;
+}
+
+/* The accepted in-flight count is min(queue_inflight, vm_queue_cap). */
+static void
+test_queue_hello(void **state)
+{
+    struct vgpu_mediator_config cfg;
+    struct fake *f = fake_new();
+    uint32_t inflight = 0;
+
+    (void)state;
+    greeted_queue(f, 0, 1, MED, &inflight);
+    assert_int_equal(inflight, VGPU_Q_DEFAULT_INFLIGHT);
+    /* A mailbox device on the same mediator: 8 bytes, no queue. */
+    greeted(f, 1, 2, POOL_A, MED);
+    assert_int_equal(f->conns[1].frames[0].len, VGPU_HELLO_ACK_PAYLOAD_SIZE);
+    assert_int_equal(vgpu_mediator_conn_inflight(f->conns[1].mc), 0);
+    fake_free(f);
+
+    vgpu_mediator_config_default(&cfg);
+    cfg.queue_inflight = 8;
+    f = fake_new_cfg(&cfg);
+    greeted_queue(f, 0, 1, MED, &inflight);
+    assert_int_equal(inflight, 8);
+    fake_free(f);
+
+    cfg.queue_inflight = 200;
+    cfg.vm_queue_cap = 16;
+    f = fake_new_cfg(&cfg);
+    greeted_queue(f, 0, 1, MED, &inflight);
+    assert_int_equal(inflight, 16);
+    fake_free(f);
+
+    cfg.queue_inflight = VGPU_MEDIATOR_MAX_INFLIGHT + 1u;
+    expect_create_fails(&cfg, &quiet_ops, "queue_inflight", NULL);
+    cfg.queue_inflight = 0;
+    expect_create_fails(&cfg, &quiet_ops, "queue_inflight", NULL);
+    vgpu_mediator_config_default(&cfg);
+    cfg.request_memory = VGPU_MAX_PAYLOAD - 1u;
+    expect_create_fails(&cfg, &quiet_ops, "request_memory", NULL);
+}
+
+/* Every op at the largest n that 1 MiB allows runs on a queue connection,
+ * and its answer is what the CPU backend computes. */
+static void
+test_queue_big_ops(void **state)
+{
+    static const struct {
+        uint32_t op, n, k, p;
+    } cases[] = {
+        {VGPU_OP_ECHO, VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE, 0, 0},
+        {VGPU_OP_ADD_I32, (VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE) / 8u, 0, 0},
+        {VGPU_OP_ADD_F32, (VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE) / 8u, 0, 0},
+        {VGPU_OP_SAXPY_F32, (VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE - 4u) / 8u, 0,
+         0},
+        {VGPU_OP_DOT_F32, (VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE) / 8u, 0, 0},
+        /* m*k + k*p = 262140, m*p = 131070 */
+        {VGPU_OP_MATMUL_F32, 2, 131070, 0},
+        /* m*k + k*p = 262140 with k = 1; m*p = 1 * 262139 (out 1 MiB - 4) */
+        {VGPU_OP_MATMUL_F32, 1, 1, 262139},
+        /* m*p = 262144 exactly: 512 x 512, k = 0 */
+        {VGPU_OP_MATMUL_F32, 512, 0, 512},
+    };
+    struct fake *f = fake_new();
+    struct fake_conn *fc;
+    uint32_t inflight = 0;
+    void *ctx = NULL;
+    uint8_t *want = malloc(VGPU_MAX_PAYLOAD);
+
+    (void)state;
+    assert_non_null(want);
+    assert_int_equal(vgpu_backend_cpu.open("", &ctx, NULL, 0), 0);
+    fc = greeted_queue(f, 0, 1, MED, &inflight);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = 0;
+        uint8_t *b =
+            big_req(cases[i].op, cases[i].n, cases[i].k, cases[i].p, &len);
+        struct vgpu_op_desc desc;
+        const struct sent_frame *sf;
+        size_t want_len = 0;
+
+        assert_int_equal(vgpu_op_validate(b, len, &desc, NULL, 0), 0);
+        assert_int_equal(vgpu_backend_cpu.exec(ctx, &desc, want,
+                                               VGPU_MAX_PAYLOAD, &want_len,
+                                               NULL, 0),
+                         VGPU_ERR_NONE);
+        assert_int_equal(send_big(fc, (uint32_t)i, b, len, 65536u), 0);
+        assert_int_equal(vgpu_mediator_held_bytes(f->m), len);
+        assert_int_equal(vgpu_mediator_dispatch(f->m, 0), 1);
+        assert_int_equal(vgpu_mediator_held_bytes(f->m), 0);
+        sf = expect_response(fc, (uint32_t)i, VGPU_ERR_NONE, NULL);
+        assert_int_equal(sf->len, want_len);
+        if (want_len > VGPU_BUF_SIZE) {
+            assert_int_equal(fc->big_len, want_len);
+            assert_memory_equal(fc->big, want, want_len);
+        } else {
+            assert_memory_equal(sf->payload, want, want_len);
+        }
+        free(b);
+    }
+    vgpu_backend_cpu.close(ctx);
+    free(want);
+    fake_free(f);
+}
+
+/* A request past the accepted in-flight count is answered REJECTED (its
+ * payload discarded, the connection kept); after answers, more fit. */
+static void
+test_queue_inflight(void **state)
+{
+    struct vgpu_mediator_config cfg;
+    struct fake *f;
+    struct fake_conn *fc;
+    uint32_t inflight = 0;
+    size_t len = 0;
+    uint8_t *b;
+
+    (void)state;
+    vgpu_mediator_config_default(&cfg);
+    cfg.queue_inflight = 4;
+    f = fake_new_cfg(&cfg);
+    fc = greeted_queue(f, 0, 1, MED, &inflight);
+    b = big_req(VGPU_OP_ECHO, 4096u, 0, 0, &len);
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_int_equal(send_big(fc, i, b, len, len), 0);
+    }
+    no_more_frames(fc);
+    assert_int_equal(send_big(fc, 4, b, len, 100u), 0);
+    expect_response(fc, 4, VGPU_ERR_REJECTED,
+                    "queue full: vm 1 has 4 requests queued or running");
+    assert_int_equal(fc->closes, 0);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), 4u * len);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 1), 1);
+    expect_response(fc, 0, VGPU_ERR_NONE, NULL);
+    assert_int_equal(send_big(fc, 5, b, len, len), 0);
+    no_more_frames(fc);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 0), 4);
+    for (uint32_t i = 1; i < 4; i++) {
+        expect_response(fc, i, VGPU_ERR_NONE, NULL);
+    }
+    expect_response(fc, 5, VGPU_ERR_NONE, NULL);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), 0);
+    free(b);
+    fake_free(f);
+}
+
+/* The memory cap is over all connections: past it, REJECTED; nothing is
+ * allocated for the refused request; answers free room again. */
+static void
+test_queue_memory_cap(void **state)
+{
+    struct vgpu_mediator_config cfg;
+    struct fake *f;
+    struct fake_conn *a;
+    struct fake_conn *b2;
+    uint32_t inflight = 0;
+    size_t len = 0;
+    uint8_t *b;
+
+    (void)state;
+    vgpu_mediator_config_default(&cfg);
+    cfg.request_memory = 2u * VGPU_MAX_PAYLOAD;
+    f = fake_new_cfg(&cfg);
+    a = greeted_queue(f, 0, 1, MED, &inflight);
+    b2 = greeted_queue(f, 1, 2, MED, &inflight);
+    b = big_req(VGPU_OP_ECHO, VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE, 0, 0, &len);
+    assert_int_equal(send_big(a, 1, b, len, len), 0);
+    assert_int_equal(send_big(b2, 2, b, len, len), 0);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), 2u * len);
+    assert_int_equal(send_big(a, 3, b, len, 4096u), 0);
+    expect_response(a, 3, VGPU_ERR_REJECTED, "mediator memory full");
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), 2u * len);
+    /* A small request does not fit either: the cap is in bytes. */
+    queue_add(b2, 4, 1, 2);
+    expect_response(b2, 4, VGPU_ERR_REJECTED, "mediator memory full");
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 1), 1);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), len);
+    assert_int_equal(send_big(a, 5, b, len, len), 0);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 0), 2);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), 0);
+    assert_int_equal(a->closes + b2->closes, 0);
+    free(b);
+    fake_free(f);
+}
+
+/* A request cut short by a close is freed with the connection. */
+static void
+test_queue_close_mid_payload(void **state)
+{
+    struct fake *f = fake_new();
+    struct fake_conn *fc;
+    uint32_t inflight = 0;
+    uint8_t *wire;
+    uint8_t *b;
+    size_t len = 0;
+    struct vgpu_hdr h;
+
+    (void)state;
+    fc = greeted_queue(f, 0, 7, MED, &inflight);
+    b = big_req(VGPU_OP_ECHO, VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE, 0, 0, &len);
+    wire = malloc(VGPU_HDR_SIZE + len);
+    assert_non_null(wire);
+    vgpu_hdr_init(&h, VGPU_MSG_REQUEST);
+    h.vm_id = 7;
+    h.pool_id = POOL_A;
+    h.priority = MED;
+    vgpu_frame_encode(&h, b, len, wire, VGPU_HDR_SIZE + len);
+    assert_int_equal(
+        vgpu_mediator_conn_input(fc->mc, wire, VGPU_HDR_SIZE + len / 2u), 0);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), len);
+    fake_close_conn(fc);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), 0);
+    free(wire);
+    free(b);
+    fake_free(f);
+}
+
+/* A mailbox device keeps its 1 KiB limit on the same mediator. */
+static void
+test_queue_mailbox_limit(void **state)
+{
+    struct fake *f = fake_new();
+    struct fake_conn *fc = greeted(f, 0, 3, POOL_A, MED);
+    size_t len = 0;
+    uint8_t *b = big_req(VGPU_OP_ECHO, VGPU_BUF_SIZE, 0, 0, &len);
+
+    (void)state;
+    assert_true(send_big(fc, 1, b, len, len) < 0);
+    expect_error_close(fc, VGPU_ERR_PROTOCOL_ERROR, "over the limit of 1024");
+    free(b);
+    fake_free(f);
+}
+
+/* Round robin takes one request per VM per turn: a VM with 64 queued does
+ * not hold back a VM with 1 (SPEC.md section 9). */
+static void
+test_queue_round_robin(void **state)
+{
+    struct fake *f = fake_new();
+    struct fake_conn *busy;
+    struct fake_conn *light;
+    uint32_t inflight = 0;
+
+    (void)state;
+    busy = greeted_queue(f, 0, 1, MED, &inflight);
+    light = greeted_queue(f, 1, 2, MED, &inflight);
+    for (uint32_t i = 0; i < VGPU_Q_DEFAULT_INFLIGHT; i++) {
+        queue_add(busy, i, i, 1);
+    }
+    queue_add(light, 100, 1, 1);
+    no_more_frames(busy);
+    /* Two turns: busy's first, then light's one. */
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 1), 1);
+    expect_response(busy, 0, VGPU_ERR_NONE, NULL);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 1), 1);
+    expect_response(light, 100, VGPU_ERR_NONE, NULL);
+    /* Then light comes back with two, and gets every other turn. */
+    queue_add(light, 101, 1, 1);
+    queue_add(light, 102, 1, 1);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 1), 1);
+    expect_response(busy, 1, VGPU_ERR_NONE, NULL);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 1), 1);
+    expect_response(light, 101, VGPU_ERR_NONE, NULL);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 1), 1);
+    expect_response(busy, 2, VGPU_ERR_NONE, NULL);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 1), 1);
+    expect_response(light, 102, VGPU_ERR_NONE, NULL);
+    no_more_frames(light);
+    assert_int_equal(vgpu_mediator_dispatch(f->m, 0),
+                     VGPU_Q_DEFAULT_INFLIGHT - 3u);
+    fake_free(f);
+}
+
 int
 main(void)
 {
@@ -1898,6 +2272,14 @@ main(void)
         VGPU_TEST("/mediator/stats/histogram", test_stats_hist),
         VGPU_TEST("/mediator/log", test_log),
         VGPU_TEST("/mediator/backend-error", test_backend_error),
+        VGPU_TEST("/mediator/queue/hello", test_queue_hello),
+        VGPU_TEST("/mediator/queue/big-ops", test_queue_big_ops),
+        VGPU_TEST("/mediator/queue/inflight", test_queue_inflight),
+        VGPU_TEST("/mediator/queue/memory-cap", test_queue_memory_cap),
+        VGPU_TEST("/mediator/queue/close-mid-payload",
+                  test_queue_close_mid_payload),
+        VGPU_TEST("/mediator/queue/mailbox-limit", test_queue_mailbox_limit),
+        VGPU_TEST("/mediator/queue/round-robin", test_queue_round_robin),
     };
 
     return cmocka_run_group_tests_name("mediator", tests, NULL, NULL);

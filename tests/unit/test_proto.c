@@ -429,6 +429,17 @@ test_hdr_check_fixed_sizes(void **state)
     assert_int_equal(vgpu_hdr_check(&h, VGPU_MAX_PAYLOAD), VGPU_E_BAD_PAYLOAD);
     h.payload_len = VGPU_HELLO_ACK_PAYLOAD_SIZE + 1u;
     assert_int_equal(vgpu_hdr_check(&h, VGPU_MAX_PAYLOAD), VGPU_E_BAD_PAYLOAD);
+    /* The queue's HELLO_ACK: exactly 12 is the other size accepted. */
+    h.payload_len = VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE;
+    assert_int_equal(vgpu_hdr_check(&h, VGPU_MAX_PAYLOAD), 0);
+    h.payload_len = VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE - 1u;
+    assert_int_equal(vgpu_hdr_check(&h, VGPU_MAX_PAYLOAD), VGPU_E_BAD_PAYLOAD);
+    h.payload_len = VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE + 1u;
+    assert_int_equal(vgpu_hdr_check(&h, VGPU_MAX_PAYLOAD), VGPU_E_BAD_PAYLOAD);
+    /* HELLO keeps its one size. */
+    h = example_hdr(VGPU_MSG_HELLO);
+    h.payload_len = VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE;
+    assert_int_equal(vgpu_hdr_check(&h, VGPU_MAX_PAYLOAD), VGPU_E_BAD_PAYLOAD);
 
     h = example_hdr(VGPU_MSG_PING);
     h.payload_len = 1;
@@ -533,6 +544,71 @@ test_hello_ack_roundtrip(void **state)
     assert_int_equal(vgpu_hello_ack_unpack(p, sizeof(p), &caps, &max), 0);
     assert_int_equal(caps, VGPU_CAP_BASIC);
     assert_int_equal(max, VGPU_MAX_PAYLOAD);
+}
+
+static void
+test_hello_ack_queue_roundtrip(void **state)
+{
+    uint8_t p[VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE];
+    uint32_t caps = 0;
+    uint32_t max = 0;
+    uint32_t inflight = 0;
+
+    vgpu_hello_ack_pack_queue(p, VGPU_CAPABILITIES | VGPU_CAP_QUEUE,
+                              VGPU_MAX_PAYLOAD, VGPU_Q_DEFAULT_INFLIGHT);
+    assert_int_equal(vgpu_get_le32(p), VGPU_CAPABILITIES | VGPU_CAP_QUEUE);
+    assert_int_equal(vgpu_get_le32(p + U32), VGPU_MAX_PAYLOAD);
+    assert_int_equal(vgpu_get_le32(p + 2u * U32), VGPU_Q_DEFAULT_INFLIGHT);
+    assert_int_equal(
+        vgpu_hello_ack_unpack_queue(p, sizeof(p), &caps, &max, &inflight), 0);
+    assert_int_equal(caps, VGPU_CAPABILITIES | VGPU_CAP_QUEUE);
+    assert_int_equal(max, VGPU_MAX_PAYLOAD);
+    assert_int_equal(inflight, VGPU_Q_DEFAULT_INFLIGHT);
+    /* The old unpacker keeps its one size. */
+    assert_int_equal(vgpu_hello_ack_unpack(p, sizeof(p), &caps, &max),
+                     VGPU_E_BAD_PAYLOAD);
+}
+
+/* An older mediator's 8 bytes mean one request in flight. */
+static void
+test_hello_ack_queue_from_8(void **state)
+{
+    uint8_t p[VGPU_HELLO_ACK_PAYLOAD_SIZE];
+    uint32_t caps = 0;
+    uint32_t max = 0;
+    uint32_t inflight = 0;
+
+    vgpu_hello_ack_pack(p, VGPU_CAPABILITIES, VGPU_BUF_SIZE);
+    assert_int_equal(
+        vgpu_hello_ack_unpack_queue(p, sizeof(p), &caps, &max, &inflight), 0);
+    assert_int_equal(caps, VGPU_CAPABILITIES);
+    assert_int_equal(max, VGPU_BUF_SIZE);
+    assert_int_equal(inflight, 1);
+}
+
+static void
+test_hello_ack_queue_bad_size(void **state)
+{
+    uint8_t p[VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE + 1u] = {0};
+    const size_t bad[] = {0, VGPU_HELLO_ACK_PAYLOAD_SIZE - 1u,
+                          VGPU_HELLO_ACK_PAYLOAD_SIZE + 1u,
+                          VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE - 1u,
+                          VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE + 1u};
+    uint32_t a = 1;
+    uint32_t b = 2;
+    uint32_t c = 3;
+
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        assert_int_equal(vgpu_hello_ack_unpack_queue(p, bad[i], &a, &b, &c),
+                         VGPU_E_BAD_PAYLOAD);
+    }
+    assert_int_equal(vgpu_hello_ack_unpack_queue(
+                         NULL, VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE, &a, &b, &c),
+                     VGPU_E_BAD_PAYLOAD);
+    /* Nothing written on failure. */
+    assert_int_equal(a, 1);
+    assert_int_equal(b, 2);
+    assert_int_equal(c, 3);
 }
 
 /* ---- Frame encoder ------------------------------------------------------- */
@@ -658,6 +734,113 @@ test_frame_doc_example(void **state)
 }
 
 /* ---- Streaming decoder --------------------------------------------------- */
+
+/* Paused at each header, the caller gives each payload its own storage: the
+ * bytes land there, and no other buffer is touched. */
+static void
+test_dec_pause_own_buffer(void **state)
+{
+    static uint8_t stream[2u * (VGPU_HDR_SIZE + VGPU_MAX_PAYLOAD)];
+    static uint8_t big[VGPU_MAX_PAYLOAD];
+    static uint8_t dst[VGPU_MAX_PAYLOAD];
+    uint8_t small[VGPU_HDR_SIZE];
+    struct vgpu_hdr h = example_hdr(VGPU_MSG_REQUEST);
+    struct vgpu_decoder d;
+    struct vgpu_frame f;
+    size_t len = 0;
+    size_t pos = 0;
+    size_t used = 0;
+    int rc;
+
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (uint8_t)(i * 7u);
+    }
+    len += put_frame(stream, sizeof(stream), &h, big, sizeof(big));
+    h = example_hdr(VGPU_MSG_PING);
+    len += put_frame(stream + len, sizeof(stream) - len, &h, NULL, 0);
+    vgpu_decoder_init(&d, small, sizeof(small), VGPU_MAX_PAYLOAD);
+    vgpu_decoder_pause_at_header(&d, true);
+
+    rc = vgpu_decoder_feed(&d, stream, len, &used, &f);
+    assert_int_equal(rc, VGPU_DECODER_HEADER);
+    assert_int_equal(used, VGPU_HDR_SIZE);
+    assert_int_equal(f.hdr.type, VGPU_MSG_REQUEST);
+    assert_int_equal(f.hdr.payload_len, VGPU_MAX_PAYLOAD);
+    assert_null(f.payload);
+    pos += used;
+    assert_int_equal(
+        vgpu_decoder_set_buffer(&d, dst, sizeof(dst), VGPU_MAX_PAYLOAD), 0);
+    /* Half the payload, then the rest: set_buffer is refused in between. */
+    rc = vgpu_decoder_feed(&d, stream + pos, VGPU_MAX_PAYLOAD / 2u, &used, &f);
+    assert_int_equal(rc, 0);
+    pos += used;
+    assert_int_equal(
+        vgpu_decoder_set_buffer(&d, small, sizeof(small), VGPU_MAX_PAYLOAD),
+        -EBUSY);
+    rc = vgpu_decoder_feed(&d, stream + pos, len - pos, &used, &f);
+    assert_int_equal(rc, 1);
+    pos += used;
+    assert_false(f.truncated);
+    assert_ptr_equal(f.payload, dst);
+    assert_memory_equal(dst, big, sizeof(big));
+    /* An empty payload is yielded at once, never paused. */
+    rc = vgpu_decoder_feed(&d, stream + pos, len - pos, &used, &f);
+    assert_int_equal(rc, 1);
+    assert_int_equal(f.hdr.type, VGPU_MSG_PING);
+    assert_int_equal(pos + used, len);
+}
+
+/* Paused, a caller that gives no storage gets the payload discarded. */
+static void
+test_dec_pause_discard(void **state)
+{
+    uint8_t stream[STREAM_CAP];
+    uint8_t payload[VGPU_OP_HDR_SIZE] = {0};
+    uint8_t buf[VGPU_OP_HDR_SIZE];
+    struct vgpu_hdr h = example_hdr(VGPU_MSG_REQUEST);
+    struct vgpu_decoder d;
+    struct vgpu_frame f;
+    size_t len =
+        put_frame(stream, sizeof(stream), &h, payload, sizeof(payload));
+    size_t used = 0;
+
+    vgpu_decoder_init(&d, buf, sizeof(buf), VGPU_BUF_SIZE);
+    vgpu_decoder_pause_at_header(&d, true);
+    assert_int_equal(vgpu_decoder_feed(&d, stream, len, &used, &f),
+                     VGPU_DECODER_HEADER);
+    assert_int_equal(vgpu_decoder_set_buffer(&d, NULL, 0, VGPU_BUF_SIZE), 0);
+    assert_int_equal(
+        vgpu_decoder_feed(&d, stream + used, len - used, &used, &f), 1);
+    assert_true(f.truncated);
+    assert_null(f.payload);
+    assert_int_equal(vgpu_decoder_finish(&d), 0);
+}
+
+/* The 12-byte HELLO_ACK decodes; 10 bytes do not. */
+static void
+test_dec_hello_ack_queue(void **state)
+{
+    uint8_t stream[STREAM_CAP];
+    uint8_t ack[VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE];
+    uint8_t buf[VGPU_BUF_SIZE];
+    struct vgpu_hdr h = example_hdr(VGPU_MSG_HELLO_ACK);
+    struct vgpu_decoder d;
+    struct recs got = {0};
+    size_t len;
+
+    vgpu_hello_ack_pack_queue(ack, VGPU_CAP_QUEUE, VGPU_MAX_PAYLOAD,
+                              VGPU_Q_DEFAULT_INFLIGHT);
+    len = put_frame(stream, sizeof(stream), &h, ack, sizeof(ack));
+    vgpu_decoder_init(&d, buf, sizeof(buf), VGPU_MAX_PAYLOAD);
+    assert_int_equal(feed_all(&d, stream, len, &got), 0);
+    assert_int_equal(got.count, 1);
+    assert_int_equal(got.r[0].hdr.payload_len, sizeof(ack));
+    assert_memory_equal(got.r[0].payload, ack, sizeof(ack));
+
+    len = put_frame(stream, sizeof(stream), &h, ack, sizeof(ack) - 2u);
+    vgpu_decoder_init(&d, buf, sizeof(buf), VGPU_MAX_PAYLOAD);
+    assert_int_equal(feed_all(&d, stream, len, &got), VGPU_E_BAD_PAYLOAD);
+}
 
 static void
 test_dec_every_type(void **state)
@@ -1818,6 +2001,12 @@ main(void)
         VGPU_TEST("/proto/hello/roundtrip", test_hello_roundtrip),
         VGPU_TEST("/proto/hello/bad_size", test_hello_bad_size),
         VGPU_TEST("/proto/hello_ack/roundtrip", test_hello_ack_roundtrip),
+        VGPU_TEST("/proto/hello_ack/queue/roundtrip",
+                  test_hello_ack_queue_roundtrip),
+        VGPU_TEST("/proto/hello_ack/queue/from_8_bytes",
+                  test_hello_ack_queue_from_8),
+        VGPU_TEST("/proto/hello_ack/queue/bad_size",
+                  test_hello_ack_queue_bad_size),
         VGPU_TEST("/proto/frame/layout", test_frame_layout),
         VGPU_TEST("/proto/frame/enobufs", test_frame_enobufs),
         VGPU_TEST("/proto/frame/too_large", test_frame_too_large),
@@ -1848,6 +2037,9 @@ main(void)
                   test_dec_response_over_buffer),
         VGPU_TEST("/proto/decoder/limit_clamped", test_dec_limit_clamped),
         VGPU_TEST("/proto/decoder/no_buffer", test_dec_no_buffer),
+        VGPU_TEST("/proto/decoder/pause/own_buffer", test_dec_pause_own_buffer),
+        VGPU_TEST("/proto/decoder/pause/discard", test_dec_pause_discard),
+        VGPU_TEST("/proto/decoder/hello_ack_queue", test_dec_hello_ack_queue),
         VGPU_TEST_STATE("/proto/ops/nop/sizes", test_op_sizes, &case_nop),
         VGPU_TEST_STATE("/proto/ops/echo/sizes", test_op_sizes, &case_echo),
         VGPU_TEST_STATE("/proto/ops/echo/max_sizes", test_op_sizes,
