@@ -258,8 +258,8 @@ VGPU_EXPORT uint32_t vgpu_queue_room(const struct vgpu_queue *q);
  * range outside its buffer or a length over VGPU_Q_MAX_XFER.
  */
 VGPU_EXPORT int vgpu_queue_submit(struct vgpu_queue *q,
-                                  const struct vgpu_dma *in_buf,
-                                  size_t in_off, uint32_t in_len,
+                                  const struct vgpu_dma *in_buf, size_t in_off,
+                                  uint32_t in_len,
                                   const struct vgpu_dma *out_buf,
                                   size_t out_off, uint32_t out_cap,
                                   uint32_t tag);

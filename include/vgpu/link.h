@@ -77,6 +77,7 @@ struct vgpu_link_ops {
 struct vgpu_link_stats {
     uint64_t connects;        /* vgpu_link_up() calls */
     uint64_t requests_sent;   /* REQUEST frames given to ops->send */
+    uint64_t queued_sent;     /* of them, queue entries */
     uint64_t responses;       /* RESPONSE frames received */
     uint64_t stale;           /* of them, dropped by the device as stale */
     uint64_t pings;           /* PINGs received (each answered with PONG) */
@@ -94,8 +95,8 @@ struct vgpu_link {
     uint32_t peer_max_payload;  /* from HELLO_ACK; 0 before */
     uint32_t peer_max_inflight; /* from HELLO_ACK (1 for 8 bytes); 0 before */
     struct vgpu_decoder dec;
-    uint8_t *rx;   /* the decoder's payload buffer: rx_small, or the
-                      adapter's (vgpu_link_set_rx()) */
+    uint8_t *rx; /* the decoder's payload buffer: rx_small, or the
+                    adapter's (vgpu_link_set_rx()) */
     size_t rx_cap;
     uint8_t rx_small[VGPU_BUF_SIZE];
     struct {

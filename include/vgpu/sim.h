@@ -43,10 +43,10 @@
  * VGPU_SIM_GUEST_BASE + guest_mem_bytes. Above 4 GiB, so that the high
  * halves of the queue's addresses are exercised; below it, nothing. The
  * memory is reserved, not committed: a page costs only once touched. */
-#define VGPU_SIM_GUEST_BASE      0x100000000ull
-#define VGPU_SIM_GUEST_MEM_DEF   (256u << 20)
-#define VGPU_SIM_GUEST_MEM_MAX   (4096ull << 20)
-#define VGPU_SIM_DMA_FAULTS_MAX  8u
+#define VGPU_SIM_GUEST_BASE     0x100000000ull
+#define VGPU_SIM_GUEST_MEM_DEF  (256u << 20)
+#define VGPU_SIM_GUEST_MEM_MAX  (4096ull << 20)
+#define VGPU_SIM_DMA_FAULTS_MAX 8u
 
 /* One simulated VM's identity. */
 struct vgpu_sim_vm {

@@ -27,11 +27,11 @@
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
 
-#define Q_SPIN_POLLS    256u
-#define Q_SLEEP_FIRST   1000L    /* ns */
-#define Q_SLEEP_MAX     1000000L /* ns */
-#define Q_NS_PER_MS     1000000ull
-#define Q_NS_PER_SEC    1000000000ull
+#define Q_SPIN_POLLS  256u
+#define Q_SLEEP_FIRST 1000L    /* ns */
+#define Q_SLEEP_MAX   1000000L /* ns */
+#define Q_NS_PER_MS   1000000ull
+#define Q_NS_PER_SEC  1000000000ull
 
 struct vgpu_queue {
     struct vgpu_client *c;
@@ -112,9 +112,8 @@ vgpu_queue_open(struct vgpu_client *c, uint32_t depth, char *err,
         return NULL;
     }
     if (depth == 0 || depth > VGPU_Q_ENTRIES_MAX || (depth & (depth - 1u))) {
-        vgpu_set_err(err, err_len,
-                     "queue depth %u: want a power of two, 1..%u", depth,
-                     VGPU_Q_ENTRIES_MAX);
+        vgpu_set_err(err, err_len, "queue depth %u: want a power of two, 1..%u",
+                     depth, VGPU_Q_ENTRIES_MAX);
         return NULL;
     }
     q = calloc(1, sizeof(*q));
@@ -220,6 +219,8 @@ vgpu_queue_submit(struct vgpu_queue *q, const struct vgpu_dma *in_buf,
                   const struct vgpu_dma *out_buf, size_t out_off,
                   uint32_t out_cap, uint32_t tag)
 {
+    uint64_t in_addr;
+    uint64_t out_addr;
     uint8_t *e;
 
     if (q == NULL || in_len > VGPU_Q_MAX_XFER || out_cap > VGPU_Q_MAX_XFER ||
@@ -231,19 +232,16 @@ vgpu_queue_submit(struct vgpu_queue *q, const struct vgpu_dma *in_buf,
         return -EAGAIN;
     }
     e = q->sq + (size_t)(q->sq_tail & (q->depth - 1u)) * VGPU_Q_SQE_SIZE;
-    vgpu_put_le32(e, (uint32_t)(in_buf->dev_addr + in_off));
-    vgpu_put_le32(e + 4, (uint32_t)((in_buf->dev_addr + in_off) >> 32));
-    vgpu_put_le32(e + 8, in_len);
-    vgpu_put_le32(e + 12, tag);
-    if (out_cap > 0) {
-        vgpu_put_le32(e + 16, (uint32_t)(out_buf->dev_addr + out_off));
-        vgpu_put_le32(e + 20, (uint32_t)((out_buf->dev_addr + out_off) >> 32));
-    } else {
-        vgpu_put_le32(e + 16, 0);
-        vgpu_put_le32(e + 20, 0);
-    }
-    vgpu_put_le32(e + 24, out_cap);
-    vgpu_put_le32(e + 28, 0);
+    in_addr = in_buf->dev_addr + in_off;
+    out_addr = out_cap > 0 ? out_buf->dev_addr + out_off : 0;
+    vgpu_put_le32(e + VGPU_SQE_IN_ADDR, (uint32_t)in_addr);
+    vgpu_put_le32(e + VGPU_SQE_IN_ADDR + 4, (uint32_t)(in_addr >> 32));
+    vgpu_put_le32(e + VGPU_SQE_IN_LEN, in_len);
+    vgpu_put_le32(e + VGPU_SQE_TAG, tag);
+    vgpu_put_le32(e + VGPU_SQE_OUT_ADDR, (uint32_t)out_addr);
+    vgpu_put_le32(e + VGPU_SQE_OUT_ADDR + 4, (uint32_t)(out_addr >> 32));
+    vgpu_put_le32(e + VGPU_SQE_OUT_CAP, out_cap);
+    vgpu_put_le32(e + VGPU_SQE_FLAGS, 0);
     q->sq_tail++;
     return 0;
 }
@@ -311,13 +309,13 @@ vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out, unsigned max)
         const uint8_t *e =
             q->cq + (size_t)(q->cq_head & (q->depth - 1u)) * VGPU_Q_CQE_SIZE;
 
-        if ((vgpu_get_le32(e + 12) & VGPU_CQE_PHASE) !=
+        if ((vgpu_get_le32(e + VGPU_CQE_FLAGS) & VGPU_CQE_PHASE) !=
             q_phase(q, q->cq_head)) {
             return -EIO;
         }
-        out[n].tag = vgpu_get_le32(e);
-        out[n].status = vgpu_get_le32(e + 4);
-        out[n].out_len = vgpu_get_le32(e + 8);
+        out[n].tag = vgpu_get_le32(e + VGPU_CQE_TAG);
+        out[n].status = vgpu_get_le32(e + VGPU_CQE_STATUS);
+        out[n].out_len = vgpu_get_le32(e + VGPU_CQE_OUT_LEN);
         n++;
         q->cq_head++;
     }
@@ -334,9 +332,9 @@ vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out, unsigned max)
 int
 vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms)
 {
-    uint64_t deadline =
-        timeout_ms < 0 ? UINT64_MAX
-                       : q_now_ns() + (uint64_t)timeout_ms * Q_NS_PER_MS;
+    uint64_t deadline = timeout_ms < 0
+                            ? UINT64_MAX
+                            : q_now_ns() + (uint64_t)timeout_ms * Q_NS_PER_MS;
     long sleep_ns = Q_SLEEP_FIRST;
     unsigned spins = 0;
 

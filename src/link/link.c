@@ -293,9 +293,9 @@ link_hello_ack(struct vgpu_link *l, const struct vgpu_frame *f)
     uint32_t inflight;
     size_t len = l->pending_len;
 
-    if (vgpu_hello_ack_unpack_queue(
-            f->payload, f->truncated ? 0 : f->hdr.payload_len, &caps,
-            &max_payload, &inflight) < 0) {
+    if (vgpu_hello_ack_unpack_queue(f->payload,
+                                    f->truncated ? 0 : f->hdr.payload_len,
+                                    &caps, &max_payload, &inflight) < 0) {
         return link_drop(l, VGPU_ERR_PROTOCOL_ERROR,
                          "protocol error: a malformed HELLO_ACK",
                          "protocol error: a malformed HELLO_ACK");
@@ -315,8 +315,8 @@ link_hello_ack(struct vgpu_link *l, const struct vgpu_frame *f)
     }
     if (link_has_queue(l)) {
         /* A mediator without the queue accepts one request at a time. */
-        vgpu_dev_q_set_max_inflight(
-            l->dev, (caps & VGPU_CAP_QUEUE) ? inflight : 1u);
+        vgpu_dev_q_set_max_inflight(l->dev,
+                                    (caps & VGPU_CAP_QUEUE) ? inflight : 1u);
         vgpu_dev_q_kick(l->dev); /* entries that waited for the handshake */
     }
     return l->state == VGPU_LINK_READY ? 0 : -1;
@@ -354,11 +354,10 @@ link_response(struct vgpu_link *l, const struct vgpu_frame *f)
         /* A mailbox request sent on this connection. */
     } else if ((h->request_id & VGPU_Q_WIRE_ID_BIT) && link_has_queue(l)) {
         /* A queue entry's: the device checks its own wire id. */
-        rc = vgpu_dev_q_complete(l->dev, h->request_id,
-                                 f->truncated ? VGPU_ERR_RESPONSE_TOO_LARGE
-                                              : h->status,
-                                 f->truncated ? NULL : f->payload,
-                                 h->payload_len);
+        rc = vgpu_dev_q_complete(
+            l->dev, h->request_id,
+            f->truncated ? VGPU_ERR_RESPONSE_TOO_LARGE : h->status,
+            f->truncated ? NULL : f->payload, h->payload_len);
         link_count_stale(l, h, rc);
         return;
     } else {

@@ -19,11 +19,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,7 +177,8 @@ dev_guest_error(void *opaque, const char *what)
             (unsigned)vm->dev.cfg.vm_id, what);
 }
 
-/* ---- Guest memory: the queue's DMA ---------------------------------------- */
+/* ---- Guest memory: the queue's DMA ----------------------------------------
+ */
 
 /* The guest-memory offset of [@addr, @addr + @len), or -EFAULT when any of
  * it is outside guest memory or in a faulting range; -EPERM with bus
@@ -590,8 +591,7 @@ sim_init_vm(struct vgpu_sim *sim, unsigned i, char *err, size_t err_len)
                 vm->mem = NULL;
             }
             vgpu_set_err(err, err_len, "vm %u: no %llu bytes of guest memory",
-                         (unsigned)dc.vm_id,
-                         (unsigned long long)vm->mem_size);
+                         (unsigned)dc.vm_id, (unsigned long long)vm->mem_size);
             return -ENOMEM;
         }
     }

@@ -55,10 +55,10 @@
 #define SIM_MSG_MAX          256u
 /* The most bytes a VM's output may hold: every queue entry in flight with
  * a full payload, and a few small frames. */
-#define SIM_OUT_MAX \
+#define SIM_OUT_MAX                                                            \
     ((size_t)(VGPU_Q_ENTRIES_MAX + 4u) * (VGPU_HDR_SIZE + VGPU_Q_MAX_XFER))
 /* Guest memory is handed out by the sim bus's dma_alloc in pages. */
-#define SIM_PAGE_SIZE        4096u
+#define SIM_PAGE_SIZE 4096u
 
 #define SIM_NS_PER_MS 1000000ull
 
@@ -85,7 +85,7 @@ struct sim_vm {
     size_t out_spare_cap;
 
     /* Guest memory, reached by the device's DMA (the queue). */
-    uint8_t *mem;       /* mem_size bytes at VGPU_SIM_GUEST_BASE */
+    uint8_t *mem; /* mem_size bytes at VGPU_SIM_GUEST_BASE */
     uint64_t mem_size;
     uint8_t *page_used; /* the dma allocator: one byte per page */
     struct {

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim_internal.h"
@@ -369,8 +370,7 @@ det_stop(struct vgpu_sim *sim)
     sim_local_destroy(sim);
 }
 
-static int det_submit_queued(struct sim_vm *vm,
-                             const struct vgpu_request *req);
+static int det_submit_queued(struct sim_vm *vm, const struct vgpu_request *req);
 
 /* The whole chain, synchronously: the device is no longer BUSY when this
  * returns (the core answers every request it takes). */

@@ -89,9 +89,9 @@ static int
 sock_flush(struct sim_vm *vm)
 {
     while (vm->out_off < vm->out_len) {
-        ssize_t n = send(vm->fd, vm->out + vm->out_off,
-                         vm->out_len - vm->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(vm->fd, vm->out + vm->out_off, vm->out_len - vm->out_off,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (n > 0) {
             vm->out_off += (size_t)n;

@@ -81,7 +81,7 @@ expect_line '^pool: +B$'
 expect_line '^priority: +high$'
 expect_line '^vm_id: +200$'
 expect_line '^protocol: +1\.0$'
-expect_line '^capabilities: +BASIC IRQ$'
+expect_line '^capabilities: +BASIC IRQ QUEUE$'
 
 # ---- vgpu-dump ------------------------------------------------------------
 run dump "$DUMP" --sim --sim-pool C --sim-vm-id 7

@@ -378,11 +378,22 @@ test_err_invalid_request(void **state)
     vgpu_sim_destroy(sim);
 }
 
-/* The core's path: a response that cannot fit is refused before exec. */
+/* The core's path: a response that cannot fit is refused before exec. A
+ * device without the queue gets the 1 KiB limit in its HELLO_ACK. */
 static void
 test_err_too_large_core(void **state)
 {
-    struct vgpu_sim *sim = sim_one();
+    static const struct vgpu_sim_vm vm = {
+        .vm_id = 7, .pool = 'B', .priority = VGPU_PRIO_HIGH};
+    struct vgpu_sim_config cfg = {
+        .mode = VGPU_SIM_DETERMINISTIC,
+        .n_vms = 1,
+        .vms = &vm,
+        .timeout_ms = TIMEOUT_MS,
+        .no_queue = 1,
+    };
+    char err[ERR_LEN] = "";
+    struct vgpu_sim *sim = vgpu_sim_create(&cfg, err, sizeof(err));
     struct vgpu_client *c = vgpu_sim_client(sim, 0);
     uint8_t req[VGPU_MATMUL_HDR_SIZE];
     uint8_t resp[VGPU_BUF_SIZE];
@@ -397,6 +408,29 @@ test_err_too_large_core(void **state)
         c, vgpu_call(c, req, sizeof(req), resp, sizeof(resp), &len, WAIT_MS),
         VGPU_ERR_RESPONSE_TOO_LARGE);
     assert_non_null(strstr(vgpu_last_error(c)->message, "1600"));
+    vgpu_sim_destroy(sim);
+}
+
+/* A device with the queue: the mediator answers up to 1 MiB, and the
+ * mailbox's own 1 KiB limit ends the request in RESPONSE_TOO_LARGE. */
+static void
+test_err_too_large_mailbox_of_queue_device(void **state)
+{
+    struct vgpu_sim *sim = sim_one();
+    struct vgpu_client *c = vgpu_sim_client(sim, 0);
+    uint8_t req[VGPU_MATMUL_HDR_SIZE];
+    uint8_t resp[VGPU_BUF_SIZE];
+    size_t len = 0;
+
+    (void)state;
+    vgpu_put_le32(req, VGPU_OP_MATMUL_F32);
+    vgpu_put_le32(req + 4, 20);  /* m */
+    vgpu_put_le32(req + 8, 0);   /* k */
+    vgpu_put_le32(req + 12, 20); /* p: 1600 bytes of result */
+    assert_device_error(
+        c, vgpu_call(c, req, sizeof(req), resp, sizeof(resp), &len, WAIT_MS),
+        VGPU_ERR_RESPONSE_TOO_LARGE);
+    assert_int_equal(vgpu_nop(c), 0); /* the connection stays up */
     vgpu_sim_destroy(sim);
 }
 
@@ -1259,6 +1293,8 @@ main(void)
         VGPU_TEST("/sim/error/no_mediator", test_err_no_mediator),
         VGPU_TEST("/sim/error/invalid_request", test_err_invalid_request),
         VGPU_TEST("/sim/error/too_large/core", test_err_too_large_core),
+        VGPU_TEST("/sim/error/too_large/queue_device_mailbox",
+                  test_err_too_large_mailbox_of_queue_device),
         VGPU_TEST("/sim/error/too_large/device", test_socket_too_large_device),
         VGPU_TEST("/sim/backend/override", test_backend_override),
         VGPU_TEST("/sim/conn/disconnect_reconnect", test_disconnect_reconnect),

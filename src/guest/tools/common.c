@@ -374,6 +374,8 @@ vgpu_tool_caps_str(uint32_t caps, char *buf, size_t len)
             name = "BASIC";
         } else if (mask == VGPU_CAP_IRQ) {
             name = "IRQ";
+        } else if (mask == VGPU_CAP_QUEUE) {
+            name = "QUEUE";
         } else {
             snprintf(other, sizeof(other), "bit%u", bit);
             name = other;
