@@ -430,7 +430,8 @@ sim_link_init(struct sim_vm *vm)
 uint64_t
 sim_vm_ends(const struct sim_vm *vm)
 {
-    return vm->dev.stats.completions + vm->dev.stats.errors;
+    return vm->dev.stats.completions + vm->dev.stats.errors +
+           vm->dev.stats.q_completions;
 }
 
 /* ---- The sim bus (each transport adds its extras) ------------------------ */

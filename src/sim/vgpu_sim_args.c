@@ -48,6 +48,10 @@ usage(FILE *f)
         "  --max-wait-ms N    in-process modes: aging bound of the priority\n"
         "                     policy\n"
         "  --timeout-ms N     the device timeout (default %u; 0: none)\n"
+        "  --queue-depth N    send through the queue (SPEC.md section 11): a\n"
+        "                     ring of N entries (a power of two, 1..%u) per\n"
+        "                     VM, kept full; --size then reaches 1 MiB a\n"
+        "                     request (add_f32: 131071)\n"
         "  --vm-id-base N     vm_id of the first VM (default %u)\n"
         "  --json             print the summary as one JSON object\n"
         "  --allow-errors     exit 0 despite errors (never despite "
@@ -61,7 +65,7 @@ usage(FILE *f)
         "arguments.\n",
         DEF_VMS, VGPU_SIM_MAX_VMS, DEF_POOLS, DEF_PRIORITIES, DEF_REQUESTS,
         vgpu_wl_max_n(VGPU_OP_MATMUL_F32), DEF_SEED, VGPU_DEFAULT_TIMEOUT_MS,
-        DEF_VM_ID_BASE);
+        VGPU_Q_ENTRIES_MAX, DEF_VM_ID_BASE);
 }
 
 void
@@ -147,6 +151,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         OPT_MAX_WAIT,
         OPT_ALLOW_ERRORS,
         OPT_TIMEOUT,
+        OPT_QUEUE_DEPTH,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -166,6 +171,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
         {"allow-errors", no_argument, NULL, OPT_ALLOW_ERRORS},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+        {"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -209,7 +215,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
             break;
         case OPT_SIZE:
             o->size = (long)vgpu_wl_arg_num(sim_cli_bad_arg, "--size", optarg,
-                                            0, VGPU_BUF_SIZE);
+                                            0, VGPU_Q_MAX_XFER);
             break;
         case OPT_BACKEND:
             if (strcmp(optarg, VGPU_BACKEND_CPU_NAME) != 0 &&
@@ -255,6 +261,15 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
             o->timeout_ms =
                 (uint32_t)vgpu_wl_arg_num(sim_cli_bad_arg, "--timeout-ms",
                                           optarg, 0, VGPU_MAX_TIMEOUT_MS);
+            break;
+        case OPT_QUEUE_DEPTH:
+            o->queue_depth =
+                (uint32_t)vgpu_wl_arg_num(sim_cli_bad_arg, "--queue-depth",
+                                          optarg, 1, VGPU_Q_ENTRIES_MAX);
+            if (o->queue_depth & (o->queue_depth - 1u)) {
+                sim_cli_bad_arg("--queue-depth: %u is not a power of two",
+                                o->queue_depth);
+            }
             break;
         case OPT_HELP:
             usage(stdout);

@@ -52,6 +52,7 @@ struct opts {
     long max_wait_ms;
     int allow_errors;
     uint32_t timeout_ms;
+    uint32_t queue_depth; /* 0: the mailbox; else the queue, N entries */
 };
 
 /* The request every VM sends: op and counts. */
@@ -83,6 +84,20 @@ struct vm_run {
     uint8_t req[VGPU_BUF_SIZE];
     uint8_t resp[VGPU_BUF_SIZE];
     uint8_t expect[VGPU_BUF_SIZE];
+
+    /* --queue-depth: the VM's queue, and one input and one output slot of
+     * DMA memory per ring entry (entry i uses slot i, its tag). */
+    struct vgpu_queue *q;
+    struct vgpu_dma in;
+    struct vgpu_dma out;
+    size_t slot_in;    /* bytes per input slot: the request's length */
+    size_t slot_out;   /* bytes per output slot: its response's length */
+    uint64_t *slot_t0; /* when each slot's request was submitted */
+    uint8_t *q_expect; /* the expected result, up to VGPU_Q_MAX_XFER */
+    uint32_t q_inflight;
+    uint32_t *q_free; /* slots not in flight (completions come in any
+                         order, so any slot may be the next free one) */
+    uint32_t q_nfree;
 };
 
 struct run {
@@ -123,6 +138,24 @@ void sim_cli_next_request(struct run *r, struct vm_run *v);
  * of v->req (the CPU backend's, DOT_F32 within its tolerance).
  */
 int sim_cli_matches(struct vm_run *v, const struct shape *s, size_t len);
+
+/**
+ * sim_cli_check() - the same for any request and response: @resp (@len
+ * bytes) against the expected result of @req (@req_len bytes), computed
+ * into @expect (@cap bytes).
+ */
+int sim_cli_check(struct vm_run *v, const struct shape *s, const uint8_t *req,
+                  size_t req_len, const uint8_t *resp, size_t len,
+                  uint8_t *expect, size_t cap);
+
+/**
+ * sim_cli_queue_open() - --queue-depth: open @v's queue and its DMA slots.
+ * Return: 0, or -1 with the reason printed.
+ */
+int sim_cli_queue_open(struct run *r, struct vm_run *v);
+
+/** sim_cli_queue_close() - free what sim_cli_queue_open() made. */
+void sim_cli_queue_close(struct vm_run *v);
 
 /** sim_cli_drive_all() - one thread, every VM, until all requests ended. */
 void sim_cli_drive_all(struct run *r);

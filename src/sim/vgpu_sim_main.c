@@ -82,6 +82,9 @@ setup(struct run *r, struct vgpu_sim_vm *ids, struct vgpu_mediator_config *mc)
             return -1;
         }
         vgpu_set_timeout(v->c, r->call_timeout_ms);
+        if (o->queue_depth != 0 && sim_cli_queue_open(r, v) < 0) {
+            return -1;
+        }
     }
     return 0;
 }
@@ -124,6 +127,9 @@ main(int argc, char **argv)
     wall = vgpu_wl_now_ns() - t0;
     status = sim_cli_report(&r, wall);
 out:
+    for (unsigned i = 0; r.vms != NULL && r.sim != NULL && i < o.vms; i++) {
+        sim_cli_queue_close(&r.vms[i]);
+    }
     vgpu_sim_destroy(r.sim);
     if (r.vms != NULL) {
         for (unsigned i = 0; i < o.vms; i++) {

@@ -13,12 +13,16 @@ struct shape
 sim_cli_shape(const struct opts *o)
 {
     struct shape s = {.op = o->op};
-    uint64_t max = vgpu_wl_max_n(o->op);
+    uint64_t max = o->queue_depth ? vgpu_wl_max_n_within(o->op, VGPU_Q_MAX_XFER)
+                                  : vgpu_wl_max_n(o->op);
 
     if (o->size >= 0 && (uint64_t)o->size > max) {
-        sim_cli_bad_arg(
-            "--size: %ld is over %llu, the most one %s request holds", o->size,
-            (unsigned long long)max, vgpu_op_name(o->op));
+        sim_cli_bad_arg("--size: %ld is over %llu, the most one %s request "
+                        "holds%s",
+                        o->size, (unsigned long long)max, vgpu_op_name(o->op),
+                        o->queue_depth ? " in the queue"
+                                       : " in the mailbox (--queue-depth "
+                                         "reaches 1 MiB)");
     }
     if (o->size == 0 && o->op != VGPU_OP_NOP && o->op != VGPU_OP_ECHO) {
         sim_cli_bad_arg("--size: 0 elements of %s", vgpu_op_name(o->op));
@@ -40,13 +44,14 @@ sim_cli_next_request(struct run *r, struct vm_run *v)
     v->t0 = vgpu_wl_now_ns();
 }
 
-/* Does @got (@len bytes) match the expected result of the request? */
 int
-sim_cli_matches(struct vm_run *v, const struct shape *s, size_t len)
+sim_cli_check(struct vm_run *v, const struct shape *s, const uint8_t *req,
+              size_t req_len, const uint8_t *resp, size_t len, uint8_t *expect,
+              size_t cap)
 {
     char why[SIM_WHY_LEN];
-    long want = vgpu_wl_expect(v->cpu, v->req, v->req_len, v->expect,
-                               sizeof(v->expect), why, sizeof(why));
+    long want =
+        vgpu_wl_expect(v->cpu, req, req_len, expect, cap, why, sizeof(why));
     double mag = 0.0;
 
     if (want < 0) {
@@ -55,8 +60,15 @@ sim_cli_matches(struct vm_run *v, const struct shape *s, size_t len)
         return 0;
     }
     if (s->op == VGPU_OP_DOT_F32) {
-        mag = vgpu_wl_dot_mag(v->req, s->n, vgpu_wl_get_f32(v->expect));
+        mag = vgpu_wl_dot_mag(req, s->n, vgpu_wl_get_f32(expect));
     }
-    return vgpu_wl_result_matches(s->op, v->resp, len, v->expect, (size_t)want,
-                                  mag);
+    return vgpu_wl_result_matches(s->op, resp, len, expect, (size_t)want, mag);
+}
+
+/* Does v->resp (@len bytes) match the expected result of v->req? */
+int
+sim_cli_matches(struct vm_run *v, const struct shape *s, size_t len)
+{
+    return sim_cli_check(v, s, v->req, v->req_len, v->resp, len, v->expect,
+                         sizeof(v->expect));
 }

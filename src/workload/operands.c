@@ -109,18 +109,32 @@ vgpu_wl_build(struct vgpu_wl_rng *r, uint32_t op, uint32_t n, uint32_t k,
 }
 
 uint32_t
-vgpu_wl_max_n(uint32_t op)
+vgpu_wl_max_n_within(uint32_t op, uint32_t limit)
 {
+    uint32_t lo = 0;
+    uint32_t hi = limit;
+
     if (op == VGPU_OP_NOP) {
         return 0;
     }
-    for (uint32_t n = VGPU_BUF_SIZE; n > 0; n--) {
+    /* The largest n whose request and response both fit: both lengths
+     * grow with n, so a binary search finds it. */
+    while (lo < hi) {
+        uint32_t n = lo + (hi - lo + 1u) / 2u;
         uint64_t req = vgpu_op_request_len(op, n, n, n);
 
-        if (req != 0 && req <= VGPU_BUF_SIZE &&
-            vgpu_op_response_len(op, n, n, n) <= VGPU_BUF_SIZE) {
-            return n;
+        if (req != 0 && req <= limit &&
+            vgpu_op_response_len(op, n, n, n) <= limit) {
+            lo = n;
+        } else {
+            hi = n - 1u;
         }
     }
-    return 0;
+    return lo;
+}
+
+uint32_t
+vgpu_wl_max_n(uint32_t op)
+{
+    return vgpu_wl_max_n_within(op, VGPU_BUF_SIZE);
 }

@@ -79,6 +79,12 @@ size_t vgpu_wl_build(struct vgpu_wl_rng *r, uint32_t op, uint32_t n, uint32_t k,
  */
 uint32_t vgpu_wl_max_n(uint32_t op);
 
+/**
+ * vgpu_wl_max_n_within() - the same for requests and responses of at most
+ * @limit bytes (the queue's VGPU_Q_MAX_XFER: ADD_F32 131071).
+ */
+uint32_t vgpu_wl_max_n_within(uint32_t op, uint32_t limit);
+
 /* ---- Expected results ---------------------------------------------------- */
 
 /**

@@ -120,6 +120,18 @@ test_max_n(void **state)
     /* 2 * 11 * 11 inputs and 11 * 11 outputs fit; 12 does not. */
     assert_int_equal(vgpu_wl_max_n(VGPU_OP_MATMUL_F32), 11);
     assert_int_equal(vgpu_wl_max_n(0x7F), 0);
+    /* The queue's limits, SPEC.md section 11. */
+    assert_int_equal(vgpu_wl_max_n_within(VGPU_OP_ECHO, VGPU_Q_MAX_XFER),
+                     1048568);
+    assert_int_equal(vgpu_wl_max_n_within(VGPU_OP_ADD_F32, VGPU_Q_MAX_XFER),
+                     131071);
+    assert_int_equal(vgpu_wl_max_n_within(VGPU_OP_DOT_F32, VGPU_Q_MAX_XFER),
+                     131071);
+    assert_int_equal(vgpu_wl_max_n_within(VGPU_OP_SAXPY_F32, VGPU_Q_MAX_XFER),
+                     131070);
+    /* m = k = p: 2 * 362^2 = 262088 <= 262140, 363 is over. */
+    assert_int_equal(vgpu_wl_max_n_within(VGPU_OP_MATMUL_F32, VGPU_Q_MAX_XFER),
+                     362);
 }
 
 /* Every op at its largest builds a request the validator accepts, the same
