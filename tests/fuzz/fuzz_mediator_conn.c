@@ -310,6 +310,18 @@ fz_step_hello(struct fz *f, struct fz_conn *c)
     fz_feed_frame(f, c, &h, payload, sizeof(payload));
 }
 
+/* The op header of a request: op, n, and MATMUL_F32's k and p. */
+static void
+fz_put_op(uint8_t *req, uint32_t op, uint32_t n, uint32_t k, uint32_t p)
+{
+    vgpu_put_le32(req, op);
+    vgpu_put_le32(req + sizeof(uint32_t), n);
+    if (op == VGPU_OP_MATMUL_F32) {
+        vgpu_put_le32(req + 2 * sizeof(uint32_t), k);
+        vgpu_put_le32(req + 3 * sizeof(uint32_t), p);
+    }
+}
+
 /* A request's bytes: a well-formed op with operands from the input, or any
  * bytes. Returns a heap block of *len bytes. */
 static uint8_t *
@@ -345,12 +357,7 @@ fz_request_bytes(struct fz *f, size_t *len)
         }
         req = calloc(1, *len < hdr ? hdr : *len);
         FUZZ_CHECK(req != NULL);
-        vgpu_put_le32(req, op);
-        vgpu_put_le32(req + sizeof(uint32_t), n);
-        if (op == VGPU_OP_MATMUL_F32) {
-            vgpu_put_le32(req + 2 * sizeof(uint32_t), k);
-            vgpu_put_le32(req + 3 * sizeof(uint32_t), p);
-        }
+        fz_put_op(req, op, n, k, p);
         if (*len > hdr) {
             src = fuzz_bytes(&f->cur, fuzz_u8(&f->cur), &got);
             memcpy(req + hdr, src, got < *len - hdr ? got : *len - hdr);
@@ -373,12 +380,7 @@ fz_request_bytes(struct fz *f, size_t *len)
     *len = (size_t)vgpu_op_request_len(op, n, k, p);
     req = calloc(1, *len);
     FUZZ_CHECK(req != NULL);
-    vgpu_put_le32(req, op);
-    vgpu_put_le32(req + sizeof(uint32_t), n);
-    if (op == VGPU_OP_MATMUL_F32) {
-        vgpu_put_le32(req + 2 * sizeof(uint32_t), k);
-        vgpu_put_le32(req + 3 * sizeof(uint32_t), p);
-    }
+    fz_put_op(req, op, n, k, p);
     src = fuzz_bytes(&f->cur, *len - hdr, &got);
     memcpy(req + hdr, src, got);
     return req;

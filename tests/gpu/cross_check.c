@@ -535,6 +535,27 @@ xc_dot_edges(struct xc *x)
     }
 }
 
+/* MATMUL_F32 of each shape {m, k, p} of @shapes, on random operands (any
+ * floats with @specials, else moderate ones). */
+static void
+xc_matmul_shapes(struct xc *x, const uint32_t (*shapes)[3], size_t count,
+                 int specials, const char *tag)
+{
+    struct xc_req r;
+
+    for (size_t s = 0; s < count; s++) {
+        uint32_t m = shapes[s][0];
+        uint32_t k = shapes[s][1];
+        uint32_t p = shapes[s][2];
+
+        xc_begin_matmul(&r, m, k, p);
+        for (uint32_t i = 0; i < m * k + k * p; i++) {
+            xc_push(&r, specials ? xc_any(x) : xc_moderate(x));
+        }
+        xc_run(x, &r, tag);
+    }
+}
+
 /* MATMUL_F32 shapes from 1x1x1 to the limits of one request. */
 static void
 xc_matmul(struct xc *x, int specials)
@@ -547,19 +568,9 @@ xc_matmul(struct xc *x, int specials)
         {12, 10, 12}, {16, 0, 16},              /* k = 0: all +0 */
         {0, 5, 3},    {3, 5, 0},   {14, 9, 14}, /* 252 in, 196 out */
     };
-    struct xc_req r;
 
-    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-        uint32_t m = shapes[s][0];
-        uint32_t k = shapes[s][1];
-        uint32_t p = shapes[s][2];
-
-        xc_begin_matmul(&r, m, k, p);
-        for (uint32_t i = 0; i < m * k + k * p; i++) {
-            xc_push(&r, specials ? xc_any(x) : xc_moderate(x));
-        }
-        xc_run(x, &r, specials ? "matmul_f32 any" : "matmul_f32 moderate");
-    }
+    xc_matmul_shapes(x, shapes, sizeof(shapes) / sizeof(shapes[0]), specials,
+                     specials ? "matmul_f32 any" : "matmul_f32 moderate");
 }
 
 /* Every op once at the queue's largest sizes (1 MiB requests, answers up
@@ -584,17 +595,8 @@ xc_queue_max(struct xc *x)
     xc_add_f32(x, XC_Q_ADD_MAX_N);
     xc_saxpy(x, XC_Q_SAXPY_MAX_N);
     xc_dot(x, XC_Q_ADD_MAX_N);
-    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-        uint32_t m = shapes[s][0];
-        uint32_t k = shapes[s][1];
-        uint32_t p = shapes[s][2];
-
-        xc_begin_matmul(&r, m, k, p);
-        for (uint32_t i = 0; i < m * k + k * p; i++) {
-            xc_push(&r, xc_moderate(x));
-        }
-        xc_run(x, &r, "queue matmul_f32");
-    }
+    xc_matmul_shapes(x, shapes, sizeof(shapes) / sizeof(shapes[0]), 0,
+                     "queue matmul_f32");
 }
 
 /* A response larger than the caller's buffer is refused alike. */
