@@ -5,7 +5,8 @@
  *
  * Spec: "" or a device index ("0", "1", ...); the pool config spells it
  * "cuda" or "cuda:1". A context owns one CUDA stream on its device and four
- * buffers sized from VGPU_BUF_SIZE, allocated at open() and reused by every
+ * buffers of VGPU_MAX_PAYLOAD (1 MiB: the queue's largest request and
+ * answer, SPEC.md section 11), allocated at open() and reused by every
  * exec(): the operands and the result on the device (cudaMalloc), and their
  * pinned host staging copies (cudaMallocHost), so that a request costs one
  * memcpy in, one H2D copy, one kernel, one D2H copy, one stream
@@ -46,11 +47,13 @@ _Static_assert(sizeof(float) == VGPU_ELEM_SIZE, "float must be 32 bits");
 /* A stray or freed context is caught, never dereferenced further. */
 #define CUDA_CTX_MAGIC 0x43554430u /* "CUD0" */
 
-/* The device buffers: the operands of any request the mediator accepts
- * (its payload is at most VGPU_BUF_SIZE bytes, header included), and the
- * largest response it sends (VGPU_BUF_SIZE bytes). */
-#define CUDA_IN_BYTES  VGPU_BUF_SIZE
-#define CUDA_OUT_BYTES VGPU_BUF_SIZE
+/* The device buffers: the operands of any request the mediator accepts (a
+ * queue connection's payload is at most VGPU_MAX_PAYLOAD bytes, header
+ * included), and the largest response it sends (VGPU_MAX_PAYLOAD bytes).
+ * 1 MiB each, four per context (two on the device, two pinned): 4 MiB per
+ * open backend, allocated once. */
+#define CUDA_IN_BYTES  VGPU_MAX_PAYLOAD
+#define CUDA_OUT_BYTES VGPU_MAX_PAYLOAD
 
 /* The spec: a device index, decimal, at most this. */
 #define CUDA_DEVICE_MAX 1023u

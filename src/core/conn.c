@@ -104,13 +104,14 @@ vgpu_med_send(struct vgpu_mconn *c, uint16_t type,
     h.pool_id = id->pool;
     h.priority = id->priority;
     h.status = status;
-    if (payload == m->wire + VGPU_HDR_SIZE && len <= VGPU_MAX_PAYLOAD) {
+    if (payload == m->wire + VGPU_HDR_SIZE &&
+        len <= m->wire_cap - VGPU_HDR_SIZE) {
         /* A result the backend wrote in place: frame it around itself. */
         h.payload_len = (uint32_t)len;
         vgpu_hdr_pack(&h, m->wire);
         n = (int)(VGPU_HDR_SIZE + len);
     } else {
-        n = vgpu_frame_encode(&h, payload, len, m->wire, VGPU_MED_WIRE_SIZE);
+        n = vgpu_frame_encode(&h, payload, len, m->wire, m->wire_cap);
     }
     if (n < 0) {
         /* Not reached: every payload the core sends fits the buffer. */
@@ -382,6 +383,13 @@ conn_hello(struct vgpu_mconn *c, const struct vgpu_frame *f)
         why[sizeof(why) - 1] = '\0';
         conn_fail(c, h, VGPU_ERR_REJECTED, -ECONNREFUSED, refused, NULL, "%s",
                   why[0] != '\0' ? why : "refused by the registry");
+        return;
+    }
+    /* A queue device's answers may be 1 MiB: the frame buffer grows once,
+     * for the first of them. */
+    if ((caps & VGPU_CAP_QUEUE) != 0 && vgpu_med_wire_grow(m) < 0) {
+        conn_fail(c, h, VGPU_ERR_REJECTED, -ENOMEM, refused, NULL,
+                  "mediator out of memory");
         return;
     }
     rec = vgpu_stats_get(m->stats, h->vm_id);

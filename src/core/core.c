@@ -284,7 +284,8 @@ vgpu_mediator_create(const struct vgpu_mediator_config *cfg,
                             ? cfg->queue_inflight
                             : cfg->vm_queue_cap;
     m->held_max = cfg->request_memory;
-    m->wire = malloc(VGPU_MED_WIRE_SIZE);
+    m->wire_cap = VGPU_MED_WIRE_SMALL;
+    m->wire = malloc(m->wire_cap);
     if (m->wire == NULL) {
         vgpu_set_err(err, err_len, "out of memory");
         goto err;
@@ -382,7 +383,7 @@ med_execute(struct vgpu_mediator *m, struct vgpu_med_request *r, uint64_t start)
     };
     char msg[VGPU_MED_MSG_MAX] = "";
     uint8_t *result = m->wire + VGPU_HDR_SIZE;
-    size_t result_cap = VGPU_MAX_PAYLOAD;
+    size_t result_cap = m->wire_cap - VGPU_HDR_SIZE;
     const void *payload;
     size_t out_len = 0;
     size_t len;
@@ -450,6 +451,23 @@ vgpu_mediator_dispatch(struct vgpu_mediator *m, size_t budget)
         }
     }
     return done;
+}
+
+int
+vgpu_med_wire_grow(struct vgpu_mediator *m)
+{
+    uint8_t *wire;
+
+    if (m->wire_cap >= VGPU_MED_WIRE_SIZE) {
+        return 0;
+    }
+    wire = realloc(m->wire, VGPU_MED_WIRE_SIZE);
+    if (wire == NULL) {
+        return -ENOMEM;
+    }
+    m->wire = wire;
+    m->wire_cap = VGPU_MED_WIRE_SIZE;
+    return 0;
 }
 
 uint64_t

@@ -81,14 +81,24 @@ struct vgpu_mediator {
     struct vgpu_stats *stats;
     struct vgpu_med_backend backends[VGPU_POOL_COUNT];
     struct vgpu_mconn *conns; /* every open connection, newest first */
-    /* Scratch space of one call: an encoded frame of up to
-     * VGPU_MAX_PAYLOAD bytes. A backend writes its result at
-     * wire + VGPU_HDR_SIZE, so a response is not copied again. */
+    /* Scratch space of one call: an encoded frame. A backend writes its
+     * result at wire + VGPU_HDR_SIZE, so a response is not copied again.
+     * wire_cap bytes: VGPU_MED_WIRE_SMALL until the first queue
+     * connection is greeted, then VGPU_MED_WIRE_SIZE (1 MiB answers), so a
+     * mediator that serves only mailbox devices never holds the 1 MiB. */
     uint8_t *wire;
+    size_t wire_cap;
 };
 
-/* Bytes of m->wire. */
-#define VGPU_MED_WIRE_SIZE ((size_t)VGPU_HDR_SIZE + VGPU_MAX_PAYLOAD)
+/* Bytes of m->wire: a mailbox answer (or a message), and a queue answer. */
+#define VGPU_MED_WIRE_SMALL ((size_t)VGPU_HDR_SIZE + VGPU_BUF_SIZE)
+#define VGPU_MED_WIRE_SIZE  ((size_t)VGPU_HDR_SIZE + VGPU_MAX_PAYLOAD)
+
+/**
+ * vgpu_med_wire_grow() - make m->wire hold a 1 MiB answer (before a queue
+ * connection is greeted). Return: 0, or -ENOMEM (m->wire is unchanged).
+ */
+int vgpu_med_wire_grow(struct vgpu_mediator *m);
 
 struct vgpu_mconn {
     struct vgpu_mediator *m;

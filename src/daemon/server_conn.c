@@ -401,7 +401,13 @@ server_device_read(struct server_conn *c)
 void
 vgpu_server_device_input(struct server_conn *c)
 {
-    (void)server_device_read(c);
+    int reads = 1;
+
+    for (int i = 0; i < reads && !c->closing && server_device_read(c); i++) {
+        if (c->mc != NULL && vgpu_mediator_conn_inflight(c->mc) > 0) {
+            reads = SERVER_QUEUE_READS;
+        }
+    }
 }
 
 static void

@@ -18,7 +18,13 @@
 
 /* Bytes read per readiness event; the loop is level-triggered, so a peer
  * with more waiting is read again at the next iteration. */
-#define SERVER_READ_CHUNK      16384
+#define SERVER_READ_CHUNK 16384
+/* Reads per wakeup of a queue device: one whole 1 MiB request, so that a
+ * busy executor (one request per pool per loop turn) does not slow the
+ * intake of large requests to a chunk per turn. A mailbox device is read
+ * once per wakeup, as before. */
+#define SERVER_QUEUE_READS                                                     \
+    ((VGPU_HDR_SIZE + VGPU_MAX_PAYLOAD) / SERVER_READ_CHUNK + 1)
 /* Connections accepted per readiness event of a listener. */
 #define SERVER_ACCEPT_BATCH    64
 /* The accept back-off when the process is out of descriptors. */

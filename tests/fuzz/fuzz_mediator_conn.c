@@ -3,16 +3,21 @@
  * one mediator with the CPU backend and FZ_CONNS device connections with a
  * fake transport. The input is a program: raw bytes for a connection (any
  * split), well-formed HELLO, REQUEST and PING frames built from input bytes
- * (so the fuzzer gets past the handshake quickly), dispatch with a budget,
+ * (so the fuzzer gets past the handshake quickly; HELLOs offer the queue or
+ * not, and requests may be up to 1 MiB), dispatch with a budget, with a
+ * small in-flight count and memory cap so that both are reached,
  * a transport that closes and reopens a connection, reaps the ones the core
  * gave up on, fails a send (a full output buffer), and shutdown.
  *
  * Checks: the core never sends on a connection after it called ops->close
  * for it or after an ERROR frame, nor on one the transport closed; every
  * send is whole, valid frames of a type the mediator may send, with a
- * payload of at most VGPU_BUF_SIZE; a failed send ends in ops->close;
+ * payload of at most VGPU_BUF_SIZE (VGPU_MAX_PAYLOAD once a HELLO offering
+ * the queue got the 12-byte HELLO_ACK, which only such a HELLO gets); a
+ * failed send ends in ops->close;
  * conn_input's return says whether the connection is closing; log lines are
- * one line; nothing is pending once every connection is closed; and
+ * one line; nothing is pending, and no request byte held, once every
+ * connection is closed; and
  * LeakSanitizer finds nothing once everything is destroyed.
  */
 #include <errno.h>
@@ -62,8 +67,11 @@ struct fz_conn {
     uint8_t pool;
     uint8_t priority;
     uint32_t next_request_id;
+    bool offered_queue;      /* the last HELLO offered VGPU_CAP_QUEUE */
+    bool queue;              /* a 12-byte HELLO_ACK came back */
+    bool raw_seen;           /* raw bytes went in: any HELLO may be there */
     struct vgpu_decoder dec; /* what the device would read */
-    uint8_t dec_buf[VGPU_BUF_SIZE];
+    uint8_t dec_buf[VGPU_BUF_SIZE]; /* a larger answer is checked, not kept */
 };
 
 struct fz {
@@ -102,8 +110,24 @@ fz_send(void *conn_opaque, const uint8_t *bytes, size_t len)
         if (rc == 0) {
             break;
         }
-        FUZZ_CHECK(!fr.truncated);
-        FUZZ_CHECK(fr.hdr.payload_len <= VGPU_BUF_SIZE);
+        /* Only a queue connection's answers may pass the 1 KiB kept. */
+        FUZZ_CHECK(!fr.truncated || c->queue);
+        if (fr.hdr.type == VGPU_MSG_HELLO_ACK) {
+            uint32_t caps = 0, max = 0, inflight = 0;
+
+            FUZZ_CHECK(vgpu_hello_ack_unpack_queue(fr.payload,
+                                                   fr.hdr.payload_len, &caps,
+                                                   &max, &inflight) == 0);
+            c->queue = fr.hdr.payload_len == VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE;
+            /* 12 bytes exactly when the HELLO offered the queue. */
+            FUZZ_CHECK(c->raw_seen || c->queue == c->offered_queue);
+            FUZZ_CHECK(c->queue ? max == VGPU_MAX_PAYLOAD && inflight >= 1 &&
+                                      (caps & VGPU_CAP_QUEUE) != 0
+                                : max == VGPU_BUF_SIZE && inflight == 1 &&
+                                      (caps & VGPU_CAP_QUEUE) == 0);
+        }
+        FUZZ_CHECK(fr.hdr.payload_len <=
+                   (c->queue ? VGPU_MAX_PAYLOAD : VGPU_BUF_SIZE));
         FUZZ_CHECK(fr.hdr.type == VGPU_MSG_HELLO_ACK ||
                    fr.hdr.type == VGPU_MSG_RESPONSE ||
                    fr.hdr.type == VGPU_MSG_ERROR ||
@@ -187,6 +211,9 @@ fz_conn_open(struct fz *f, struct fz_conn *c)
     c->send_failed = false;
     c->vm_id = 0;
     c->next_request_id = 1;
+    c->offered_queue = false;
+    c->queue = false;
+    c->raw_seen = false;
     vgpu_decoder_init(&c->dec, c->dec_buf, sizeof(c->dec_buf),
                       VGPU_MAX_PAYLOAD);
     c->mc = vgpu_mediator_conn_open(f->m, c);
@@ -237,8 +264,16 @@ fz_feed_frame(struct fz *f, struct fz_conn *c, struct vgpu_hdr *h,
     int n;
 
     FUZZ_CHECK(wire != NULL);
-    n = vgpu_frame_encode(h, payload, len, wire, cap);
-    FUZZ_CHECK(n == (int)cap);
+    if (len > VGPU_MAX_PAYLOAD) {
+        /* One over the frame limit: packed by hand, for the core to
+         * refuse (vgpu_frame_encode() will not write it). */
+        h->payload_len = (uint32_t)len;
+        vgpu_hdr_pack(h, wire);
+        memcpy(wire + VGPU_HDR_SIZE, payload, len);
+    } else {
+        n = vgpu_frame_encode(h, payload, len, wire, cap);
+        FUZZ_CHECK(n == (int)cap);
+    }
     fz_feed(f, c, wire, cap);
     free(wire);
 }
@@ -250,6 +285,7 @@ fz_step_hello(struct fz *f, struct fz_conn *c)
     struct vgpu_hdr h;
     uint8_t b = fuzz_u8(&f->cur);
     uint32_t version = VGPU_PROTOCOL_VERSION;
+    uint32_t caps;
 
     vgpu_hdr_init(&h, VGPU_MSG_HELLO);
     h.vm_id = 1u + fuzz_u8(&f->cur) % FZ_VM_IDS;
@@ -262,11 +298,28 @@ fz_step_hello(struct fz *f, struct fz_conn *c)
         h.priority = fuzz_u8(&f->cur);
         version = fuzz_u32(&f->cur);
     }
-    vgpu_hello_pack(payload, version, fuzz_u32(&f->cur));
+    caps = fuzz_u32(&f->cur);
+    vgpu_hello_pack(payload, version, caps);
+    if (c->mc != NULL && !c->closing && !c->queue && c->vm_id == 0) {
+        /* The first HELLO on this connection decides its HELLO_ACK. */
+        c->offered_queue = (caps & VGPU_CAP_QUEUE) != 0;
+    }
     c->vm_id = h.vm_id;
     c->pool = h.pool_id;
     c->priority = h.priority;
     fz_feed_frame(f, c, &h, payload, sizeof(payload));
+}
+
+/* The op header of a request: op, n, and MATMUL_F32's k and p. */
+static void
+fz_put_op(uint8_t *req, uint32_t op, uint32_t n, uint32_t k, uint32_t p)
+{
+    vgpu_put_le32(req, op);
+    vgpu_put_le32(req + sizeof(uint32_t), n);
+    if (op == VGPU_OP_MATMUL_F32) {
+        vgpu_put_le32(req + 2 * sizeof(uint32_t), k);
+        vgpu_put_le32(req + 3 * sizeof(uint32_t), p);
+    }
 }
 
 /* A request's bytes: a well-formed op with operands from the input, or any
@@ -289,6 +342,28 @@ fz_request_bytes(struct fz *f, size_t *len)
     const uint8_t *src;
     size_t got;
 
+    if (b >= 0xe8u && b < 0xf0u) {
+        /* Large: up to one over the queue's 1 MiB, mostly zeros (valid
+         * requests when the length fits the op), from the input's bytes. */
+        uint32_t big = fuzz_u32(&f->cur);
+
+        n = big % (VGPU_MAX_PAYLOAD / 4u);
+        k = (big >> 20) % 512u;
+        p = (big >> 8) % 512u;
+        *len = op == VGPU_OP_NOP ? (size_t)(big % (VGPU_MAX_PAYLOAD + 2u))
+                                 : (size_t)vgpu_op_request_len(op, n, k, p);
+        if (*len > VGPU_MAX_PAYLOAD + 1u) {
+            *len = VGPU_MAX_PAYLOAD + 1u;
+        }
+        req = calloc(1, *len < hdr ? hdr : *len);
+        FUZZ_CHECK(req != NULL);
+        fz_put_op(req, op, n, k, p);
+        if (*len > hdr) {
+            src = fuzz_bytes(&f->cur, fuzz_u8(&f->cur), &got);
+            memcpy(req + hdr, src, got < *len - hdr ? got : *len - hdr);
+        }
+        return req;
+    }
     if (b >= 0xf0u) {
         /* Any bytes at all, up to one over the buffer. */
         *len = fuzz_u16(&f->cur) % (VGPU_BUF_SIZE + 2u);
@@ -305,12 +380,7 @@ fz_request_bytes(struct fz *f, size_t *len)
     *len = (size_t)vgpu_op_request_len(op, n, k, p);
     req = calloc(1, *len);
     FUZZ_CHECK(req != NULL);
-    vgpu_put_le32(req, op);
-    vgpu_put_le32(req + sizeof(uint32_t), n);
-    if (op == VGPU_OP_MATMUL_F32) {
-        vgpu_put_le32(req + 2 * sizeof(uint32_t), k);
-        vgpu_put_le32(req + 3 * sizeof(uint32_t), p);
-    }
+    fz_put_op(req, op, n, k, p);
     src = fuzz_bytes(&f->cur, *len - hdr, &got);
     memcpy(req + hdr, src, got);
     return req;
@@ -353,6 +423,7 @@ fz_step_raw(struct fz *f, struct fz_conn *c)
 
     FUZZ_CHECK(copy != NULL);
     memcpy(copy, src, got);
+    c->raw_seen = true;
     fz_feed(f, c, copy, got);
     free(copy);
 }
@@ -402,6 +473,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mode = fuzz_u8(&f->cur);
     vgpu_mediator_config_default(&cfg);
     cfg.vm_queue_cap = 1u + (mode & 0x7u); /* small: the cap is reached */
+    cfg.queue_inflight = 1u + ((mode >> 3) & 0x3u);
+    /* 2 or 3 MiB: a few large requests reach it */
+    cfg.request_memory =
+        (2u + ((mode >> 5) & 0x1u)) * (uint64_t)VGPU_MAX_PAYLOAD;
     cfg.log_level = VGPU_LOG_DEBUG;
     f->m =
         vgpu_mediator_create(&cfg, (mode & 0x80u) ? &fz_ops_bare : &fz_ops_full,
@@ -475,6 +550,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_conn_close(&f->conns[i]);
     }
     FUZZ_CHECK(vgpu_mediator_pending(f->m) == 0);
+    FUZZ_CHECK(vgpu_mediator_held_bytes(f->m) == 0);
     vgpu_mediator_destroy(f->m);
     free(f);
     return 0;

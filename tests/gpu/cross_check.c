@@ -18,7 +18,10 @@
  * Request sizes run from n = 1 to the most one 1 KiB request holds
  * (VGPU_ADD_MAX_N, VGPU_SAXPY_MAX_N, VGPU_DOT_MAX_N, VGPU_ECHO_MAX_N) and
  * MATMUL_F32 shapes to its limits (m*k + k*p = VGPU_MATMUL_MAX_IN_ELEMS,
- * m*p = VGPU_MATMUL_MAX_OUT_ELEMS). Both backends keep one context each for
+ * m*p = VGPU_MATMUL_MAX_OUT_ELEMS), and once each to the queue's limits of
+ * 1 MiB (SPEC.md section 11: ECHO n = 1048568; ADD_*, DOT_F32 n = 131071;
+ * SAXPY_F32 n = 131070; MATMUL_F32 m*k + k*p = 262140, m*p = 262144 and
+ * 362 x 362 x 362). Both backends keep one context each for
  * the whole run, so the CUDA backend's reuse of its buffers is exercised.
  *
  * A plain C program (no cmocka), so that a GPU machine without Debian's
@@ -61,11 +64,20 @@
 #define XC_DECIMAL    10
 #define XC_SPEC_MAX   32u
 
-/* A request's bytes: the whole 1 KiB the device buffer holds. */
+/* A request's bytes, up to the queue's 1 MiB. One request is built at a
+ * time, so every xc_req shares one static buffer (xc_begin() points it
+ * there), and the stack stays small. */
 struct xc_req {
-    uint8_t bytes[VGPU_BUF_SIZE];
+    uint8_t *bytes;
     size_t len;
 };
+
+static uint8_t xc_req_store[VGPU_MAX_PAYLOAD];
+
+/* The queue's largest counts (SPEC.md section 11). */
+#define XC_Q_ECHO_MAX_N  (VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE)
+#define XC_Q_ADD_MAX_N   ((VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE) / 8u)
+#define XC_Q_SAXPY_MAX_N ((VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE - 4u) / 8u)
 
 struct xc {
     const struct vgpu_backend_ops *cpu;
@@ -185,7 +197,8 @@ xc_any(struct xc *x)
 static void
 xc_begin(struct xc_req *r, uint32_t op, uint32_t n)
 {
-    memset(r->bytes, 0, sizeof(r->bytes));
+    r->bytes = xc_req_store;
+    memset(r->bytes, 0, VGPU_MATMUL_HDR_SIZE);
     vgpu_put_le32(r->bytes, op);
     vgpu_put_le32(r->bytes + VGPU_ELEM_SIZE, n);
     r->len = VGPU_OP_HDR_SIZE;
@@ -269,8 +282,8 @@ xc_dot_close(uint32_t cpu, uint32_t gpu, double magnitude)
 static int
 xc_run(struct xc *x, const struct xc_req *r, const char *tag)
 {
-    uint8_t out_cpu[VGPU_BUF_SIZE];
-    uint8_t out_gpu[VGPU_BUF_SIZE];
+    static uint8_t out_cpu[VGPU_MAX_PAYLOAD];
+    static uint8_t out_gpu[VGPU_MAX_PAYLOAD];
     char msg_cpu[XC_MSG_MAX] = "";
     char msg_gpu[XC_MSG_MAX] = "";
     char why[XC_MSG_MAX];
@@ -441,7 +454,7 @@ static void
 xc_saxpy(struct xc *x, uint32_t n)
 {
     float alpha = xc_bits_f32(xc_moderate(x));
-    float xs[VGPU_SAXPY_MAX_N];
+    static float xs[XC_Q_SAXPY_MAX_N];
     struct xc_req r;
 
     xc_begin(&r, VGPU_OP_SAXPY_F32, n);
@@ -522,6 +535,27 @@ xc_dot_edges(struct xc *x)
     }
 }
 
+/* MATMUL_F32 of each shape {m, k, p} of @shapes, on random operands (any
+ * floats with @specials, else moderate ones). */
+static void
+xc_matmul_shapes(struct xc *x, const uint32_t (*shapes)[3], size_t count,
+                 int specials, const char *tag)
+{
+    struct xc_req r;
+
+    for (size_t s = 0; s < count; s++) {
+        uint32_t m = shapes[s][0];
+        uint32_t k = shapes[s][1];
+        uint32_t p = shapes[s][2];
+
+        xc_begin_matmul(&r, m, k, p);
+        for (uint32_t i = 0; i < m * k + k * p; i++) {
+            xc_push(&r, specials ? xc_any(x) : xc_moderate(x));
+        }
+        xc_run(x, &r, tag);
+    }
+}
+
 /* MATMUL_F32 shapes from 1x1x1 to the limits of one request. */
 static void
 xc_matmul(struct xc *x, int specials)
@@ -534,19 +568,35 @@ xc_matmul(struct xc *x, int specials)
         {12, 10, 12}, {16, 0, 16},              /* k = 0: all +0 */
         {0, 5, 3},    {3, 5, 0},   {14, 9, 14}, /* 252 in, 196 out */
     };
+
+    xc_matmul_shapes(x, shapes, sizeof(shapes) / sizeof(shapes[0]), specials,
+                     specials ? "matmul_f32 any" : "matmul_f32 moderate");
+}
+
+/* Every op once at the queue's largest sizes (1 MiB requests, answers up
+ * to 1 MiB): what the CUDA backend's 1 MiB device buffers must hold. */
+static void
+xc_queue_max(struct xc *x)
+{
+    static const uint32_t shapes[][3] = {
+        {2, 65535, 2},   /* m*k + k*p = 262140: a 1 MiB request */
+        {1, 1, 262139},  /* 262140 in, 262139 out */
+        {512, 0, 512},   /* m*p = 262144: a 1 MiB answer, all +0 */
+        {362, 362, 362}, /* 262088 in, 131044 out, k = 362 */
+    };
     struct xc_req r;
 
-    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-        uint32_t m = shapes[s][0];
-        uint32_t k = shapes[s][1];
-        uint32_t p = shapes[s][2];
-
-        xc_begin_matmul(&r, m, k, p);
-        for (uint32_t i = 0; i < m * k + k * p; i++) {
-            xc_push(&r, specials ? xc_any(x) : xc_moderate(x));
-        }
-        xc_run(x, &r, specials ? "matmul_f32 any" : "matmul_f32 moderate");
+    xc_begin(&r, VGPU_OP_ECHO, XC_Q_ECHO_MAX_N);
+    for (uint32_t i = 0; i < XC_Q_ECHO_MAX_N; i++) {
+        r.bytes[r.len++] = (uint8_t)xc_u32(x);
     }
+    xc_run(x, &r, "queue echo");
+    xc_add_i32(x, XC_Q_ADD_MAX_N);
+    xc_add_f32(x, XC_Q_ADD_MAX_N);
+    xc_saxpy(x, XC_Q_SAXPY_MAX_N);
+    xc_dot(x, XC_Q_ADD_MAX_N);
+    xc_matmul_shapes(x, shapes, sizeof(shapes) / sizeof(shapes[0]), 0,
+                     "queue matmul_f32");
 }
 
 /* A response larger than the caller's buffer is refused alike. */
@@ -810,6 +860,7 @@ main(int argc, char **argv)
     xc_saxpy_specials(&x);
     xc_dot_edges(&x);
     xc_too_large(&x);
+    xc_queue_max(&x);
     for (unsigned long round = 0; round < rounds; round++) {
         for (size_t s = 0; s < sizeof(vec_sizes) / sizeof(vec_sizes[0]); s++) {
             xc_add_i32(&x, vec_sizes[s]);

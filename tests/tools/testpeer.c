@@ -17,6 +17,12 @@
  * - --connect-cycles N: N times connect, HELLO, one NOP, disconnect.
  * - --clock: print CLOCK_MONOTONIC in milliseconds (for --start-at-ms).
  *
+ * --queue offers VGPU_CAP_QUEUE in HELLO (SPEC.md section 11): the mediator
+ * answers the 12-byte HELLO_ACK, and requests (and --n) may then be as large
+ * as 1 MiB allows. The accepted in-flight count is printed
+ * (`hello_ack caps=0x7 max_payload=1048576 inflight=64`); --pipeline is not
+ * clamped to it, so that a test can go past it and see REJECTED.
+ *
  * Exit status: 0 when every expectation held, 1 when one did not, 2 for a
  * bad argument, 3 when a wait timed out.
  */
@@ -49,18 +55,24 @@
 
 #define PEER_NAME           "vgpu-testpeer"
 #define PEER_MAX_PIPELINE   4096u
-#define PEER_DEC_CAP        (64u * 1024u) /* responses beyond are truncated */
+#define PEER_DEC_CAP        VGPU_MAX_PAYLOAD /* a queue answer, whole */
 #define PEER_IN_CAP         (64u * 1024u)
 #define PEER_FRAME_CAP      (VGPU_HDR_SIZE + 2u * VGPU_BUF_SIZE)
 #define PEER_MAX_REPORTS    10u /* mismatch reports printed in detail */
 #define PEER_MATMUL_MAX_DIM 11u /* n*n + n*n <= 252 */
-#define PEER_DOT_REL_TOL    1e-5
-#define PEER_NS_PER_MS      UINT64_C(1000000)
-#define PEER_OP_RANDOM      UINT32_MAX
-#define PEER_BAD_MAGIC      0x41414141u /* "AAAA" */
-#define PEER_BAD_VERSION    0x63u
-#define PEER_BAD_TYPE       0x63u
-#define PEER_NO_STATUS      (-1)
+/* The queue's limits (SPEC.md section 11): 1 MiB requests. */
+#define PEER_Q_ECHO_MAX_N   (VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE)
+#define PEER_Q_ADD_MAX_N    ((VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE) / 8u)
+#define PEER_Q_SAXPY_MAX_N  ((VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE - 4u) / 8u)
+#define PEER_Q_MATMUL_MAX_DIM                                                  \
+    362u /* 2 n*n <= (VGPU_MAX_PAYLOAD - VGPU_MATMUL_HDR_SIZE) / 4 */
+#define PEER_DOT_REL_TOL 1e-5
+#define PEER_NS_PER_MS   UINT64_C(1000000)
+#define PEER_OP_RANDOM   UINT32_MAX
+#define PEER_BAD_MAGIC   0x41414141u /* "AAAA" */
+#define PEER_BAD_VERSION 0x63u
+#define PEER_BAD_TYPE    0x63u
+#define PEER_NO_STATUS   (-1)
 
 /* The misbehaviours of --bad. */
 enum peer_bad {
@@ -116,6 +128,7 @@ struct peer_opts {
     int expect_hello_err; /* PEER_NO_STATUS, or the refusal expected */
     enum peer_bad bad;
     bool no_read;
+    bool queue; /* --queue: offer VGPU_CAP_QUEUE, 1 MiB requests */
     uint64_t connect_cycles;
     const char *ready_file; /* created once HELLO is accepted */
 };
@@ -136,7 +149,7 @@ struct peer_slot {
     uint32_t req_id;
     uint64_t sent_ns;
     size_t len;
-    uint8_t req[VGPU_BUF_SIZE];
+    uint8_t *req; /* its own copy with --verify, else the shared one */
 };
 
 struct peer {
@@ -148,6 +161,10 @@ struct peer {
     size_t in_len;
     size_t in_off;
     uint32_t ack_max;
+    uint32_t ack_inflight; /* 1 unless a 12-byte HELLO_ACK said more */
+    size_t req_cap;        /* bytes of each request buffer */
+    uint8_t *shared_req;   /* the request buffer without --verify */
+    uint8_t *want;         /* peer_verify's expected answer, req_cap bytes */
     uint64_t rng;
     void *cpu_ctx;
     struct peer_slot *slots;
@@ -410,6 +427,13 @@ peer_send_frame(struct peer *p, uint16_t type, uint32_t req_id,
     h.request_id = req_id;
     h.pool_id = p->o.pool;
     h.priority = p->o.prio;
+    if (len > VGPU_BUF_SIZE && len <= VGPU_MAX_PAYLOAD) {
+        /* A queue request: the header, then the payload where it is. */
+        h.payload_len = (uint32_t)len;
+        vgpu_hdr_pack(&h, frame);
+        n = peer_send(p, frame, VGPU_HDR_SIZE);
+        return n < 0 ? n : peer_send(p, payload, len);
+    }
     n = vgpu_frame_encode(&h, payload, len, frame, sizeof(frame));
     if (n < 0) {
         peer_err("encode: %s", vgpu_strerror(n));
@@ -526,7 +550,8 @@ peer_hello(struct peer *p, struct vgpu_frame *f)
     uint32_t caps;
     int rc;
 
-    vgpu_hello_pack(hello, VGPU_PROTOCOL_VERSION, VGPU_CAPABILITIES);
+    vgpu_hello_pack(hello, VGPU_PROTOCOL_VERSION,
+                    VGPU_CAPABILITIES | (p->o.queue ? VGPU_CAP_QUEUE : 0u));
     rc = peer_send_frame(p, VGPU_MSG_HELLO, 0, hello, sizeof(hello));
     if (rc < 0) {
         peer_err("vm=%" PRIu32 ": sending HELLO: %s", p->o.vm_id,
@@ -541,13 +566,21 @@ peer_hello(struct peer *p, struct vgpu_frame *f)
         return 1;
     }
     if (f->hdr.type != VGPU_MSG_HELLO_ACK || f->payload == NULL ||
-        vgpu_hello_ack_unpack(f->payload, f->hdr.payload_len, &caps,
-                              &p->ack_max) != 0) {
+        (p->o.queue
+             ? vgpu_hello_ack_unpack_queue(f->payload, f->hdr.payload_len,
+                                           &caps, &p->ack_max, &p->ack_inflight)
+             : vgpu_hello_ack_unpack(f->payload, f->hdr.payload_len, &caps,
+                                     &p->ack_max)) != 0) {
         fprintf(stderr, "%s: vm=%" PRIu32 ": HELLO answered by ", PEER_NAME,
                 p->o.vm_id);
         peer_print_frame(stderr, f);
         fputc('\n', stderr);
         return -PEER_EXIT_FAIL;
+    }
+    if (p->o.queue) {
+        printf("hello_ack caps=0x%" PRIx32 " max_payload=%" PRIu32
+               " inflight=%" PRIu32 "\n",
+               caps, p->ack_max, p->ack_inflight);
     }
     return 0;
 }
@@ -601,10 +634,33 @@ peer_put_rand_f32(struct peer *p, uint8_t *dst)
     vgpu_put_le32(dst, bits);
 }
 
-/* The largest n of @op in one 1 KiB request (MATMUL_F32: of m = k = p). */
+/* The largest n of @op in one 1 MiB queue request (MATMUL_F32: of
+ * m = k = p). */
 static uint32_t
-peer_max_n(uint32_t op)
+peer_q_max_n(uint32_t op)
 {
+    switch (op) {
+    case VGPU_OP_NOP:
+        return 0;
+    case VGPU_OP_ECHO:
+        return PEER_Q_ECHO_MAX_N;
+    case VGPU_OP_SAXPY_F32:
+        return PEER_Q_SAXPY_MAX_N;
+    case VGPU_OP_MATMUL_F32:
+        return PEER_Q_MATMUL_MAX_DIM;
+    default:
+        return PEER_Q_ADD_MAX_N;
+    }
+}
+
+/* The largest n of @op in one 1 KiB request (MATMUL_F32: of m = k = p), or
+ * in one 1 MiB request with --queue. */
+static uint32_t
+peer_max_n(const struct peer_opts *o, uint32_t op)
+{
+    if (o->queue) {
+        return peer_q_max_n(op);
+    }
     switch (op) {
     case VGPU_OP_NOP:
         return 0;
@@ -625,7 +681,7 @@ peer_max_n(uint32_t op)
 static size_t
 peer_build(struct peer *p, uint32_t op, uint8_t *req)
 {
-    uint32_t max = peer_max_n(op);
+    uint32_t max = peer_max_n(&p->o, op);
     uint32_t n, k = 0, q = 0;
     size_t len, hdr = VGPU_OP_HDR_SIZE;
 
@@ -704,6 +760,9 @@ peer_send_request(struct peer *p)
     if (op == PEER_OP_RANDOM) {
         op = all_ops[peer_rand(p) % ALL_OPS_COUNT];
     }
+    if (s->req == NULL) {
+        s->req = p->shared_req;
+    }
     s->len = peer_build(p, op, s->req);
     s->req_id = p->next_id++;
     s->sent_ns = peer_now_ns();
@@ -743,7 +802,7 @@ peer_verify(struct peer *p, const struct peer_slot *s,
             const struct vgpu_frame *f)
 {
     struct vgpu_op_desc desc;
-    uint8_t want[VGPU_BUF_SIZE];
+    uint8_t *want = p->want;
     size_t want_len = 0;
     char why[128];
     int st;
@@ -755,7 +814,7 @@ peer_verify(struct peer *p, const struct peer_slot *s,
                         s->req_id, why);
         return;
     }
-    st = vgpu_backend_cpu.exec(p->cpu_ctx, &desc, want, sizeof(want), &want_len,
+    st = vgpu_backend_cpu.exec(p->cpu_ctx, &desc, want, p->req_cap, &want_len,
                                why, sizeof(why));
     if ((uint32_t)st != f->hdr.status) {
         peer_report_bad(p, "req=%" PRIu32 " op=%s: status %s, expected %s",
@@ -1340,6 +1399,9 @@ peer_usage(FILE *f)
         "                         before-hello, second-hello or bad-length\n"
         "  --no-read              flood requests without reading\n"
         "  --connect-cycles N     N x (connect, HELLO, NOP, disconnect)\n"
+        "  --queue                offer the queue (HELLO capability bit 2):\n"
+        "                         1 MiB requests, --n up to the queue's "
+        "limits\n"
         "  --clock                print CLOCK_MONOTONIC in ms and exit\n"
         "  --help                 this text\n"
         "Prints `vm=V requests=K done=D errors=E bad=B` last. Exit: 0 when\n"
@@ -1370,6 +1432,7 @@ enum {
     OPT_BAD,
     OPT_NO_READ,
     OPT_CYCLES,
+    OPT_QUEUE,
     OPT_CLOCK,
     OPT_HELP,
 };
@@ -1396,6 +1459,7 @@ static const struct option peer_longopts[] = {
     {"bad", required_argument, NULL, OPT_BAD},
     {"no-read", no_argument, NULL, OPT_NO_READ},
     {"connect-cycles", required_argument, NULL, OPT_CYCLES},
+    {"queue", no_argument, NULL, OPT_QUEUE},
     {"clock", no_argument, NULL, OPT_CLOCK},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -1442,7 +1506,7 @@ peer_parse_arg(struct peer_opts *o, int c, const char *arg)
         o->op = peer_parse_op(arg);
         break;
     case OPT_N:
-        o->n = (uint32_t)peer_parse_u64("--n", arg, 0, VGPU_ECHO_MAX_N);
+        o->n = (uint32_t)peer_parse_u64("--n", arg, 0, PEER_Q_ECHO_MAX_N);
         o->n_set = true;
         break;
     case OPT_COUNT:
@@ -1501,6 +1565,9 @@ peer_parse_arg(struct peer_opts *o, int c, const char *arg)
     case OPT_NO_READ:
         o->no_read = true;
         break;
+    case OPT_QUEUE:
+        o->queue = true;
+        break;
     case OPT_CYCLES:
         o->connect_cycles =
             peer_parse_u64("--connect-cycles", arg, 1, UINT32_MAX);
@@ -1547,9 +1614,9 @@ peer_parse(int argc, char **argv, struct peer_opts *o)
     if (o->socket == NULL) {
         peer_die_usage("--socket is required");
     }
-    if (o->n_set && o->op != PEER_OP_RANDOM && o->n > peer_max_n(o->op)) {
+    if (o->n_set && o->op != PEER_OP_RANDOM && o->n > peer_max_n(o, o->op)) {
         peer_die_usage("--n: %" PRIu32 " is over the limit of %s (%" PRIu32 ")",
-                       o->n, vgpu_op_name(o->op), peer_max_n(o->op));
+                       o->n, vgpu_op_name(o->op), peer_max_n(o, o->op));
     }
     modes = (o->bad != BAD_NONE) + o->no_read + (o->connect_cycles != 0) +
             (o->expect_hello_err != PEER_NO_STATUS);
@@ -1580,10 +1647,23 @@ main(int argc, char **argv)
     if (p.rng == 0) {
         p.rng = 1;
     }
+    p.ack_inflight = 1;
+    /* Without --verify every slot builds its request in one shared buffer
+     * (64 slots of 1 MiB would be 64 MiB per peer for nothing). */
+    p.req_cap = p.o.queue ? VGPU_MAX_PAYLOAD : VGPU_BUF_SIZE;
     p.slots = calloc(p.o.pipeline, sizeof(*p.slots));
-    if (p.slots == NULL) {
+    p.shared_req = malloc(p.req_cap);
+    p.want = malloc(p.req_cap);
+    if (p.slots == NULL || p.shared_req == NULL || p.want == NULL) {
         peer_err("out of memory");
         return PEER_EXIT_FAIL;
+    }
+    for (uint32_t i = 0; p.o.verify && i < p.o.pipeline; i++) {
+        p.slots[i].req = malloc(p.req_cap);
+        if (p.slots[i].req == NULL) {
+            peer_err("out of memory");
+            return PEER_EXIT_FAIL;
+        }
     }
     if (vgpu_backend_cpu.open(NULL, &p.cpu_ctx, err, sizeof(err)) != 0) {
         peer_err("cpu backend: %s", err);
@@ -1624,6 +1704,11 @@ main(int argc, char **argv)
         rc = PEER_EXIT_FAIL;
     }
     vgpu_backend_cpu.close(p.cpu_ctx);
+    for (uint32_t i = 0; p.o.verify && i < p.o.pipeline; i++) {
+        free(p.slots[i].req);
+    }
     free(p.slots);
+    free(p.shared_req);
+    free(p.want);
     return rc;
 }

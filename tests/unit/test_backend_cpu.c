@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -793,6 +794,222 @@ test_bad_desc(void **state)
     vgpu_backend_cpu.close(ctx);
 }
 
+/* ---- The queue's sizes (SPEC.md section 11) ----------------------------- */
+
+/* The largest counts of a 1 MiB request and response. */
+#define Q_ECHO_MAX_N     (VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE)
+#define Q_ADD_MAX_N      ((VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE) / 8u)
+#define Q_SAXPY_MAX_N    ((VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE - 4u) / 8u)
+#define Q_MATMUL_MAX_IN  ((VGPU_MAX_PAYLOAD - VGPU_MATMUL_HDR_SIZE) / 4u)
+#define Q_MATMUL_MAX_OUT (VGPU_MAX_PAYLOAD / 4u)
+
+/* A request and its response on the heap, each followed by a guard byte. */
+struct big_run {
+    uint8_t *req;
+    size_t len;
+    uint8_t *out;
+    size_t out_len;
+};
+
+static void
+big_begin(struct big_run *r, uint32_t op, uint32_t n, uint32_t k, uint32_t p)
+{
+    uint64_t len = vgpu_op_request_len(op, n, k, p);
+
+    assert_true(len > 0 && len <= VGPU_MAX_PAYLOAD);
+    r->req = calloc(1, (size_t)len);
+    r->out = malloc(VGPU_MAX_PAYLOAD + 1u);
+    assert_non_null(r->req);
+    assert_non_null(r->out);
+    memset(r->out, OUT_FILL, VGPU_MAX_PAYLOAD + 1u);
+    r->len = (size_t)len;
+    vgpu_put_le32(r->req, op);
+    vgpu_put_le32(r->req + 4, n);
+    if (op == VGPU_OP_MATMUL_F32) {
+        vgpu_put_le32(r->req + 8, k);
+        vgpu_put_le32(r->req + 12, p);
+    }
+}
+
+/* Run it with an output of exactly @want bytes; nothing past it written. */
+static void
+big_exec(struct big_run *r, size_t want)
+{
+    struct vgpu_op_desc desc;
+    char msg[MSG_CAP] = "";
+    void *ctx = NULL;
+
+    assert_int_equal(vgpu_op_validate(r->req, r->len, &desc, msg, sizeof(msg)),
+                     0);
+    assert_int_equal(vgpu_backend_cpu.open(NULL, &ctx, NULL, 0), 0);
+    assert_int_equal(vgpu_backend_cpu.exec(ctx, &desc, r->out, want,
+                                           &r->out_len, msg, sizeof(msg)),
+                     VGPU_ERR_NONE);
+    vgpu_backend_cpu.close(ctx);
+    assert_int_equal(r->out_len, want);
+    assert_int_equal(r->out[want], OUT_FILL);
+}
+
+static void
+big_end(struct big_run *r)
+{
+    free(r->req);
+    free(r->out);
+}
+
+static float
+big_in_f32(const struct big_run *r, size_t off, size_t i)
+{
+    return u2f(vgpu_get_le32(r->req + off + i * VGPU_ELEM_SIZE));
+}
+
+static void
+big_fill_f32(struct big_run *r, size_t off, uint32_t seed)
+{
+    for (size_t i = off; i + VGPU_ELEM_SIZE <= r->len; i += VGPU_ELEM_SIZE) {
+        vgpu_put_le32(r->req + i, f2u(lcg_float(&seed)));
+    }
+}
+
+static void
+test_q_echo_max(void **state)
+{
+    struct big_run r;
+
+    (void)state;
+    big_begin(&r, VGPU_OP_ECHO, Q_ECHO_MAX_N, 0, 0);
+    assert_int_equal(r.len, VGPU_MAX_PAYLOAD);
+    for (size_t i = VGPU_OP_HDR_SIZE; i < r.len; i++) {
+        r.req[i] = (uint8_t)(i * 7u + 3u);
+    }
+    big_exec(&r, Q_ECHO_MAX_N);
+    assert_memory_equal(r.out, r.req + VGPU_OP_HDR_SIZE, Q_ECHO_MAX_N);
+    big_end(&r);
+}
+
+static void
+test_q_add_i32_max(void **state)
+{
+    struct big_run r;
+    size_t b = VGPU_OP_HDR_SIZE + (size_t)Q_ADD_MAX_N * VGPU_ELEM_SIZE;
+
+    (void)state;
+    big_begin(&r, VGPU_OP_ADD_I32, Q_ADD_MAX_N, 0, 0);
+    for (uint32_t i = 0; i < Q_ADD_MAX_N; i++) {
+        vgpu_put_le32(r.req + VGPU_OP_HDR_SIZE + i * VGPU_ELEM_SIZE,
+                      0x7FFFFFF0u + i);
+        vgpu_put_le32(r.req + b + i * VGPU_ELEM_SIZE, 1000u * i);
+    }
+    big_exec(&r, (size_t)Q_ADD_MAX_N * VGPU_ELEM_SIZE);
+    for (uint32_t i = 0; i < Q_ADD_MAX_N; i++) {
+        assert_int_equal(vgpu_get_le32(r.out + i * VGPU_ELEM_SIZE),
+                         (uint32_t)(0x7FFFFFF0u + i + 1000u * i));
+    }
+    big_end(&r);
+}
+
+static void
+test_q_add_f32_max(void **state)
+{
+    struct big_run r;
+    size_t b = (size_t)Q_ADD_MAX_N;
+
+    (void)state;
+    big_begin(&r, VGPU_OP_ADD_F32, Q_ADD_MAX_N, 0, 0);
+    big_fill_f32(&r, VGPU_OP_HDR_SIZE, 3);
+    big_exec(&r, (size_t)Q_ADD_MAX_N * VGPU_ELEM_SIZE);
+    for (size_t i = 0; i < Q_ADD_MAX_N; i++) {
+        float want = big_in_f32(&r, VGPU_OP_HDR_SIZE, i) +
+                     big_in_f32(&r, VGPU_OP_HDR_SIZE, b + i);
+
+        assert_int_equal(vgpu_get_le32(r.out + i * VGPU_ELEM_SIZE), f2u(want));
+    }
+    big_end(&r);
+}
+
+static void
+test_q_saxpy_max(void **state)
+{
+    struct big_run r;
+    size_t x = VGPU_OP_HDR_SIZE + VGPU_ELEM_SIZE;
+    float alpha;
+
+    (void)state;
+    big_begin(&r, VGPU_OP_SAXPY_F32, Q_SAXPY_MAX_N, 0, 0);
+    assert_int_equal(r.len, VGPU_MAX_PAYLOAD - 4u);
+    big_fill_f32(&r, VGPU_OP_HDR_SIZE, 5);
+    alpha = big_in_f32(&r, VGPU_OP_HDR_SIZE, 0);
+    big_exec(&r, (size_t)Q_SAXPY_MAX_N * VGPU_ELEM_SIZE);
+    for (size_t i = 0; i < Q_SAXPY_MAX_N; i++) {
+        float want = fmaf(alpha, big_in_f32(&r, x, i),
+                          big_in_f32(&r, x, Q_SAXPY_MAX_N + i));
+
+        assert_int_equal(vgpu_get_le32(r.out + i * VGPU_ELEM_SIZE), f2u(want));
+    }
+    big_end(&r);
+}
+
+static void
+test_q_dot_max(void **state)
+{
+    struct big_run r;
+    float acc = 0.0f;
+
+    (void)state;
+    big_begin(&r, VGPU_OP_DOT_F32, Q_ADD_MAX_N, 0, 0);
+    big_fill_f32(&r, VGPU_OP_HDR_SIZE, 7);
+    for (size_t i = 0; i < Q_ADD_MAX_N; i++) {
+        volatile float prod =
+            big_in_f32(&r, VGPU_OP_HDR_SIZE, i) *
+            big_in_f32(&r, VGPU_OP_HDR_SIZE, Q_ADD_MAX_N + i); /* unfused */
+        acc = acc + prod;
+    }
+    big_exec(&r, VGPU_ELEM_SIZE);
+    assert_int_equal(vgpu_get_le32(r.out), f2u(acc));
+    big_end(&r);
+}
+
+/* MATMUL at the queue's limits, bit-equal to the SPEC's loop. */
+static void
+check_q_matmul(uint32_t m, uint32_t k, uint32_t p, uint32_t seed)
+{
+    struct big_run r;
+    size_t a = VGPU_MATMUL_HDR_SIZE;
+    size_t b = a + (size_t)m * k * VGPU_ELEM_SIZE;
+
+    assert_true((uint64_t)m * k + (uint64_t)k * p <= Q_MATMUL_MAX_IN);
+    assert_true((uint64_t)m * p <= Q_MATMUL_MAX_OUT);
+    big_begin(&r, VGPU_OP_MATMUL_F32, m, k, p);
+    big_fill_f32(&r, VGPU_MATMUL_HDR_SIZE, seed);
+    big_exec(&r, (size_t)m * p * VGPU_ELEM_SIZE);
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < p; j++) {
+            float acc = 0.0f;
+
+            for (size_t t = 0; t < k; t++) {
+                acc = fmaf(big_in_f32(&r, a, i * k + t),
+                           big_in_f32(&r, b, t * p + j), acc);
+            }
+            assert_int_equal(vgpu_get_le32(r.out + (i * p + j) * 4u), f2u(acc));
+        }
+    }
+    big_end(&r);
+}
+
+static void
+test_q_matmul_max(void **state)
+{
+    (void)state;
+    /* m*k + k*p = 262140 inputs (1 MiB request), 4 outputs. */
+    check_q_matmul(2, 65535, 2, 31);
+    /* m*p = 262144 outputs (1 MiB response); with k = 0 each is +0. */
+    check_q_matmul(512, 0, 512, 32);
+    /* Both large: 362 x 362 x 362, 262088 inputs, 131044 outputs. */
+    check_q_matmul(362, 362, 362, 33);
+    /* One row by a wide B: 1 + 262139 inputs, 262139 outputs. */
+    check_q_matmul(1, 1, 262139, 34);
+}
+
 int
 main(void)
 {
@@ -825,6 +1042,12 @@ main(void)
         VGPU_TEST("/backend/cpu/matmul_f32/k0", test_matmul_k0),
         VGPU_TEST("/backend/cpu/response-too-large", test_too_large),
         VGPU_TEST("/backend/cpu/bad-descriptor", test_bad_desc),
+        VGPU_TEST("/backend/cpu/queue/echo/max-n", test_q_echo_max),
+        VGPU_TEST("/backend/cpu/queue/add_i32/max-n", test_q_add_i32_max),
+        VGPU_TEST("/backend/cpu/queue/add_f32/max-n", test_q_add_f32_max),
+        VGPU_TEST("/backend/cpu/queue/saxpy_f32/max-n", test_q_saxpy_max),
+        VGPU_TEST("/backend/cpu/queue/dot_f32/max-n", test_q_dot_max),
+        VGPU_TEST("/backend/cpu/queue/matmul_f32/max-n", test_q_matmul_max),
     };
 
     return cmocka_run_group_tests_name("backend_cpu", tests, NULL, NULL);

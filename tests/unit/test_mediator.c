@@ -1935,16 +1935,14 @@ big_req(uint32_t op, uint32_t n, uint32_t k, uint32_t p, size_t *len)
     return b;
 }
 
-/* Send one REQUEST of @len bytes at @b, in chunks of @chunk. */
-static int
-send_big(struct fake_conn *fc, uint32_t req_id, const uint8_t *b, size_t len,
-         size_t chunk)
+/* The REQUEST frame of @len bytes at @b from @fc's VM, on the heap. */
+static uint8_t *
+big_wire(const struct fake_conn *fc, uint32_t req_id, const uint8_t *b,
+         size_t len)
 {
     const struct vgpu_mconn *mc = fc->mc;
     uint8_t *wire = malloc(VGPU_HDR_SIZE + len);
     struct vgpu_hdr h;
-    size_t n;
-    int rc = 0;
 
     assert_non_null(wire);
     vgpu_hdr_init(&h, VGPU_MSG_REQUEST);
@@ -1952,7 +1950,20 @@ send_big(struct fake_conn *fc, uint32_t req_id, const uint8_t *b, size_t len,
     h.request_id = req_id;
     h.pool_id = mc->pool;
     h.priority = mc->priority;
-    n = (size_t)vgpu_frame_encode(&h, b, len, wire, VGPU_HDR_SIZE + len);
+    assert_int_equal(vgpu_frame_encode(&h, b, len, wire, VGPU_HDR_SIZE + len),
+                     VGPU_HDR_SIZE + len);
+    return wire;
+}
+
+/* Send one REQUEST of @len bytes at @b, in chunks of @chunk. */
+static int
+send_big(struct fake_conn *fc, uint32_t req_id, const uint8_t *b, size_t len,
+         size_t chunk)
+{
+    uint8_t *wire = big_wire(fc, req_id, b, len);
+    size_t n = VGPU_HDR_SIZE + len;
+    int rc = 0;
+
     for (size_t pos = 0; pos < n && rc == 0; pos += chunk) {
         rc = vgpu_mediator_conn_input(fc->mc, wire + pos,
                                       n - pos < chunk ? n - pos : chunk);
@@ -2154,18 +2165,12 @@ test_queue_close_mid_payload(void **state)
     uint8_t *wire;
     uint8_t *b;
     size_t len = 0;
-    struct vgpu_hdr h;
 
     (void)state;
     fc = greeted_queue(f, 0, 7, MED, &inflight);
     b = big_req(VGPU_OP_ECHO, VGPU_MAX_PAYLOAD - VGPU_OP_HDR_SIZE, 0, 0, &len);
-    wire = malloc(VGPU_HDR_SIZE + len);
-    assert_non_null(wire);
-    vgpu_hdr_init(&h, VGPU_MSG_REQUEST);
-    h.vm_id = 7;
-    h.pool_id = POOL_A;
-    h.priority = MED;
-    vgpu_frame_encode(&h, b, len, wire, VGPU_HDR_SIZE + len);
+    wire = big_wire(fc, 1, b, len);
+    /* Its header and half its payload: held from the header on. */
     assert_int_equal(
         vgpu_mediator_conn_input(fc->mc, wire, VGPU_HDR_SIZE + len / 2u), 0);
     assert_int_equal(vgpu_mediator_held_bytes(f->m), len);
