@@ -245,27 +245,20 @@ test_det_entry_errors(void **state)
     vgpu_queue_kick(q);
     reap_all(q, comps, 5);
     for (unsigned i = 0; i < 5; i++) {
-        switch (comps[i].tag) {
-        case 0:
-            assert_int_equal(comps[i].status, VGPU_ERR_INVALID_LENGTH);
-            break;
-        case 1:
-            assert_int_equal(comps[i].status, VGPU_ERR_RESPONSE_TOO_LARGE);
-            break;
-        case 2:
-            assert_int_equal(comps[i].status, VGPU_ERR_DMA_ERROR);
-            break;
-        case 3:
-            assert_int_equal(comps[i].status, VGPU_ERR_INVALID_REQUEST);
+        static const uint32_t want[5] = {
+            VGPU_ERR_INVALID_LENGTH, VGPU_ERR_RESPONSE_TOO_LARGE,
+            VGPU_ERR_DMA_ERROR, VGPU_ERR_INVALID_REQUEST, VGPU_ERR_NONE};
+
+        assert_true(comps[i].tag < 5);
+        assert_int_equal(comps[i].status, want[comps[i].tag]);
+    }
+    /* The core's refusal carries a message, cut to out_cap. */
+    for (unsigned i = 0; i < 5; i++) {
+        if (comps[i].tag == 3) {
             assert_true(comps[i].out_len > 0 && comps[i].out_len <= 64);
-            break;
-        default:
-            assert_int_equal(comps[i].tag, 4);
-            assert_int_equal(comps[i].status, 0);
-            check_add_i32(out.ptr, 10, 0);
-            break;
         }
     }
+    check_add_i32(out.ptr, 10, 0);
     vgpu_sim_dma_fault(sim, 0, 0, 0);
     vgpu_dma_free(c, &in);
     vgpu_dma_free(c, &out);
