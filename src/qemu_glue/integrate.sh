@@ -2,8 +2,9 @@
 # integrate.sh QEMU_SRC: put the vgpu-stub device into a QEMU 7.x (or later)
 # source tree, so that QEMU's own build compiles it.
 #
-# Copies (never links) the glue, src/devmodel/*.c, src/proto/*.c,
-# src/link/*.c and include/vgpu/*.h into QEMU_SRC/hw/misc/vgpu/, writes its
+# Copies (never links) the glue, the sources and private headers of
+# src/devmodel, src/proto and src/link, and include/vgpu/*.h into
+# QEMU_SRC/hw/misc/vgpu/, writes its
 # meson.build, adds
 # `subdir('vgpu')` to hw/misc/meson.build and a `config VGPU_STUB` entry to
 # hw/misc/Kconfig. A build with default devices then has the device wherever
@@ -83,6 +84,11 @@ for mod in devmodel proto link; do
         name=$(basename "$f")
         put "$f" "$DST/$mod/$name"
         sources="$sources, '$mod/$name'"
+    done
+    # A module's private headers, found beside the files that include them.
+    for f in "$ROOT/src/$mod"/*.h; do
+        [ -e "$f" ] || continue
+        put "$f" "$DST/$mod/$(basename "$f")"
     done
 done
 for f in "$ROOT/include/vgpu"/*.h; do
