@@ -8,7 +8,7 @@ if ! command -v clang-format >/dev/null 2>&1; then
     echo "SKIP: clang-format is not installed"
     exit 77
 fi
-files=$(git ls-files --cached --others --exclude-standard -- 'include/*.[ch]' 'src/*.[ch]' 'src/*.cu' 'tests/*.[ch]' 'bench/*.[ch]' 2>/dev/null ||
+files=$(git ls-files --cached --others --exclude-standard -- 'include/*.[ch]' 'docs/*.[ch]' 'src/*.[ch]' 'src/*.cu' 'tests/*.[ch]' 'bench/*.[ch]' 2>/dev/null ||
     find include src tests bench -name '*.[ch]')
 [ -n "$files" ] || { echo "no sources found" >&2; exit 1; }
 bad=0
