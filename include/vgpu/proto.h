@@ -79,6 +79,14 @@
 #define VGPU_MATMUL_MAX_IN_ELEMS  ((VGPU_BUF_SIZE - VGPU_MATMUL_HDR_SIZE) / 4u)
 #define VGPU_MATMUL_MAX_OUT_ELEMS (VGPU_BUF_SIZE / 4u)
 
+/* The same limits in the queue, where a request and a response hold
+ * VGPU_Q_MAX_XFER bytes (SPEC.md section 11): 1048568, 131071, 131070,
+ * 131071. */
+#define VGPU_Q_ECHO_MAX_N  (VGPU_Q_MAX_XFER - VGPU_OP_HDR_SIZE)
+#define VGPU_Q_ADD_MAX_N   ((VGPU_Q_MAX_XFER - VGPU_OP_HDR_SIZE) / 8u)
+#define VGPU_Q_SAXPY_MAX_N ((VGPU_Q_MAX_XFER - VGPU_OP_HDR_SIZE - 4u) / 8u)
+#define VGPU_Q_DOT_MAX_N   VGPU_Q_ADD_MAX_N
+
 /* ---- Little-endian field access ------------------------------------------ */
 static inline uint16_t
 vgpu_get_le16(const uint8_t *p)

@@ -50,6 +50,7 @@ struct vgpu_client {
     int timeout_ms;   /* of the typed helpers */
     int use_irq;      /* wait on ops->wait_irq instead of polling */
     struct vgpu_error last;
+    struct vgpu_helper_queue hq; /* the typed helpers' queue (ops.c) */
 };
 
 static uint64_t
@@ -158,6 +159,7 @@ vgpu_close(struct vgpu_client *c)
     if (c == NULL) {
         return;
     }
+    vgpu_guest_hq_close(c);
     if (c->use_irq) {
         wr(c, VGPU_REG_IRQ_CTRL, 0);
     }
@@ -422,4 +424,36 @@ int
 vgpu_guest_timeout(const struct vgpu_client *c)
 {
     return c->timeout_ms;
+}
+
+struct vgpu_helper_queue *
+vgpu_guest_hq(struct vgpu_client *c)
+{
+    return &c->hq;
+}
+
+void
+vgpu_guest_hq_close(struct vgpu_client *c)
+{
+    struct vgpu_helper_queue *h = &c->hq;
+
+    vgpu_dma_free(c, &h->in);
+    vgpu_dma_free(c, &h->out);
+    vgpu_queue_close(h->q);
+    memset(h, 0, sizeof(*h));
+}
+
+void
+vgpu_guest_set_error(struct vgpu_client *c, uint32_t code, const uint8_t *msg,
+                     size_t len)
+{
+    if (len > sizeof(c->last.message) - 1u) {
+        len = sizeof(c->last.message) - 1u;
+    }
+    for (size_t i = 0; i < len; i++) {
+        c->last.message[i] =
+            (msg[i] < ' ' || msg[i] == '\177') ? '?' : (char)msg[i];
+    }
+    c->last.message[len] = '\0';
+    c->last.code = code;
 }

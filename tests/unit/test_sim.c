@@ -234,23 +234,15 @@ test_op_saxpy_f32(void **state)
     vgpu_sim_destroy(sim);
 }
 
-static void
-test_op_dot_f32(void **state)
+/* DOT_F32 of @n elements as the helper computes it: each chunk of @chunk
+ * elements summed in order by the device, the chunks' results in order. */
+static float
+dot_chunked(const float *x, const float *y, size_t n, size_t chunk)
 {
-    struct vgpu_sim *sim = sim_one();
-    struct vgpu_client *c = vgpu_sim_client(sim, 0);
-    float x[N_LONG], y[N_LONG], got = 0.0f, want = 0.0f;
-    unsigned s = 3;
+    float want = 0.0f;
 
-    (void)state;
-    for (int i = 0; i < N_LONG; i++) {
-        x[i] = frand(&s);
-        y[i] = frand(&s);
-    }
-    /* The device adds each chunk in order; the helper adds the chunks. */
-    for (size_t done = 0; done < N_LONG; done += VGPU_DOT_MAX_N) {
-        size_t end =
-            done + VGPU_DOT_MAX_N < N_LONG ? done + VGPU_DOT_MAX_N : N_LONG;
+    for (size_t done = 0; done < n; done += chunk) {
+        size_t end = done + chunk < n ? done + chunk : n;
         float part = 0.0f;
 
         for (size_t i = done; i < end; i++) {
@@ -259,9 +251,41 @@ test_op_dot_f32(void **state)
         }
         want = done == 0 ? part : want + part;
     }
-    assert_int_equal(vgpu_dot_f32(c, x, y, &got, N_LONG), 0);
-    assert_memory_equal(&got, &want, sizeof(want));
-    vgpu_sim_destroy(sim);
+    return want;
+}
+
+/* More than one mailbox request: through the queue on a device that has
+ * it (chunks of VGPU_Q_DOT_MAX_N), through the mailbox on one without
+ * (chunks of VGPU_DOT_MAX_N). */
+static void
+test_op_dot_f32(void **state)
+{
+    static const struct vgpu_sim_vm vm = {
+        .vm_id = 7, .pool = 'B', .priority = VGPU_PRIO_HIGH};
+    struct vgpu_sim_config cfg = {
+        .mode = VGPU_SIM_DETERMINISTIC, .n_vms = 1, .vms = &vm, .no_queue = 1};
+    char err[ERR_LEN] = "";
+    float x[N_LONG], y[N_LONG], got = 0.0f, want;
+    unsigned s = 3;
+
+    (void)state;
+    for (int i = 0; i < N_LONG; i++) {
+        x[i] = frand(&s);
+        y[i] = frand(&s);
+    }
+    for (int queue = 1; queue >= 0; queue--) {
+        struct vgpu_sim *sim =
+            queue ? sim_one() : vgpu_sim_create(&cfg, err, sizeof(err));
+        struct vgpu_client *c = vgpu_sim_client(sim, 0);
+
+        want = dot_chunked(x, y, N_LONG,
+                           queue ? VGPU_Q_DOT_MAX_N : VGPU_DOT_MAX_N);
+        assert_int_equal(vgpu_dot_f32(c, x, y, &got, N_LONG), 0);
+        assert_memory_equal(&got, &want, sizeof(want));
+        assert_int_equal(vgpu_sim_dev(sim, 0)->stats.q_completions,
+                         queue ? 1 : 0);
+        vgpu_sim_destroy(sim);
+    }
 }
 
 static void

@@ -409,6 +409,68 @@ test_open_errors(void **state)
     vgpu_sim_destroy(sim);
 }
 
+/* The typed helpers: a vector that needs more than one mailbox request goes
+ * through the client's own queue, in chunks of the queue's limits. */
+static void
+test_helpers_use_queue(void **state)
+{
+    enum { N = 300000 };
+    static float a[N], b[N], sum[N];
+    static int32_t ia[N], ib[N], isum[N];
+    static uint8_t bytes[3u << 20], back[3u << 20];
+    struct vgpu_sim *sim = qsim(VGPU_SIM_DETERMINISTIC, 1, 0);
+    struct vgpu_client *c = vgpu_sim_client(sim, 0);
+    const struct vgpu_dev *dev = vgpu_sim_dev(sim, 0);
+
+    (void)state;
+    for (uint32_t i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 0.25f;
+        ia[i] = (int32_t)i;
+        ib[i] = -2 * (int32_t)i;
+    }
+    assert_int_equal(vgpu_add_f32(c, a, b, sum, N), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        if (sum[i] != (float)i + 0.25f) {
+            fail_msg("add_f32 element %u: %g", i, sum[i]);
+        }
+    }
+    /* 300000 elements: 3 chunks of at most VGPU_Q_ADD_MAX_N. */
+    assert_int_equal(dev->stats.q_completions, 3);
+    assert_int_equal(vgpu_add_i32(c, ia, ib, isum, N), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        if (isum[i] != -(int32_t)i) {
+            fail_msg("add_i32 element %u: %d", i, isum[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(bytes); i++) {
+        bytes[i] = (uint8_t)(i * 7u);
+    }
+    assert_int_equal(vgpu_echo(c, bytes, back, sizeof(bytes)), 0);
+    assert_memory_equal(bytes, back, sizeof(bytes));
+    /* One request's worth stays on the mailbox. */
+    assert_int_equal(vgpu_add_f32(c, a, b, sum, VGPU_ADD_MAX_N), 0);
+    assert_int_equal(dev->stats.completions, 1);
+    vgpu_sim_destroy(sim);
+}
+
+/* A helper whose chunks fail returns the device's error, and the next call
+ * works: the chunks in flight were reaped. */
+static void
+test_helpers_queue_errors(void **state)
+{
+    enum { N = 1000 };
+    static float a[N], out[N];
+    struct vgpu_sim *sim = qsim(VGPU_SIM_DETERMINISTIC, 1, 1);
+    struct vgpu_client *c = vgpu_sim_client(sim, 0);
+
+    (void)state;
+    assert_int_equal(vgpu_add_f32(c, a, a, out, N), VGPU_E_DEVICE);
+    assert_int_equal(vgpu_last_error(c)->code, VGPU_ERR_MEDIATOR_UNAVAILABLE);
+    assert_int_equal(vgpu_add_f32(c, a, a, out, N), VGPU_E_DEVICE);
+    vgpu_sim_destroy(sim);
+}
+
 /* The threaded mode: each VM's own thread keeps a queue busy. */
 struct thr_arg {
     struct vgpu_client *c;
@@ -459,6 +521,8 @@ main(void)
         VGPU_TEST("/sim/queue/det/no-mediator", test_det_no_mediator),
         VGPU_TEST("/sim/queue/no-queue-device", test_no_queue_device),
         VGPU_TEST("/sim/queue/open-errors", test_open_errors),
+        VGPU_TEST("/sim/queue/helpers/use-queue", test_helpers_use_queue),
+        VGPU_TEST("/sim/queue/helpers/errors", test_helpers_queue_errors),
         VGPU_TEST("/sim/queue/threaded", test_threaded),
     };
 
