@@ -416,17 +416,19 @@ vgpu_dev_mmio_read(struct vgpu_dev *dev, uint64_t addr, unsigned size)
         }
         return reg_read(dev, addr);
     }
-    if (in_q_regs(dev, addr)) {
-        if (!reg_access_ok(dev, "read", addr, size)) {
-            return all_ones(size);
-        }
-        return vgpu_dev__q_reg_read(dev, addr);
-    }
+    /* The buffers before the queue's registers: the ranges are disjoint,
+     * and a buffer copy is many accesses. */
     if (in_range(addr, VGPU_REQ_BUF_OFFSET)) {
         return buf_read(dev->req_buf, addr - VGPU_REQ_BUF_OFFSET, size);
     }
     if (in_range(addr, VGPU_RESP_BUF_OFFSET)) {
         return buf_read(dev->resp_buf, addr - VGPU_RESP_BUF_OFFSET, size);
+    }
+    if (in_q_regs(dev, addr)) {
+        if (!reg_access_ok(dev, "read", addr, size)) {
+            return all_ones(size);
+        }
+        return vgpu_dev__q_reg_read(dev, addr);
     }
     return 0; /* reserved space */
 }
@@ -447,12 +449,6 @@ vgpu_dev_mmio_write(struct vgpu_dev *dev, uint64_t addr, uint64_t val,
         }
         return;
     }
-    if (in_q_regs(dev, addr)) {
-        if (reg_access_ok(dev, "write", addr, size)) {
-            vgpu_dev__q_reg_write(dev, addr, (uint32_t)val);
-        }
-        return;
-    }
     if (in_range(addr, VGPU_REQ_BUF_OFFSET)) {
         buf_write(dev->req_buf, addr - VGPU_REQ_BUF_OFFSET, val, size);
         return;
@@ -461,6 +457,12 @@ vgpu_dev_mmio_write(struct vgpu_dev *dev, uint64_t addr, uint64_t val,
         vgpu_dev__guest_error(
             dev, "write to the read-only response buffer at 0x%03llx",
             (unsigned long long)addr);
+        return;
+    }
+    if (in_q_regs(dev, addr)) {
+        if (reg_access_ok(dev, "write", addr, size)) {
+            vgpu_dev__q_reg_write(dev, addr, (uint32_t)val);
+        }
         return;
     }
     vgpu_dev__guest_error(dev, "write to reserved space at 0x%03llx",

@@ -441,7 +441,7 @@ sim_bus_read32(void *ctx, uint32_t off)
 {
     struct sim_vm *vm = ctx;
 
-    return vgpu_bus_sim.read32(&vm->dev, off);
+    return (uint32_t)vgpu_dev_mmio_read(&vm->dev, off, VGPU_REG_SIZE);
 }
 
 void
@@ -449,7 +449,7 @@ sim_bus_write32(void *ctx, uint32_t off, uint32_t val)
 {
     struct sim_vm *vm = ctx;
 
-    vgpu_bus_sim.write32(&vm->dev, off, val);
+    vgpu_dev_mmio_write(&vm->dev, off, val, VGPU_REG_SIZE);
 }
 
 void
