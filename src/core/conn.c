@@ -526,12 +526,11 @@ conn_header(struct vgpu_mconn *c, const struct vgpu_hdr *h)
                  (unsigned long long)m->held_max);
         goto small;
     }
-    r = malloc(sizeof(*r) + len);
+    r = vgpu_med_request_alloc(m, len);
     if (r == NULL) {
         snprintf(c->rx_why, sizeof(c->rx_why), "mediator out of memory");
         goto small;
     }
-    memset(r, 0, sizeof(*r));
     r->conn = c;
     r->len = len;
     c->held_reqs++;

@@ -48,17 +48,45 @@ vgpu_med_request_of(struct vgpu_sched_item *item)
                                        offsetof(struct vgpu_med_request, item));
 }
 
+struct vgpu_med_request *
+vgpu_med_request_alloc(struct vgpu_mediator *m, size_t len)
+{
+    struct vgpu_med_request *r;
+
+    if (len <= MED_SMALL_CAP && m->small_free != NULL) {
+        r = m->small_free;
+        m->small_free = r->next_free;
+        m->n_small_free--;
+    } else {
+        r = malloc(sizeof(*r) + (len <= MED_SMALL_CAP ? MED_SMALL_CAP : len));
+        if (r == NULL) {
+            return NULL;
+        }
+    }
+    memset(r, 0, sizeof(*r));
+    r->m = m;
+    r->cap = len <= MED_SMALL_CAP ? MED_SMALL_CAP : len;
+    return r;
+}
+
 void
 vgpu_med_request_free(struct vgpu_med_request *r)
 {
+    struct vgpu_mediator *m;
+
     if (r == NULL) {
         return;
     }
+    m = r->m;
     if (r->conn != NULL) {
-        struct vgpu_mediator *m = r->conn->m;
-
         r->conn->held_reqs--;
         m->held_bytes -= r->len;
+    }
+    if (r->cap == MED_SMALL_CAP && m->n_small_free < MED_SMALL_KEEP) {
+        r->next_free = m->small_free;
+        m->small_free = r;
+        m->n_small_free++;
+        return;
     }
     free(r);
 }
@@ -356,6 +384,12 @@ vgpu_mediator_destroy(struct vgpu_mediator *m)
     med_close_backends(m);
     vgpu_stats_destroy(m->stats);
     vgpu_sched_destroy(m->sched);
+    while (m->small_free != NULL) {
+        struct vgpu_med_request *r = m->small_free;
+
+        m->small_free = r->next_free;
+        free(r);
+    }
     free(m->wire);
     free(m);
 }

@@ -54,11 +54,20 @@ struct vgpu_med_backend {
 struct vgpu_med_request {
     struct vgpu_sched_item item;
     struct vgpu_mconn *conn;
+    struct vgpu_mediator *m;
+    struct vgpu_med_request *next_free; /* in m->small_free */
     uint32_t request_id;
     struct vgpu_op_desc desc;
     size_t len;
+    size_t cap; /* bytes[] holds this many: MED_SMALL_CAP, or len */
     uint8_t bytes[];
 };
+
+/* Requests of at most MED_SMALL_CAP bytes are kept for reuse when freed,
+ * up to MED_SMALL_KEEP of them: a queue's NOPs come and go by the
+ * thousand, and malloc's per-thread cache holds only seven of a size. */
+#define MED_SMALL_CAP  256u
+#define MED_SMALL_KEEP 1024u
 
 /* Who a RESPONSE or ERROR frame is about: copied into its header. */
 struct vgpu_med_ident {
@@ -77,6 +86,8 @@ struct vgpu_mediator {
     uint32_t queue_inflight; /* what a queue connection is offered */
     uint64_t held_max;       /* bound of held_bytes */
     uint64_t held_bytes;     /* payload bytes of every live request */
+    struct vgpu_med_request *small_free; /* freed small requests */
+    uint32_t n_small_free;
     struct vgpu_sched *sched;
     struct vgpu_stats *stats;
     struct vgpu_med_backend backends[VGPU_POOL_COUNT];
@@ -188,6 +199,11 @@ size_t vgpu_med_drop_vm(struct vgpu_mediator *m, uint32_t vm_id);
 /** vgpu_med_request_free() - free a request that is not queued, and take it
  * out of its connection's and the mediator's counts. */
 void vgpu_med_request_free(struct vgpu_med_request *r);
+
+/** vgpu_med_request_alloc() - a request with room for @len payload bytes,
+ * zeroed but for the payload; NULL when out of memory. */
+struct vgpu_med_request *vgpu_med_request_alloc(struct vgpu_mediator *m,
+                                                size_t len);
 
 /** vgpu_med_request_of() - the request that embeds @item. */
 struct vgpu_med_request *vgpu_med_request_of(struct vgpu_sched_item *item);
