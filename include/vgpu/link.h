@@ -75,13 +75,15 @@ struct vgpu_link_ops {
 
 /* Counters; never reset. */
 struct vgpu_link_stats {
-    uint64_t connects;        /* vgpu_link_up() calls */
-    uint64_t requests_sent;   /* REQUEST frames given to ops->send */
-    uint64_t queued_sent;     /* of them, queue entries */
-    uint64_t responses;       /* RESPONSE frames received */
-    uint64_t stale;           /* of them, dropped by the device as stale */
-    uint64_t pings;           /* PINGs received (each answered with PONG) */
-    uint64_t errors;          /* ERROR frames received */
+    uint64_t connects;      /* vgpu_link_up() calls */
+    uint64_t requests_sent; /* REQUEST frames given to ops->send */
+    uint64_t queued_sent;   /* of them, queue entries */
+    uint64_t too_long;      /* queue entries over the mediator's payload limit,
+                               ended in INVALID_LENGTH */
+    uint64_t responses;     /* RESPONSE frames received */
+    uint64_t stale;         /* of them, dropped by the device as stale */
+    uint64_t pings;         /* PINGs received (each answered with PONG) */
+    uint64_t errors;        /* ERROR frames received */
     uint64_t protocol_errors; /* connections dropped for a protocol error */
 };
 
@@ -153,7 +155,9 @@ VGPU_EXPORT int vgpu_link_up(struct vgpu_link *link);
  * two sends. Return: 0; -EAGAIN when not READY (the device keeps the entry
  * in its ring until vgpu_dev_q_kick(), which the link calls at HELLO_ACK;
  * the caller connects when DOWN); VGPU_ERR_MEDIATOR_UNAVAILABLE (positive)
- * when the send failed and the link dropped the connection; -EINVAL for
+ * when the send failed and the link dropped the connection;
+ * VGPU_ERR_INVALID_LENGTH for more bytes than the mediator's HELLO_ACK
+ * accepts (a mediator from before the queue takes 1 KiB); -EINVAL for
  * over VGPU_Q_MAX_XFER bytes. The adapter returns it to the device as is.
  */
 VGPU_EXPORT int vgpu_link_request(struct vgpu_link *link,

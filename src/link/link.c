@@ -98,23 +98,22 @@ link_forget(struct vgpu_link *l)
     vgpu_decoder_reset(&l->dec);
 }
 
-/* End the request in flight, if any, with @status and @text. */
+/* End the mailbox's request in flight, if any, with @status and @text, and
+ * every queue entry in flight with MEDIATOR_UNAVAILABLE. */
 static void
 link_fail_inflight(struct vgpu_link *l, uint32_t status, const char *text)
 {
     uint32_t gen;
     uint32_t id;
 
-    if (!vgpu_dev_busy(l->dev)) {
-        return;
+    if (vgpu_dev_busy(l->dev) &&
+        (text != NULL || status != VGPU_ERR_MEDIATOR_UNAVAILABLE)) {
+        vgpu_dev_inflight(l->dev, &gen, &id);
+        vgpu_dev_complete(l->dev, gen, id, status, (const uint8_t *)text,
+                          text != NULL ? strlen(text) : 0);
     }
-    if (text == NULL && status == VGPU_ERR_MEDIATOR_UNAVAILABLE) {
-        vgpu_dev_transport_lost(l->dev);
-        return;
-    }
-    vgpu_dev_inflight(l->dev, &gen, &id);
-    vgpu_dev_complete(l->dev, gen, id, status, (const uint8_t *)text,
-                      text != NULL ? strlen(text) : 0);
+    /* The mailbox (if still BUSY) and the queue's entries. */
+    vgpu_dev_transport_lost(l->dev);
 }
 
 static void
@@ -224,6 +223,12 @@ link_request_queued(struct vgpu_link *l, const struct vgpu_request *req)
     }
     if (l->state != VGPU_LINK_READY) {
         return -EAGAIN; /* the device keeps it until vgpu_dev_q_kick() */
+    }
+    if (req->len > l->peer_max_payload) {
+        /* A mediator from before the queue takes 1 KiB: sending more would
+         * be a protocol error that drops the connection for every entry. */
+        l->stats.too_long++;
+        return (int)VGPU_ERR_INVALID_LENGTH;
     }
     link_hdr(l, &h, VGPU_MSG_REQUEST);
     h.request_id = req->request_id;

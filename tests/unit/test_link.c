@@ -674,7 +674,213 @@ test_request_too_long(void **state)
     assert_int_equal(f->link.sent_count, 0);
 }
 
-#define T(path, fn) VGPU_TEST_FIXTURE(path, fn, setup, teardown)
+/* ---- The queue's side ------------------------------------------------------
+ */
+
+#define QMEM_BASE 0x10000u
+#define QMEM_SIZE (2u << 20)
+#define QRINGS    QMEM_BASE              /* 4 entries: SQ, then CQ */
+#define QIN       (QMEM_BASE + 0x1000u)  /* inputs, 0x1000 apart */
+#define QOUT      (QMEM_BASE + 0x10000u) /* outputs, 0x1000 apart */
+
+static uint8_t qmem[QMEM_SIZE];
+static uint8_t qbuf[VGPU_Q_MAX_XFER];
+
+static int
+fxq_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    (void)opaque;
+    if (addr < QMEM_BASE || addr - QMEM_BASE + len > QMEM_SIZE) {
+        return -EFAULT;
+    }
+    memcpy(buf, qmem + (addr - QMEM_BASE), len);
+    return 0;
+}
+
+static int
+fxq_dma_write(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+    (void)opaque;
+    if (addr < QMEM_BASE || addr - QMEM_BASE + len > QMEM_SIZE) {
+        return -EFAULT;
+    }
+    memcpy(qmem + (addr - QMEM_BASE), buf, len);
+    return 0;
+}
+
+static uint8_t *
+fxq_buffer(void *opaque, size_t len)
+{
+    (void)opaque;
+    return len <= sizeof(qbuf) ? qbuf : NULL;
+}
+
+static const struct vgpu_dev_ops fxq_dev_ops = {
+    .submit = fx_submit,
+    .set_irq = fx_set_irq,
+    .now_ns = fx_now,
+    .guest_error = NULL,
+    .dma_read = fxq_dma_read,
+    .dma_write = fxq_dma_write,
+    .q_buffer = fxq_buffer,
+};
+
+static int
+setup_queue(void **state)
+{
+    static struct fx f;
+    struct vgpu_dev_config cfg = {
+        .pool_id = POOL, .priority = VGPU_PRIO_HIGH, .vm_id = VM_ID};
+
+    memset(&f, 0, sizeof(f));
+    memset(qmem, 0, sizeof(qmem));
+    assert_int_equal(vgpu_dev_init(&f.dev, &cfg, &fxq_dev_ops, &f), 0);
+    assert_int_equal(vgpu_link_init(&f.link, &f.dev, &fx_link_ops, &f), 0);
+    vgpu_dev_mmio_write(&f.dev, VGPU_REG_Q_BASE_LO, QRINGS, 4);
+    vgpu_dev_mmio_write(&f.dev, VGPU_REG_Q_BASE_HI, 0, 4);
+    vgpu_dev_mmio_write(&f.dev, VGPU_REG_Q_SIZE, 4, 4);
+    vgpu_dev_mmio_write(&f.dev, VGPU_REG_Q_CTRL, VGPU_Q_CTRL_ENABLE, 4);
+    assert_int_equal(fx_reg(&f, VGPU_REG_Q_CTRL), VGPU_Q_CTRL_ENABLE);
+    *state = &f;
+    return 0;
+}
+
+/* Entry @i: an ECHO of @n bytes of 'a' + i at QIN + i * 0x1000, answered
+ * at QOUT + i * 0x1000 (@cap bytes). Rings SQ_TAIL = @tail. */
+static void
+fxq_entry(struct fx *f, uint32_t i, uint32_t n, uint32_t cap, uint32_t tail)
+{
+    uint8_t *e = qmem + (QRINGS - QMEM_BASE) + (size_t)i * VGPU_Q_SQE_SIZE;
+    uint8_t *in = qmem + (QIN - QMEM_BASE) + (size_t)i * 0x1000u;
+
+    vgpu_put_le32(in, VGPU_OP_ECHO);
+    vgpu_put_le32(in + 4, n);
+    memset(in + 8, 'a' + (int)i, n);
+    memset(e, 0, VGPU_Q_SQE_SIZE);
+    vgpu_put_le32(e + VGPU_SQE_IN_ADDR, QIN + i * 0x1000u);
+    vgpu_put_le32(e + VGPU_SQE_IN_LEN, 8 + n);
+    vgpu_put_le32(e + VGPU_SQE_TAG, 100 + i);
+    vgpu_put_le32(e + VGPU_SQE_OUT_ADDR, QOUT + i * 0x1000u);
+    vgpu_put_le32(e + VGPU_SQE_OUT_CAP, cap);
+    vgpu_dev_mmio_write(&f->dev, VGPU_REG_SQ_TAIL, tail, 4);
+}
+
+/* Completion @i's status. */
+static uint32_t
+fxq_status(uint32_t i)
+{
+    return vgpu_get_le32(qmem + (QRINGS - QMEM_BASE) + 4 * VGPU_Q_SQE_SIZE +
+                         (size_t)i * VGPU_Q_CQE_SIZE + VGPU_CQE_STATUS);
+}
+
+static void
+fxq_ack(struct fx *f, uint32_t caps, uint32_t max_payload, uint32_t inflight,
+        int twelve)
+{
+    uint8_t ack[VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE];
+
+    if (twelve) {
+        vgpu_hello_ack_pack_queue(ack, caps, max_payload, inflight);
+    } else {
+        vgpu_hello_ack_pack(ack, caps, max_payload);
+    }
+    assert_int_equal(fx_feed(f, VGPU_MSG_HELLO_ACK, 0, 0, ack,
+                             twelve ? VGPU_HELLO_ACK_QUEUE_PAYLOAD_SIZE
+                                    : VGPU_HELLO_ACK_PAYLOAD_SIZE,
+                             0),
+                     0);
+}
+
+/* Entries wait in the ring while DOWN; HELLO offers the queue; the
+ * 12-byte HELLO_ACK sets the in-flight count and lets them go, each as a
+ * header and a payload; the answers land in guest memory. */
+static void
+test_queue_handshake_and_flow(void **state)
+{
+    struct fx *f = *state;
+    const uint8_t *p;
+    uint32_t version;
+    uint32_t caps;
+    struct vgpu_hdr h;
+    uint32_t ids[2];
+
+    fxq_entry(f, 0, 3, 64, 1);
+    fxq_entry(f, 1, 5, 64, 2);
+    assert_int_equal(fx_reg(f, VGPU_REG_SQ_HEAD), 0); /* -EAGAIN: waiting */
+    assert_int_equal(vgpu_link_up(&f->link), 0);
+    h = fx_next_sent(f, &p);
+    assert_int_equal(vgpu_hello_unpack(p, h.payload_len, &version, &caps), 0);
+    assert_true(caps & VGPU_CAP_QUEUE);
+    fxq_ack(f, VGPU_CAPABILITIES | VGPU_CAP_QUEUE, VGPU_Q_MAX_XFER, 3, 1);
+    assert_int_equal(fx_reg(f, VGPU_REG_Q_MAX_INFLIGHT), 3);
+    assert_int_equal(fx_reg(f, VGPU_REG_SQ_HEAD), 2);
+    for (int i = 0; i < 2; i++) {
+        h = fx_next_sent(f, &p);
+        assert_int_equal(h.type, VGPU_MSG_REQUEST);
+        assert_true(h.request_id & VGPU_Q_WIRE_ID_BIT);
+        assert_int_equal(h.payload_len, 8 + (i == 0 ? 3 : 5));
+        assert_int_equal(p[8], 'a' + i);
+        ids[i] = h.request_id;
+    }
+    assert_int_equal(f->link.stats.queued_sent, 2);
+    /* Answers in reverse order. */
+    assert_int_equal(fx_feed(f, VGPU_MSG_RESPONSE, ids[1], 0, "bbbbb", 5, 3),
+                     0);
+    assert_int_equal(fx_feed(f, VGPU_MSG_RESPONSE, ids[0], 0, "aaa", 3, 0), 0);
+    assert_int_equal(fx_reg(f, VGPU_REG_CQ_TAIL), 2);
+    assert_memory_equal(qmem + (QOUT - QMEM_BASE), "aaa", 3);
+    assert_memory_equal(qmem + (QOUT - QMEM_BASE) + 0x1000u, "bbbbb", 5);
+    /* A late repeat of an answer is stale. */
+    assert_int_equal(fx_feed(f, VGPU_MSG_RESPONSE, ids[0], 0, "aaa", 3, 0), 0);
+    assert_int_equal(f->link.stats.stale, 1);
+}
+
+/* A mediator from before the queue: 8-byte HELLO_ACK, 1 KiB limit. The
+ * device keeps one in flight, and an entry over 1 KiB ends in
+ * INVALID_LENGTH instead of breaking the connection for everyone. */
+static void
+test_queue_old_mediator(void **state)
+{
+    struct fx *f = *state;
+    struct vgpu_hdr h;
+
+    assert_int_equal(vgpu_link_up(&f->link), 0);
+    assert_int_equal(fx_next_sent(f, NULL).type, VGPU_MSG_HELLO);
+    fxq_ack(f, VGPU_CAPABILITIES, VGPU_BUF_SIZE, 0, 0);
+    assert_int_equal(fx_reg(f, VGPU_REG_Q_MAX_INFLIGHT), 1);
+    fxq_entry(f, 0, 2000, 4096, 1);
+    assert_int_equal(fx_reg(f, VGPU_REG_CQ_TAIL), 1);
+    assert_int_equal(fxq_status(0), VGPU_ERR_INVALID_LENGTH);
+    assert_int_equal(fx_unsent(f), 0);
+    assert_int_equal(f->link.stats.too_long, 1);
+    fxq_entry(f, 1, 16, 64, 2);
+    h = fx_next_sent(f, NULL);
+    assert_int_equal(h.payload_len, 24);
+    assert_int_equal(vgpu_link_state(&f->link), VGPU_LINK_READY);
+    assert_int_equal(f->lost, 0);
+}
+
+/* The connection ends: every entry in flight completes in
+ * MEDIATOR_UNAVAILABLE. */
+static void
+test_queue_lost(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(vgpu_link_up(&f->link), 0);
+    assert_int_equal(fx_next_sent(f, NULL).type, VGPU_MSG_HELLO);
+    fxq_ack(f, VGPU_CAPABILITIES | VGPU_CAP_QUEUE, VGPU_Q_MAX_XFER, 64, 1);
+    fxq_entry(f, 0, 3, 64, 1);
+    fxq_entry(f, 1, 3, 64, 2);
+    assert_int_equal(
+        fx_feed(f, VGPU_MSG_ERROR, 0, VGPU_ERR_REJECTED, "bye", 3, 0), -1);
+    assert_int_equal(fx_reg(f, VGPU_REG_CQ_TAIL), 2);
+    assert_int_equal(fxq_status(0), VGPU_ERR_MEDIATOR_UNAVAILABLE);
+    assert_int_equal(fxq_status(1), VGPU_ERR_MEDIATOR_UNAVAILABLE);
+}
+
+#define T(path, fn)  VGPU_TEST_FIXTURE(path, fn, setup, teardown)
+#define TQ(path, fn) VGPU_TEST_FIXTURE(path, fn, setup_queue, teardown)
 
 int
 main(void)
@@ -703,6 +909,9 @@ main(void)
         T("/link/down/by-caller", test_down_by_caller),
         T("/link/reset", test_reset_forgets_connection),
         T("/link/request/too-long", test_request_too_long),
+        TQ("/link/queue/handshake-and-flow", test_queue_handshake_and_flow),
+        TQ("/link/queue/old-mediator", test_queue_old_mediator),
+        TQ("/link/queue/lost", test_queue_lost),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
