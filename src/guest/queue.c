@@ -249,11 +249,10 @@ vgpu_queue_submit(struct vgpu_queue *q, const struct vgpu_dma *in_buf,
 void
 vgpu_queue_kick(struct vgpu_queue *q)
 {
-    /* The entries are in memory before the doorbell: a compiler barrier
-     * here, the MMIO write orders them for the device (x86 TSO; a guest on
-     * a weaker architecture needs a write barrier, which the bus's write32
-     * provides). */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    /* The entries are in memory before the doorbell. The bus's write32 is
+     * a call the compiler cannot move stores across, and its MMIO store is
+     * ordered after them (x86 TSO; a bus for a weaker architecture puts its
+     * write barrier inside write32). */
     q->ops->write32(q->ctx, VGPU_REG_SQ_TAIL, q->sq_tail);
 }
 
@@ -300,11 +299,12 @@ vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out, unsigned max)
          * that raises it again. */
         q->ops->write32(q->ctx, VGPU_REG_IRQ_STATUS, VGPU_IRQ_STATUS_QUEUE);
     }
+    /* CQ_TAIL is read (a bus call) before the entries it covers; the same
+     * reasoning as vgpu_queue_kick()'s orders the loads. */
     ready = q_ready(q, &tail);
     if (ready < 0) {
         return ready;
     }
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
     while (n < max && q->cq_head != tail) {
         const uint8_t *e =
             q->cq + (size_t)(q->cq_head & (q->depth - 1u)) * VGPU_Q_CQE_SIZE;
