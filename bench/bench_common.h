@@ -5,11 +5,13 @@
 #ifndef VGPU_BENCH_COMMON_H
 #define VGPU_BENCH_COMMON_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Which half of a benchmark to run: both, the project's code, or only the
  * bare baseline it is compared with (the callgrind runs measure each alone). */
@@ -77,6 +79,28 @@ bench_report(const char *name, uint64_t ops, uint64_t ns)
     printf("%-34s %12.0f ops/s  %8.2f ns/op\n", name,
            ns ? (double)ops * 1e9 / (double)ns : 0.0,
            ops ? (double)ns / (double)ops : 0.0);
+}
+
+/* Read or write all @len bytes of @fd (blocking). Return 0, or -1 at EOF
+ * or on an error. */
+static inline int
+bench_full_io(int fd, void *buf, size_t len, int write_it)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        ssize_t n = write_it ? write(fd, (char *)buf + off, len - off)
+                             : read(fd, (char *)buf + off, len - off);
+
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    return 0;
 }
 
 #endif /* VGPU_BENCH_COMMON_H */

@@ -296,26 +296,6 @@ nops(const struct args *a)
 
 /* ---- 1 MiB requests against a bare stream ------------------------------ */
 
-static int
-full_io(int fd, uint8_t *buf, size_t len, int write_it)
-{
-    size_t off = 0;
-
-    while (off < len) {
-        ssize_t n = write_it ? write(fd, buf + off, len - off)
-                             : read(fd, buf + off, len - off);
-
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    return 0;
-}
-
 /* The bare stream's peer: a forked process that reads request frames
  * (header + BIG_IN_LEN) and answers each with a frame of BIG_OUT_LEN bytes,
  * no work, until the socket closes. */
@@ -339,8 +319,8 @@ stream_peer_start(pid_t *pid)
 
         close(sv[0]);
         while (in != NULL && out != NULL &&
-               full_io(sv[1], in, VGPU_HDR_SIZE + BIG_IN_LEN, 0) == 0 &&
-               full_io(sv[1], out, VGPU_HDR_SIZE + BIG_OUT_LEN, 1) == 0) {
+               bench_full_io(sv[1], in, VGPU_HDR_SIZE + BIG_IN_LEN, 0) == 0 &&
+               bench_full_io(sv[1], out, VGPU_HDR_SIZE + BIG_OUT_LEN, 1) == 0) {
             continue;
         }
         _exit(0);

@@ -282,26 +282,6 @@ report_lat(const char *name, uint64_t *ns, uint64_t n, double *p50, double *p99)
     printf("%-40s p50 %7.2f us  p99 %7.2f us\n", name, *p50, *p99);
 }
 
-static int
-full_io(int fd, void *buf, size_t len, int write_it)
-{
-    size_t off = 0;
-
-    while (off < len) {
-        ssize_t n = write_it ? write(fd, (char *)buf + off, len - off)
-                             : read(fd, (char *)buf + off, len - off);
-
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    return 0;
-}
-
 /* The bare ping-pong's peer: a forked process that answers NOP_FRAME bytes
  * with NOP_RESP_FRAME bytes until the socket closes. Return our end. */
 static int
@@ -321,8 +301,8 @@ bare_peer_start(pid_t *pid)
     }
     if (*pid == 0) {
         close(sv[0]);
-        while (full_io(sv[1], buf, NOP_FRAME, 0) == 0 &&
-               full_io(sv[1], buf, NOP_RESP_FRAME, 1) == 0) {
+        while (bench_full_io(sv[1], buf, NOP_FRAME, 0) == 0 &&
+               bench_full_io(sv[1], buf, NOP_RESP_FRAME, 1) == 0) {
             continue;
         }
         _exit(0);
@@ -341,8 +321,8 @@ bare_rounds(int fd, uint64_t n, uint64_t *ns)
     for (uint64_t i = 0; i < n; i++) {
         uint64_t t0 = bench_now_ns();
 
-        if (full_io(fd, out, NOP_FRAME, 1) < 0 ||
-            full_io(fd, in, NOP_RESP_FRAME, 0) < 0) {
+        if (bench_full_io(fd, out, NOP_FRAME, 1) < 0 ||
+            bench_full_io(fd, in, NOP_RESP_FRAME, 0) < 0) {
             fprintf(stderr, "ping-pong failed\n");
             exit(1);
         }

@@ -14,6 +14,7 @@ set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
+. bench/lib.sh
 vgpu_need_pkgs cmake ninja-build gcc valgrind pkg-config libinih-dev \
     util-linux
 BUILD=${1:-build-queuebench}
@@ -30,9 +31,7 @@ echo "== deterministic, unpinned"
 "$BENCH"
 
 instructions() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        "$BENCH" --only "$1" --iters "$2" 2>&1 |
-        sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+    bench_instructions "$BENCH" --only "$1" --iters "$2"
 }
 N=20000
 echo "== callgrind instructions per request (N=$N and 2N)"
@@ -42,36 +41,12 @@ for what in queue mailbox; do
     echo "deterministic NOP, $what: $(((i2 - i1) / N)) instructions/request"
 done
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-queuebench.XXXXXX")
-DPID=""
-cleanup() {
-    [ -z "$DPID" ] || kill -KILL "$DPID" 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# socket_run PIN: start the daemon (under PIN), run the socket half (under
-# PIN), stop the daemon.
+bench_tmp vgpu-queuebench
+# socket_run PIN: the daemon and the socket half, both under PIN.
 socket_run() {
-    pin=$1
-    $pin "$DAEMON" --socket "$T/m.sock" --log-file "$T/mediator.log" \
-        --log-level warn --pool A=cpu &
-    DPID=$!
-    i=0
-    while [ ! -S "$T/m.sock" ]; do
-        i=$((i + 1))
-        [ "$i" -le 200 ] || { echo "no daemon socket after 10 s" >&2; exit 1; }
-        kill -0 "$DPID" || { echo "the daemon exited" >&2; exit 1; }
-        sleep 0.05
-    done
-    $pin "$BENCH" --socket "$T/m.sock" --iters 100000
-    kill -TERM "$DPID"
-    rc=0
-    wait "$DPID" || rc=$?
-    DPID=""
-    rm -f "$T/m.sock"
-    echo "daemon exit status: $rc"
+    bench_daemon "$1" --log-level warn --pool A=cpu
+    $1 "$BENCH" --socket "$T/m.sock" --iters 100000
+    bench_daemon_stop
 }
 echo "== socket, daemon and bench pinned on CPU 0 (taskset -c 0)"
 socket_run "taskset -c 0"

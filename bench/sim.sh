@@ -12,6 +12,7 @@ set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
+. bench/lib.sh
 vgpu_need_pkgs cmake ninja-build gcc valgrind pkg-config libinih-dev
 BUILD=${1:-build-simbench}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -26,9 +27,7 @@ echo "== bench_sim (deterministic, one thread)"
 
 # instructions MODE OP ITERS: callgrind's total for one run.
 instructions() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        "$BENCH" --mode "$1" --op "$2" --iters "$3" 2>&1 |
-        sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+    bench_instructions "$BENCH" --mode "$1" --op "$2" --iters "$3"
 }
 N=20000
 echo "== callgrind instructions per request (N=$N and 2N)"
@@ -41,28 +40,8 @@ for what in "subject nop" "subject add_i32" "baseline nop"; do
     echo "$label: $(((i2 - i1) / N)) instructions/request"
 done
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-simbench.XXXXXX")
-DPID=""
-cleanup() {
-    [ -z "$DPID" ] || kill -KILL "$DPID" 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-"$DAEMON" --socket "$T/m.sock" --log-file "$T/mediator.log" \
-    --log-level warn --pool A=cpu &
-DPID=$!
-i=0
-while [ ! -S "$T/m.sock" ]; do
-    i=$((i + 1))
-    [ "$i" -le 200 ] || { echo "no daemon socket after 10 s" >&2; exit 1; }
-    kill -0 "$DPID" || { echo "the daemon exited" >&2; exit 1; }
-    sleep 0.05
-done
+bench_tmp vgpu-simbench
+bench_daemon "" --log-level warn --pool A=cpu
 echo "== bench_sim --socket (daemon: --log-level warn --pool A=cpu)"
 "$BENCH" --socket "$T/m.sock"
-kill -TERM "$DPID"
-rc=0
-wait "$DPID" || rc=$?
-DPID=""
-echo "daemon exit status: $rc"
+bench_daemon_stop
