@@ -19,32 +19,13 @@ if [ -n "${VGPU_BENCH_CPUS:-}" ]; then
     PIN="taskset -c $VGPU_BENCH_CPUS"
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-bench.XXXXXX")
-DPID=""
-cleanup() {
-    [ -z "$DPID" ] || kill -KILL "$DPID" 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-$PIN "$DAEMON" --socket "$T/m.sock" --log-file "$T/mediator.log" \
-    --log-level warn --pool A=cpu &
-DPID=$!
-i=0
-while [ ! -S "$T/m.sock" ]; do
-    i=$((i + 1))
-    [ "$i" -le 200 ] || { echo "no daemon socket after 10 s" >&2; exit 1; }
-    kill -0 "$DPID" || { echo "the daemon exited" >&2; exit 1; }
-    sleep 0.05
-done
+. bench/lib.sh
+bench_tmp vgpu-bench
+bench_daemon "$PIN" --log-level warn --pool A=cpu
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\t*: //p' /proc/cpuinfo | head -1)"
 echo "daemon: $DAEMON --log-level warn --pool A=cpu"
 echo "pinning: ${PIN:-none}"
 shift $(($# > 0 ? 1 : 0))
 $PIN "$BUILD/bench/bench_mediator" --socket "$T/m.sock" --daemon-pid "$DPID" "$@"
-kill -TERM "$DPID"
-rc=0
-wait "$DPID" || rc=$?
-DPID=""
-echo "daemon exit status: $rc"
+bench_daemon_stop
