@@ -151,14 +151,15 @@ VGPU_EXPORT int vgpu_link_up(struct vgpu_link *link);
  * is kept for the next vgpu_link_up(). Return: 0, or -EINVAL for over
  * VGPU_BUF_SIZE bytes.
  *
- * A queue entry (@req->queued): sent now when READY, header and payload as
- * two sends. Return: 0; -EAGAIN when not READY (the device keeps the entry
- * in its ring until vgpu_dev_q_kick(), which the link calls at HELLO_ACK;
- * the caller connects when DOWN); VGPU_ERR_MEDIATOR_UNAVAILABLE (positive)
- * when the send failed and the link dropped the connection;
- * VGPU_ERR_INVALID_LENGTH for more bytes than the mediator's HELLO_ACK
- * accepts (a mediator from before the queue takes 1 KiB); -EINVAL for
- * over VGPU_Q_MAX_XFER bytes. The adapter returns it to the device as is.
+ * A queue entry (@req->queued): sent now when READY, as one frame when its
+ * payload is at most 1 KiB, else as the header and then the payload. Return: 0;
+ * -EAGAIN when not READY (the device keeps the entry in its ring until
+ * vgpu_dev_q_kick(), which the link calls at HELLO_ACK; the caller connects
+ * when DOWN); VGPU_ERR_MEDIATOR_UNAVAILABLE (positive) when the send failed and
+ * the link dropped the connection; VGPU_ERR_INVALID_LENGTH for more bytes than
+ * the mediator's HELLO_ACK accepts (a mediator from before the queue takes 1
+ * KiB); -EINVAL for over VGPU_Q_MAX_XFER bytes. The adapter returns it to the
+ * device as is.
  */
 VGPU_EXPORT int vgpu_link_request(struct vgpu_link *link,
                                   const struct vgpu_request *req);

@@ -209,14 +209,15 @@ vgpu_link_up(struct vgpu_link *link)
 }
 
 /* A queue entry: its wire id is the device's own, which the device checks
- * itself when the answer comes, so it takes no place in the sent table. The
- * header and the payload go as two sends, so a 1 MiB payload is never
- * copied here. */
+ * itself when the answer comes, so it takes no place in the sent table. A
+ * payload over 1 KiB goes as a second send after the header, so a 1 MiB
+ * payload is never copied here. */
 static int
 link_request_queued(struct vgpu_link *l, const struct vgpu_request *req)
 {
-    uint8_t hdr[VGPU_HDR_SIZE];
+    uint8_t frame[VGPU_LINK_FRAME_MAX];
     struct vgpu_hdr h;
+    int rc;
 
     if (req->len > VGPU_Q_MAX_XFER) {
         return -EINVAL;
@@ -233,9 +234,20 @@ link_request_queued(struct vgpu_link *l, const struct vgpu_request *req)
     link_hdr(l, &h, VGPU_MSG_REQUEST);
     h.request_id = req->request_id;
     h.payload_len = req->len;
-    vgpu_hdr_pack(&h, hdr);
-    if (link_send(l, hdr, sizeof(hdr), "REQUEST") < 0 ||
-        (req->len > 0 && link_send(l, req->data, req->len, "REQUEST") < 0)) {
+    vgpu_hdr_pack(&h, frame);
+    if (req->len <= VGPU_BUF_SIZE) {
+        /* Small: one frame, one send (a copy of at most 1 KiB). */
+        if (req->len > 0) {
+            memcpy(frame + VGPU_HDR_SIZE, req->data, req->len);
+        }
+        rc = link_send(l, frame, VGPU_HDR_SIZE + req->len, "REQUEST");
+    } else {
+        rc = link_send(l, frame, VGPU_HDR_SIZE, "REQUEST");
+        if (rc == 0) {
+            rc = link_send(l, req->data, req->len, "REQUEST");
+        }
+    }
+    if (rc < 0) {
         /* The connection is gone and every entry in flight ended; this
          * one was not in flight yet. */
         return (int)VGPU_ERR_MEDIATOR_UNAVAILABLE;

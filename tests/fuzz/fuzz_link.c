@@ -73,7 +73,7 @@ fz_send(void *opaque, const uint8_t *frame, size_t len)
     vgpu_hdr_unpack(frame, &h);
     FUZZ_CHECK(vgpu_hdr_check(&h, VGPU_MAX_PAYLOAD) == 0);
     if (len == VGPU_HDR_SIZE && h.type == VGPU_MSG_REQUEST &&
-        (h.request_id & VGPU_Q_WIRE_ID_BIT) && h.payload_len > 0) {
+        (h.request_id & VGPU_Q_WIRE_ID_BIT) && h.payload_len > VGPU_BUF_SIZE) {
         FUZZ_CHECK(h.payload_len <= VGPU_Q_MAX_XFER);
         z->payload_due = z->send_fail == 0 ? h.payload_len : 0;
     } else {
