@@ -124,8 +124,8 @@ sock_send(struct sim_vm *vm, const uint8_t *frame, size_t len)
         return -ENOTCONN;
     }
     while (vm->out_len == 0 && off < len) {
-        ssize_t n = send(vm->fd, frame + off, len - off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(vm->fd, frame + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (n > 0) {
             off += (size_t)n;
