@@ -81,6 +81,20 @@ bench_report(const char *name, uint64_t ops, uint64_t ns)
            ops ? (double)ns / (double)ops : 0.0);
 }
 
+/* A positive decimal number for @flag; exits 2 on anything else. */
+static inline uint64_t
+bench_num(const char *flag, const char *s)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v == 0) {
+        fprintf(stderr, "%s: expected a positive number\n", flag);
+        exit(2);
+    }
+    return v;
+}
+
 /* Read or write all @len bytes of @fd (blocking). Return 0, or -1 at EOF
  * or on an error. */
 static inline int

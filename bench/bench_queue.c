@@ -60,19 +60,6 @@ usage(FILE *f, const char *argv0)
             argv0, BIG_N);
 }
 
-static uint64_t
-num(const char *flag, const char *s)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v == 0) {
-        fprintf(stderr, "%s: expected a positive number\n", flag);
-        exit(2);
-    }
-    return v;
-}
-
 static void
 parse(int argc, char **argv, struct args *a)
 {
@@ -85,11 +72,11 @@ parse(int argc, char **argv, struct args *a)
             usage(stdout, argv[0]);
             exit(0);
         } else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) {
-            a->iters = num("--iters", argv[++i]);
+            a->iters = bench_num("--iters", argv[++i]);
         } else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
             a->socket = argv[++i];
         } else if (strcmp(argv[i], "--big") == 0 && i + 1 < argc) {
-            a->big = num("--big", argv[++i]);
+            a->big = bench_num("--big", argv[++i]);
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             a->only = argv[++i];
             if (strcmp(a->only, "queue") != 0 &&

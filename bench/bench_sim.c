@@ -62,19 +62,6 @@ usage(FILE *f, const char *argv0)
             argv0);
 }
 
-static uint64_t
-num(const char *flag, const char *s)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v == 0) {
-        fprintf(stderr, "%s: expected a positive number\n", flag);
-        exit(2);
-    }
-    return v;
-}
-
 static void
 parse(int argc, char **argv, struct args *a)
 {
@@ -87,9 +74,9 @@ parse(int argc, char **argv, struct args *a)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
         if (!strcmp(argv[i], "--iters") && v) {
-            a->iters = num("--iters", v);
+            a->iters = bench_num("--iters", v);
         } else if (!strcmp(argv[i], "--lat-iters") && v) {
-            a->lat_iters = num("--lat-iters", v);
+            a->lat_iters = bench_num("--lat-iters", v);
         } else if (!strcmp(argv[i], "--socket") && v) {
             a->socket = v;
         } else if (!strcmp(argv[i], "--op") && v) {

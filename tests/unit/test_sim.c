@@ -82,6 +82,29 @@ sim_one(void)
     return sim_new(VGPU_SIM_DETERMINISTIC, 1, &vm, NULL);
 }
 
+/* sim_one()'s VM on a device built before the queue (no DMA, 8-byte
+ * HELLO_ACK, 1 KiB limits). */
+static struct vgpu_sim *
+sim_one_no_queue(void)
+{
+    static const struct vgpu_sim_vm vm = {
+        .vm_id = 7, .pool = 'B', .priority = VGPU_PRIO_HIGH};
+    struct vgpu_sim_config cfg = {
+        .mode = VGPU_SIM_DETERMINISTIC,
+        .n_vms = 1,
+        .vms = &vm,
+        .timeout_ms = TIMEOUT_MS,
+        .no_queue = 1,
+    };
+    char err[ERR_LEN] = "";
+    struct vgpu_sim *sim = vgpu_sim_create(&cfg, err, sizeof(err));
+
+    if (sim == NULL) {
+        fail_msg("vgpu_sim_create: %s", err);
+    }
+    return sim;
+}
+
 static float
 frand(unsigned *s)
 {
@@ -260,11 +283,6 @@ dot_chunked(const float *x, const float *y, size_t n, size_t chunk)
 static void
 test_op_dot_f32(void **state)
 {
-    static const struct vgpu_sim_vm vm = {
-        .vm_id = 7, .pool = 'B', .priority = VGPU_PRIO_HIGH};
-    struct vgpu_sim_config cfg = {
-        .mode = VGPU_SIM_DETERMINISTIC, .n_vms = 1, .vms = &vm, .no_queue = 1};
-    char err[ERR_LEN] = "";
     float x[N_LONG], y[N_LONG], got = 0.0f, want;
     unsigned s = 3;
 
@@ -274,8 +292,7 @@ test_op_dot_f32(void **state)
         y[i] = frand(&s);
     }
     for (int queue = 1; queue >= 0; queue--) {
-        struct vgpu_sim *sim =
-            queue ? sim_one() : vgpu_sim_create(&cfg, err, sizeof(err));
+        struct vgpu_sim *sim = queue ? sim_one() : sim_one_no_queue();
         struct vgpu_client *c = vgpu_sim_client(sim, 0);
 
         want = dot_chunked(x, y, N_LONG,
@@ -407,17 +424,7 @@ test_err_invalid_request(void **state)
 static void
 test_err_too_large_core(void **state)
 {
-    static const struct vgpu_sim_vm vm = {
-        .vm_id = 7, .pool = 'B', .priority = VGPU_PRIO_HIGH};
-    struct vgpu_sim_config cfg = {
-        .mode = VGPU_SIM_DETERMINISTIC,
-        .n_vms = 1,
-        .vms = &vm,
-        .timeout_ms = TIMEOUT_MS,
-        .no_queue = 1,
-    };
-    char err[ERR_LEN] = "";
-    struct vgpu_sim *sim = vgpu_sim_create(&cfg, err, sizeof(err));
+    struct vgpu_sim *sim = sim_one_no_queue();
     struct vgpu_client *c = vgpu_sim_client(sim, 0);
     uint8_t req[VGPU_MATMUL_HDR_SIZE];
     uint8_t resp[VGPU_BUF_SIZE];
