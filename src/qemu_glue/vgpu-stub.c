@@ -9,6 +9,13 @@
  * lives in src/link, the same code the simulator runs; every byte is made
  * and parsed by src/proto.
  *
+ * The queue (SPEC.md section 11): CAPABILITIES bit 2 is set because the
+ * device gives the model dma_read/dma_write (pci_dma_rw() on the PCI
+ * device's address space, so bus mastering and an IOMMU apply) and a
+ * 1 MiB q_buffer. Queue entries go out as REQUEST frames on the same
+ * connection; the queued output is bounded (VGPU_STUB_OUT_HIGH), beyond
+ * which the device stops taking entries until the socket drains.
+ *
  * The transport never blocks QEMU. The Unix socket is non-blocking and lives
  * in QEMU's main loop (qemu_set_fd_handler): a read handler always, a write
  * handler only while output is queued or a connect is in progress. The
@@ -65,6 +72,14 @@
 #else
 #define VGPU_CLASS_DATA void
 #endif
+#if VGPU_QEMU_AT_LEAST(7, 0)
+/* pci_dma_rw() takes MemTxAttrs and returns a MemTxResult from 7.0 */
+#define VGPU_PCI_DMA_RW(dev, addr, buf, len, dir)                              \
+    pci_dma_rw((dev), (addr), (buf), (len), (dir), MEMTXATTRS_UNSPECIFIED)
+#else
+#define VGPU_PCI_DMA_RW(dev, addr, buf, len, dir)                              \
+    pci_dma_rw((dev), (addr), (buf), (len), (dir))
+#endif
 #ifdef DEFINE_PROP_END_OF_LIST
 #define VGPU_PROPS_CONST
 #else
@@ -78,14 +93,26 @@
 #define VGPU_STUB_HANDSHAKE_MS 2000
 /* A connect() refused with EAGAIN (full backlog) is retried this often. */
 #define VGPU_STUB_RETRY_MS     10
-/* Bytes read from the socket per read(); reads per handler call. */
-#define VGPU_STUB_READ_CHUNK   4096
+/* Bytes read from the socket per read(); reads per handler call: a 1 MiB
+ * response takes at most one turn of the main loop. */
+#define VGPU_STUB_READ_CHUNK   65536
 #define VGPU_STUB_READS_MAX    16
-/* Queued output: HELLO, one request, and PONGs; more means the mediator
- * stopped reading, and the connection is dropped. */
-#define VGPU_STUB_OUT_CAP      (4 * VGPU_LINK_FRAME_MAX)
-#define VGPU_STUB_NS_PER_MS    1000000LL
-#define VGPU_STUB_MSG_MAX      160
+/*
+ * Queued output (what the socket did not take at once). Above
+ * VGPU_STUB_OUT_HIGH bytes the device takes no further queue entry: submit
+ * says -EAGAIN and the write handler kicks the queue once the output is back
+ * under it. So the output never holds more than that, one queue entry (its
+ * header and up to VGPU_Q_MAX_XFER bytes), and a few small frames (HELLO, a
+ * mailbox request, PONGs); beyond VGPU_STUB_OUT_MAX the mediator has stopped
+ * reading and the connection is dropped.
+ */
+#define VGPU_STUB_OUT_HIGH     (256 * 1024)
+#define VGPU_STUB_OUT_MAX                                                      \
+    (VGPU_STUB_OUT_HIGH + VGPU_HDR_SIZE + VGPU_Q_MAX_XFER +                    \
+     4 * VGPU_LINK_FRAME_MAX)
+#define VGPU_STUB_OUT_MIN   (4 * VGPU_LINK_FRAME_MAX) /* first allocation */
+#define VGPU_STUB_NS_PER_MS 1000000LL
+#define VGPU_STUB_MSG_MAX   160
 
 /* The socket; the protocol's state is the link's. */
 enum vgpu_stub_conn {
@@ -109,11 +136,15 @@ typedef struct VgpuStubState {
     uint32_t timeout_ms;
     const char *socket_path; /* socket_prop or the default */
 
-    /* The connection to the mediator. */
+    /* The connection to the mediator. out[out_off, out_len) is queued
+     * output, out_cap bytes allocated (grown up to VGPU_STUB_OUT_MAX). */
     int fd;
     enum vgpu_stub_conn conn;
-    uint8_t out[VGPU_STUB_OUT_CAP];
+    uint8_t *out;
+    size_t out_off;
     size_t out_len;
+    size_t out_cap;
+    bool q_wait_out;         /* a queue entry waits for the output to drain */
     bool warned_unreachable; /* "cannot connect" said once per outage */
     bool warned_timeout;     /* "timed out" said once per connection */
 
@@ -122,6 +153,15 @@ typedef struct VgpuStubState {
     int64_t req_deadline;
     int64_t hs_deadline;
     int64_t retry_at;
+
+    /* The queue (SPEC.md section 11): VGPU_Q_MAX_XFER bytes each, for the
+     * decoder's payloads and the entry the device DMA-reads. */
+    uint8_t *rx_buf;
+    uint8_t *q_buf;
+    uint8_t *rd_buf;    /* VGPU_STUB_READ_CHUNK bytes for read() */
+    bool in_dma;        /* a DMA of this device is under way */
+    bool dma_reentered; /* ... and reached this device's own BAR0 */
+    QEMUBH *load_bh;    /* after a migration: end what was in flight */
 } VgpuStubState;
 
 static void vgpu_stub_read(void *opaque);
@@ -162,7 +202,7 @@ vgpu_stub_handlers(VgpuStubState *s)
 {
     bool reading = s->conn == VGPU_CONN_OPEN;
     bool writing =
-        s->conn == VGPU_CONN_CONNECTING || (reading && s->out_len > 0);
+        s->conn == VGPU_CONN_CONNECTING || (reading && s->out_off < s->out_len);
 
     qemu_set_fd_handler(s->fd, reading ? vgpu_stub_read : NULL,
                         writing ? vgpu_stub_write : NULL, s);
@@ -178,7 +218,9 @@ vgpu_stub_close(VgpuStubState *s)
         s->fd = -1;
     }
     s->conn = VGPU_CONN_DOWN;
+    s->out_off = 0;
     s->out_len = 0;
+    s->q_wait_out = false; /* the link ends the device's stall */
     s->hs_deadline = 0;
     s->retry_at = 0;
     s->warned_timeout = false;
@@ -207,14 +249,15 @@ vgpu_stub_lost(VgpuStubState *s, const char *why)
 
 /* Write what is queued. Return 0 (all written, or the socket is full), or a
  * negative errno value when the connection is broken. */
-static int
-vgpu_stub_flush(VgpuStubState *s)
+/* Write as much of @buf as the socket takes now. Return the bytes written,
+ * or a negative errno value when the connection is broken. */
+static ssize_t
+vgpu_stub_write_some(VgpuStubState *s, const uint8_t *buf, size_t len)
 {
     size_t off = 0;
-    int rc = 0;
 
-    while (off < s->out_len) {
-        ssize_t n = send(s->fd, s->out + off, s->out_len - off, MSG_NOSIGNAL);
+    while (off < len) {
+        ssize_t n = send(s->fd, buf + off, len - off, MSG_NOSIGNAL);
 
         if (n > 0) {
             off += (size_t)n;
@@ -223,33 +266,87 @@ vgpu_stub_flush(VgpuStubState *s)
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             break;
         } else {
-            rc = n < 0 ? -errno : -EPIPE;
-            break;
+            return n < 0 ? -errno : -EPIPE;
         }
     }
-    if (off > 0) {
-        memmove(s->out, s->out + off, s->out_len - off);
-        s->out_len -= off;
+    return (ssize_t)off;
+}
+
+static int
+vgpu_stub_flush(VgpuStubState *s)
+{
+    ssize_t n =
+        vgpu_stub_write_some(s, s->out + s->out_off, s->out_len - s->out_off);
+
+    if (n < 0) {
+        return (int)n;
     }
+    s->out_off += (size_t)n;
+    if (s->out_off == s->out_len) {
+        s->out_off = 0;
+        s->out_len = 0;
+    }
+    vgpu_stub_handlers(s);
+    return 0;
+}
+
+/* Append @len bytes to the queued output, growing it up to
+ * VGPU_STUB_OUT_MAX. Return 0, or -ENOBUFS. */
+static int
+vgpu_stub_queue_out(VgpuStubState *s, const uint8_t *bytes, size_t len)
+{
+    size_t need;
+
+    if (s->out_off > 0) {
+        memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
+        s->out_len -= s->out_off;
+        s->out_off = 0;
+    }
+    need = s->out_len + len;
+    if (need > VGPU_STUB_OUT_MAX) {
+        return -ENOBUFS; /* the mediator has stopped reading */
+    }
+    if (need > s->out_cap) {
+        size_t cap = MAX(s->out_cap, (size_t)VGPU_STUB_OUT_MIN);
+
+        while (cap < need) {
+            cap *= 2;
+        }
+        s->out_cap = MIN(cap, (size_t)VGPU_STUB_OUT_MAX);
+        s->out = g_realloc(s->out, s->out_cap);
+    }
+    memcpy(s->out + s->out_len, bytes, len);
+    s->out_len += len;
+    return 0;
+}
+
+/* Write one frame (or a queue entry's header, then its payload): straight
+ * to the socket when nothing waits before it, so a 1 MiB payload is usually
+ * not copied; what the socket does not take waits in the output for the
+ * write handler. Return 0 or a negative errno value. */
+static int
+vgpu_stub_send(VgpuStubState *s, const uint8_t *frame, size_t len)
+{
+    ssize_t n = 0;
+    int rc;
+
+    if (s->fd < 0) {
+        return -ENOTCONN;
+    }
+    if (s->out_off == s->out_len) {
+        n = vgpu_stub_write_some(s, frame, len);
+        if (n < 0) {
+            return (int)n;
+        }
+        if ((size_t)n == len) {
+            return 0;
+        }
+    }
+    rc = vgpu_stub_queue_out(s, frame + n, len - (size_t)n);
     if (rc == 0) {
         vgpu_stub_handlers(s);
     }
     return rc;
-}
-
-/* Queue one frame and try to write it. Return 0 or a negative errno value. */
-static int
-vgpu_stub_send(VgpuStubState *s, const uint8_t *frame, size_t len)
-{
-    if (s->fd < 0) {
-        return -ENOTCONN;
-    }
-    if (len > sizeof(s->out) - s->out_len) {
-        return -ENOBUFS; /* the mediator has stopped reading */
-    }
-    memcpy(s->out + s->out_len, frame, len);
-    s->out_len += len;
-    return vgpu_stub_flush(s);
 }
 
 /* The socket is connected: the link sends HELLO and waits for HELLO_ACK. */
@@ -335,13 +432,13 @@ static void
 vgpu_stub_read(void *opaque)
 {
     VgpuStubState *s = opaque;
-    uint8_t buf[VGPU_STUB_READ_CHUNK];
+    uint8_t *buf = s->rd_buf;
     char msg[VGPU_STUB_MSG_MAX];
 
     /* Bounded, so that a flood cannot starve the main loop; the handler is
      * level-triggered and runs again while bytes remain. */
     for (int i = 0; i < VGPU_STUB_READS_MAX && s->fd >= 0; i++) {
-        ssize_t n = read(s->fd, buf, sizeof(buf));
+        ssize_t n = read(s->fd, buf, VGPU_STUB_READ_CHUNK);
 
         if (n > 0) {
             /* A frame that ends the connection closes it (ops->lost). */
@@ -353,7 +450,7 @@ vgpu_stub_read(void *opaque)
                 s->hs_deadline = 0; /* HELLO_ACK came */
                 vgpu_stub_rearm(s);
             }
-            if ((size_t)n < sizeof(buf)) {
+            if ((size_t)n < VGPU_STUB_READ_CHUNK) {
                 return;
             }
         } else if (n == 0) {
@@ -396,6 +493,13 @@ vgpu_stub_write(void *opaque)
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "send: %s", strerror(-rc));
         vgpu_stub_lost(s, msg);
+        return;
+    }
+    if (s->q_wait_out && s->out_len - s->out_off <= VGPU_STUB_OUT_HIGH) {
+        /* Room again: the device takes the entries that waited (which may
+         * send, so not from inside vgpu_stub_send). */
+        s->q_wait_out = false;
+        vgpu_dev_q_kick(&s->dev);
     }
 }
 
@@ -467,11 +571,38 @@ static const struct vgpu_link_ops vgpu_stub_link_ops = {
 /* ---- The device model's ops ----------------------------------------------
  */
 
+/* A queue entry: written at once when the link is READY and the output has
+ * room; otherwise it stays in the guest's ring (-EAGAIN) until HELLO_ACK
+ * (the link kicks the device) or the output drains (the write handler
+ * does). Queue entries have no timeout of their own: a lost connection
+ * ends them. */
+static int
+vgpu_stub_submit_queued(VgpuStubState *s, const struct vgpu_request *req)
+{
+    int rc;
+
+    if (s->out_len - s->out_off > VGPU_STUB_OUT_HIGH) {
+        s->q_wait_out = true;
+        return -EAGAIN;
+    }
+    rc = vgpu_link_request(&s->link, req);
+    if (rc == -EAGAIN) {
+        if (s->conn == VGPU_CONN_DOWN && vgpu_stub_open(s) < 0) {
+            return VGPU_ERR_MEDIATOR_UNAVAILABLE;
+        }
+        return -EAGAIN;
+    }
+    return rc < 0 ? (int)VGPU_ERR_INVALID_LENGTH : rc;
+}
+
 static int
 vgpu_stub_submit(void *opaque, const struct vgpu_request *req)
 {
     VgpuStubState *s = opaque;
 
+    if (req->queued) {
+        return vgpu_stub_submit_queued(s, req);
+    }
     if (vgpu_link_request(&s->link, req) < 0) {
         return VGPU_ERR_INVALID_LENGTH; /* unreachable: len <= 1024 */
     }
@@ -523,21 +654,91 @@ vgpu_stub_guest_error(void *opaque, const char *what)
     qemu_log_mask(LOG_GUEST_ERROR, "vgpu-stub vm_id=%u: %s\n", s->vm_id, what);
 }
 
+/*
+ * DMA for the queue, through the PCI device's address space: bus mastering
+ * and an IOMMU, when present, apply. An address outside guest memory fails
+ * (-EFAULT, the model reports DMA_ERROR). A ring or buffer the guest places
+ * on this device's own BAR0 would re-enter the model from inside its own
+ * DMA: that access is refused (vgpu_stub_mmio_*), and the DMA fails.
+ */
+static int
+vgpu_stub_dma(VgpuStubState *s, uint64_t addr, void *buf, size_t len,
+              DMADirection dir)
+{
+    PCIDevice *pdev = &s->parent_obj;
+    int res; /* a MemTxResult, or 4.2's int: 0 is success in both */
+
+    if (!(pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MASTER)) {
+        return -EPERM;
+    }
+    if (addr + len < addr) {
+        return -EFAULT;
+    }
+    s->in_dma = true;
+    s->dma_reentered = false;
+    res = VGPU_PCI_DMA_RW(pdev, addr, buf, len, dir);
+    s->in_dma = false;
+    return (res != 0 || s->dma_reentered) ? -EFAULT : 0;
+}
+
+static int
+vgpu_stub_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    return vgpu_stub_dma(opaque, addr, buf, len, DMA_DIRECTION_TO_DEVICE);
+}
+
+static int
+vgpu_stub_dma_write(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+    return vgpu_stub_dma(opaque, addr, (void *)buf, len,
+                         DMA_DIRECTION_FROM_DEVICE);
+}
+
+static uint8_t *
+vgpu_stub_q_buffer(void *opaque, size_t len)
+{
+    VgpuStubState *s = opaque;
+
+    return len <= VGPU_Q_MAX_XFER ? s->q_buf : NULL;
+}
+
 static const struct vgpu_dev_ops vgpu_stub_dev_ops = {
     .submit = vgpu_stub_submit,
     .set_irq = vgpu_stub_set_irq,
     .now_ns = vgpu_stub_now_ns,
     .guest_error = vgpu_stub_guest_error,
+    .dma_read = vgpu_stub_dma_read,
+    .dma_write = vgpu_stub_dma_write,
+    .q_buffer = vgpu_stub_q_buffer,
 };
 
 /* ---- BAR0 ----------------------------------------------------------------
  */
+
+/* Is this BAR0 access the device's own DMA coming back? Then it is refused
+ * (and the DMA fails): the model is not re-entered from inside itself. */
+static bool
+vgpu_stub_dma_reentry(VgpuStubState *s, hwaddr addr)
+{
+    if (!s->in_dma) {
+        return false;
+    }
+    s->dma_reentered = true;
+    qemu_log_mask(LOG_GUEST_ERROR,
+                  "vgpu-stub vm_id=%u: the queue's DMA reached BAR0 "
+                  "(offset 0x%" HWADDR_PRIx "): refused\n",
+                  s->vm_id, addr);
+    return true;
+}
 
 static uint64_t
 vgpu_stub_mmio_read(void *opaque, hwaddr addr, unsigned size)
 {
     VgpuStubState *s = opaque;
 
+    if (vgpu_stub_dma_reentry(s, addr)) {
+        return MAKE_64BIT_MASK(0, size * BITS_PER_BYTE);
+    }
     return vgpu_dev_mmio_read(&s->dev, addr, size);
 }
 
@@ -546,6 +747,9 @@ vgpu_stub_mmio_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
 {
     VgpuStubState *s = opaque;
 
+    if (vgpu_stub_dma_reentry(s, addr)) {
+        return;
+    }
     vgpu_dev_mmio_write(&s->dev, addr, val, size);
 }
 
@@ -637,6 +841,19 @@ static VGPU_PROPS_CONST Property vgpu_stub_properties[] = {
  */
 
 static void
+vgpu_stub_free_buffers(VgpuStubState *s)
+{
+    g_free(s->rx_buf);
+    g_free(s->q_buf);
+    g_free(s->rd_buf);
+    g_free(s->out);
+    s->rx_buf = s->q_buf = s->rd_buf = s->out = NULL;
+    s->out_cap = 0;
+}
+
+static void vgpu_stub_after_load(void *opaque);
+
+static void
 vgpu_stub_realize(PCIDevice *pdev, Error **errp)
 {
     VgpuStubState *s = VGPU_STUB(pdev);
@@ -654,6 +871,12 @@ vgpu_stub_realize(PCIDevice *pdev, Error **errp)
     s->fd = -1;
     s->conn = VGPU_CONN_DOWN;
     vgpu_link_init(&s->link, &s->dev, &vgpu_stub_link_ops, s);
+    /* Responses of up to VGPU_Q_MAX_XFER bytes are read whole; the queue
+     * entry in flight to the socket is DMA-read into q_buf. */
+    s->rx_buf = g_malloc(VGPU_Q_MAX_XFER);
+    s->q_buf = g_malloc(VGPU_Q_MAX_XFER);
+    s->rd_buf = g_malloc(VGPU_STUB_READ_CHUNK);
+    vgpu_link_set_rx(&s->link, s->rx_buf, VGPU_Q_MAX_XFER);
 
     pci_config_set_interrupt_pin(pdev->config, VGPU_PCI_INTERRUPT_PIN);
     /* Without MSI on this machine the device still works with INTx. */
@@ -661,6 +884,7 @@ vgpu_stub_realize(PCIDevice *pdev, Error **errp)
     if (rc < 0 && rc != -ENOTSUP) {
         error_propagate(errp, err);
         vgpu_dev_fini(&s->dev);
+        vgpu_stub_free_buffers(s);
         return;
     }
     error_free(err);
@@ -669,6 +893,7 @@ vgpu_stub_realize(PCIDevice *pdev, Error **errp)
                           "vgpu-stub-bar0", VGPU_BAR0_SIZE);
     pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->mmio);
     s->timer = timer_new_ns(QEMU_CLOCK_REALTIME, vgpu_stub_timer, s);
+    s->load_bh = qemu_bh_new(vgpu_stub_after_load, s);
 }
 
 static void
@@ -680,7 +905,10 @@ vgpu_stub_exit(PCIDevice *pdev)
     timer_del(s->timer); /* QEMU 4.2's timer_free does not */
     timer_free(s->timer);
     s->timer = NULL;
+    qemu_bh_delete(s->load_bh);
+    s->load_bh = NULL;
     vgpu_dev_fini(&s->dev);
+    vgpu_stub_free_buffers(s);
     msi_uninit(pdev);
 }
 
@@ -699,18 +927,96 @@ vgpu_stub_reset(DeviceState *ds)
     vgpu_stub_rearm(s);
 }
 
-/* The connection did not migrate: a request that was in flight can never be
- * answered, so it ends as if the connection was lost. */
+/* After a load, in the main loop: the connection did not migrate, so what
+ * was in flight can never be answered and ends as if the connection was
+ * lost (the mailbox's request in ERROR, each queue entry with a CQ entry of
+ * MEDIATOR_UNAVAILABLE, DMA-written, which is why it waits for this bottom
+ * half rather than running inside the load). Entries still in the ring
+ * are then taken on a new connection. */
+static void
+vgpu_stub_after_load(void *opaque)
+{
+    VgpuStubState *s = opaque;
+
+    if (vgpu_dev_busy(&s->dev) || vgpu_dev_q_inflight(&s->dev) > 0) {
+        vgpu_dev_transport_lost(&s->dev);
+    } else {
+        vgpu_dev_q_kick(&s->dev);
+    }
+}
+
 static int
 vgpu_stub_post_load(void *opaque, int version_id)
 {
     VgpuStubState *s = opaque;
 
     if (vgpu_dev_busy(&s->dev)) {
-        vgpu_dev_transport_lost(&s->dev);
+        vgpu_dev_transport_lost(&s->dev); /* no DMA for the mailbox */
     }
+    qemu_bh_schedule(s->load_bh);
     return 0;
 }
+
+/* The queue's state (SPEC.md section 11), sent only when the guest has
+ * touched it, so a device that never used the queue migrates as before. */
+static bool
+vgpu_stub_queue_needed(void *opaque)
+{
+    VgpuStubState *s = opaque;
+    const struct vgpu_dev *d = &s->dev;
+
+    return d->q_base_lo != 0 || d->q_base_hi != 0 || d->q_size != 0 ||
+           d->q_ctrl != 0 || d->sq_tail != 0 || d->sq_head != 0 ||
+           d->cq_tail != 0 || d->cq_head != 0 || d->q_error != 0 ||
+           d->q_seq != 0 || d->q_inflight != 0;
+}
+
+static const VMStateDescription vgpu_stub_vmstate_q_slot = {
+    .name = TYPE_VGPU_STUB "/q_slot",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields =
+        (VMStateField[]){
+            VMSTATE_UINT32(in_use, struct vgpu_q_slot),
+            VMSTATE_UINT32(wire_id, struct vgpu_q_slot),
+            VMSTATE_UINT32(tag, struct vgpu_q_slot),
+            VMSTATE_UINT32(out_cap, struct vgpu_q_slot),
+            VMSTATE_UINT64(out_addr, struct vgpu_q_slot),
+            VMSTATE_END_OF_LIST(),
+        },
+};
+
+static const VMStateDescription vgpu_stub_vmstate_queue = {
+    .name = TYPE_VGPU_STUB "/queue",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = vgpu_stub_queue_needed,
+    .fields =
+        (VMStateField[]){
+            VMSTATE_UINT32(dev.q_base_lo, VgpuStubState),
+            VMSTATE_UINT32(dev.q_base_hi, VgpuStubState),
+            VMSTATE_UINT32(dev.q_size, VgpuStubState),
+            VMSTATE_UINT32(dev.q_ctrl, VgpuStubState),
+            VMSTATE_UINT32(dev.sq_tail, VgpuStubState),
+            VMSTATE_UINT32(dev.sq_head, VgpuStubState),
+            VMSTATE_UINT32(dev.cq_tail, VgpuStubState),
+            VMSTATE_UINT32(dev.cq_head, VgpuStubState),
+            VMSTATE_UINT32(dev.q_error, VgpuStubState),
+            VMSTATE_UINT32(dev.q_accepted, VgpuStubState),
+            VMSTATE_UINT32(dev.q_seq, VgpuStubState),
+            VMSTATE_UINT32(dev.q_epoch, VgpuStubState),
+            VMSTATE_UINT32(dev.q_inflight, VgpuStubState),
+            VMSTATE_STRUCT_ARRAY(dev.q_slots, VgpuStubState, VGPU_Q_ENTRIES_MAX,
+                                 1, vgpu_stub_vmstate_q_slot,
+                                 struct vgpu_q_slot),
+            VMSTATE_END_OF_LIST(),
+        },
+};
+
+static const VMStateDescription *vgpu_stub_vmstate_subsections[] = {
+    &vgpu_stub_vmstate_queue,
+    NULL,
+};
 
 static const VMStateDescription vgpu_stub_vmstate = {
     .name = TYPE_VGPU_STUB,
@@ -737,6 +1043,7 @@ static const VMStateDescription vgpu_stub_vmstate = {
             VMSTATE_UINT8_ARRAY(dev.snapshot, VgpuStubState, VGPU_BUF_SIZE),
             VMSTATE_END_OF_LIST(),
         },
+    .subsections = vgpu_stub_vmstate_subsections,
 };
 
 static void
