@@ -167,7 +167,7 @@ stamp_of() {
     (
         cd "$ROOT"
         cat src/qemu_glue/vgpu-stub.c src/qemu_glue/integrate.sh \
-            src/devmodel/* src/proto/* src/link/* include/vgpu/*.h
+            src/devmodel/* src/proto/* src/link/* src/trace/*.c include/vgpu/*.h
         echo "$CONFIGURE_FLAGS $SRC"
     ) | sha256sum | cut -d' ' -f1
 }

@@ -36,6 +36,10 @@ if(TARGET vgpu-admin)
     install(TARGETS vgpu-admin RUNTIME
             DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT mediator)
 endif()
+if(TARGET vgpu-trace)
+    install(TARGETS vgpu-trace RUNTIME
+            DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT mediator)
+endif()
 
 # vgpu_install_rewrite(SRC DST): copy SRC to DST (in the build tree), with
 # the packages' paths (/usr/bin, /etc/vgpu) replaced by this build's. DST is

@@ -3,7 +3,7 @@
 # source tree, so that QEMU's own build compiles it.
 #
 # Copies (never links) the glue, the sources and private headers of
-# src/devmodel, src/proto and src/link, and include/vgpu/*.h into
+# src/devmodel, src/proto, src/link and src/trace, and include/vgpu/*.h into
 # QEMU_SRC/hw/misc/vgpu/, writes its
 # meson.build, adds
 # `subdir('vgpu')` to hw/misc/meson.build and a `config VGPU_STUB` entry to
@@ -76,10 +76,10 @@ put_text() {
 }
 
 DST=$MISC/vgpu
-mkdir -p "$DST/devmodel" "$DST/proto" "$DST/link" "$DST/include/vgpu"
+mkdir -p "$DST/devmodel" "$DST/proto" "$DST/link" "$DST/trace" "$DST/include/vgpu"
 put "$HERE/vgpu-stub.c" "$DST/vgpu-stub.c"
 sources="'vgpu-stub.c'"
-for mod in devmodel proto link; do
+for mod in devmodel proto link trace; do
     for f in "$ROOT/src/$mod"/*.c; do
         name=$(basename "$f")
         put "$f" "$DST/$mod/$name"

@@ -59,6 +59,7 @@
 #include "vgpu/link.h"
 #include "vgpu/proto.h"
 #include "vgpu/regs.h"
+#include "vgpu/trace.h"
 
 /*
  * The few QEMU APIs that changed between 4.2 and 10.x. Only 7.2 is built and
@@ -110,9 +111,12 @@
 #define VGPU_STUB_OUT_MAX                                                      \
     (VGPU_STUB_OUT_HIGH + VGPU_HDR_SIZE + VGPU_Q_MAX_XFER +                    \
      4 * VGPU_LINK_FRAME_MAX)
-#define VGPU_STUB_OUT_MIN   (4 * VGPU_LINK_FRAME_MAX) /* first allocation */
-#define VGPU_STUB_NS_PER_MS 1000000LL
-#define VGPU_STUB_MSG_MAX   160
+#define VGPU_STUB_OUT_MIN      (4 * VGPU_LINK_FRAME_MAX) /* first allocation */
+#define VGPU_STUB_NS_PER_MS    1000000LL
+/* trace=PATH rotates to PATH.1 past this many MiB (trace_max_mb). */
+#define VGPU_STUB_TRACE_MAX_MB 64u
+#define VGPU_STUB_MIB          (1024u * 1024u)
+#define VGPU_STUB_MSG_MAX      160
 
 /* The socket; the protocol's state is the link's. */
 enum vgpu_stub_conn {
@@ -134,6 +138,8 @@ typedef struct VgpuStubState {
     char *socket_prop;
     uint32_t vm_id;
     uint32_t timeout_ms;
+    char *trace_prop;        /* trace=PATH: record (docs/trace-format.md) */
+    uint32_t trace_max_mb;   /* rotate to PATH.1 past this; 0: never */
     const char *socket_path; /* socket_prop or the default */
 
     /* The connection to the mediator. out[out_off, out_len) is queued
@@ -162,6 +168,8 @@ typedef struct VgpuStubState {
     bool in_dma;        /* a DMA of this device is under way */
     bool dma_reentered; /* ... and reached this device's own BAR0 */
     QEMUBH *load_bh;    /* after a migration: end what was in flight */
+
+    struct vgpu_trace_rec trace; /* fd -1 unless trace=PATH */
 } VgpuStubState;
 
 static void vgpu_stub_read(void *opaque);
@@ -171,6 +179,50 @@ static int64_t
 vgpu_stub_now(void)
 {
     return qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+}
+
+/* ---- Trace (trace=PATH) --------------------------------------------------
+ *
+ * Every input of the device (MMIO, bytes read, connection events, timers,
+ * resets) and every output (frames, DMA, the interrupt), in the order they
+ * happen, for vgpu-sim --replay. Buffered, and written at the end of each
+ * entry point from QEMU (vgpu_stub_trace_flush()).
+ */
+
+static size_t
+vgpu_stub_trace(VgpuStubState *s, uint8_t type, uint8_t size, uint64_t a,
+                uint64_t b, const void *payload, size_t len)
+{
+    struct vgpu_trace_event ev = {
+        .type = type,
+        .size = size,
+        .len = (uint32_t)len,
+        .a = a,
+        .b = b,
+    };
+
+    if (!vgpu_trace_rec_active(&s->trace)) {
+        return 0;
+    }
+    ev.t = (uint64_t)vgpu_stub_now();
+    return vgpu_trace_rec_event(&s->trace, &ev, payload);
+}
+
+static void
+vgpu_stub_trace_text(VgpuStubState *s, uint8_t type, uint64_t b,
+                     const char *text)
+{
+    vgpu_stub_trace(s, type, 0, 0, b, text, text != NULL ? strlen(text) : 0);
+}
+
+static void
+vgpu_stub_trace_flush(VgpuStubState *s)
+{
+    if (vgpu_trace_rec_active(&s->trace) &&
+        vgpu_trace_rec_flush(&s->trace) < 0) {
+        warn_report("vgpu-stub vm_id=%u: trace %s: %s; recording stopped",
+                    s->vm_id, s->trace_prop, strerror(-s->trace.error));
+    }
 }
 
 /* ---- Timer ---------------------------------------------------------------
@@ -243,6 +295,8 @@ vgpu_stub_closed(VgpuStubState *s, const char *why)
 static void
 vgpu_stub_lost(VgpuStubState *s, const char *why)
 {
+    vgpu_stub_trace_text(s, VGPU_TRACE_LOST, VGPU_ERR_MEDIATOR_UNAVAILABLE,
+                         why);
     vgpu_stub_closed(s, why);
     vgpu_link_down(&s->link, VGPU_ERR_MEDIATOR_UNAVAILABLE, why, NULL);
 }
@@ -355,6 +409,7 @@ vgpu_stub_greet(VgpuStubState *s)
 {
     s->conn = VGPU_CONN_OPEN;
     s->retry_at = 0;
+    vgpu_stub_trace(s, VGPU_TRACE_CONN_UP, 0, 0, 0, NULL, 0);
     vgpu_link_up(&s->link); /* a failed send has closed the socket */
     if (s->fd >= 0) {
         vgpu_stub_handlers(s);
@@ -420,18 +475,29 @@ vgpu_stub_open(VgpuStubState *s)
             s->warned_unreachable = true;
         }
         vgpu_stub_close(s);
-        return rc;
     }
-    return 0;
+    vgpu_stub_trace(s, VGPU_TRACE_CONNECT, 0, 0, (uint64_t)(int64_t)rc, NULL,
+                    0);
+    return rc;
 }
 
 /* ---- Socket handlers -----------------------------------------------------
  */
 
+static void vgpu_stub_readable(VgpuStubState *s);
+
 static void
 vgpu_stub_read(void *opaque)
 {
     VgpuStubState *s = opaque;
+
+    vgpu_stub_readable(s);
+    vgpu_stub_trace_flush(s);
+}
+
+static void
+vgpu_stub_readable(VgpuStubState *s)
+{
     uint8_t *buf = s->rd_buf;
     char msg[VGPU_STUB_MSG_MAX];
 
@@ -441,6 +507,7 @@ vgpu_stub_read(void *opaque)
         ssize_t n = read(s->fd, buf, VGPU_STUB_READ_CHUNK);
 
         if (n > 0) {
+            vgpu_stub_trace(s, VGPU_TRACE_FRAME_IN, 0, 0, 0, buf, (size_t)n);
             /* A frame that ends the connection closes it (ops->lost). */
             if (vgpu_link_input(&s->link, buf, (size_t)n) < 0) {
                 return;
@@ -466,10 +533,20 @@ vgpu_stub_read(void *opaque)
     }
 }
 
+static void vgpu_stub_writable(VgpuStubState *s);
+
 static void
 vgpu_stub_write(void *opaque)
 {
     VgpuStubState *s = opaque;
+
+    vgpu_stub_writable(s);
+    vgpu_stub_trace_flush(s);
+}
+
+static void
+vgpu_stub_writable(VgpuStubState *s)
+{
     char msg[VGPU_STUB_MSG_MAX];
     int err = 0;
     int rc;
@@ -499,6 +576,7 @@ vgpu_stub_write(void *opaque)
         /* Room again: the device takes the entries that waited (which may
          * send, so not from inside vgpu_stub_send). */
         s->q_wait_out = false;
+        vgpu_stub_trace(s, VGPU_TRACE_KICK, 0, 0, 0, NULL, 0);
         vgpu_dev_q_kick(&s->dev);
     }
 }
@@ -530,9 +608,11 @@ vgpu_stub_timer(void *opaque)
                         s->vm_id, s->timeout_ms);
             s->warned_timeout = true;
         }
+        vgpu_stub_trace(s, VGPU_TRACE_TIMEOUT, 0, 0, 0, NULL, 0);
         vgpu_link_timeout(&s->link);
     }
     vgpu_stub_rearm(s);
+    vgpu_stub_trace_flush(s);
 }
 
 /* ---- The link's ops --------------------------------------------------------
@@ -541,12 +621,17 @@ vgpu_stub_timer(void *opaque)
 static int
 vgpu_stub_link_send(void *opaque, const uint8_t *frame, size_t len)
 {
-    return vgpu_stub_send(opaque, frame, len);
+    int rc = vgpu_stub_send(opaque, frame, len);
+
+    vgpu_stub_trace(opaque, VGPU_TRACE_FRAME_OUT, 0, 0, (uint64_t)(int64_t)rc,
+                    frame, len);
+    return rc;
 }
 
 static void
 vgpu_stub_link_lost(void *opaque, const char *why)
 {
+    vgpu_stub_trace_text(opaque, VGPU_TRACE_LINK_LOST, 0, why);
     vgpu_stub_closed(opaque, why);
 }
 
@@ -583,6 +668,7 @@ vgpu_stub_submit_queued(VgpuStubState *s, const struct vgpu_request *req)
 
     if (s->out_len - s->out_off > VGPU_STUB_OUT_HIGH) {
         s->q_wait_out = true;
+        vgpu_stub_trace(s, VGPU_TRACE_DEFER, 0, 0, 0, NULL, 0);
         return -EAGAIN;
     }
     rc = vgpu_link_request(&s->link, req);
@@ -630,6 +716,7 @@ vgpu_stub_set_irq(void *opaque, int level)
     VgpuStubState *s = opaque;
     PCIDevice *pdev = &s->parent_obj;
 
+    vgpu_stub_trace(s, VGPU_TRACE_IRQ, (uint8_t)level, 0, 0, NULL, 0);
     if (msi_enabled(pdev)) {
         pci_set_irq(pdev, 0); /* in case INTx was up when MSI got enabled */
         if (level) {
@@ -643,7 +730,10 @@ vgpu_stub_set_irq(void *opaque, int level)
 static uint64_t
 vgpu_stub_now_ns(void *opaque)
 {
-    return (uint64_t)vgpu_stub_now();
+    uint64_t now = (uint64_t)vgpu_stub_now();
+
+    vgpu_stub_trace(opaque, VGPU_TRACE_CLOCK, 0, now, 0, NULL, 0);
+    return now;
 }
 
 static void
@@ -681,17 +771,33 @@ vgpu_stub_dma(VgpuStubState *s, uint64_t addr, void *buf, size_t len,
     return (res != 0 || s->dma_reentered) ? -EFAULT : 0;
 }
 
+/* The DMA and its bytes in the trace: a read's when it succeeded (the
+ * replayer gives them to the model), a write's always (it checks them). */
+static int
+vgpu_stub_dma_traced(VgpuStubState *s, uint64_t addr, void *buf, size_t len,
+                     DMADirection dir)
+{
+    int rc = vgpu_stub_dma(s, addr, buf, len, dir);
+    bool to_dev = dir == DMA_DIRECTION_TO_DEVICE;
+
+    vgpu_stub_trace(s, to_dev ? VGPU_TRACE_DMA_READ : VGPU_TRACE_DMA_WRITE, 0,
+                    addr, VGPU_TRACE_DMA_B(rc, len), buf,
+                    (to_dev && rc != 0) ? 0 : len);
+    return rc;
+}
+
 static int
 vgpu_stub_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
 {
-    return vgpu_stub_dma(opaque, addr, buf, len, DMA_DIRECTION_TO_DEVICE);
+    return vgpu_stub_dma_traced(opaque, addr, buf, len,
+                                DMA_DIRECTION_TO_DEVICE);
 }
 
 static int
 vgpu_stub_dma_write(void *opaque, uint64_t addr, const void *buf, size_t len)
 {
-    return vgpu_stub_dma(opaque, addr, (void *)buf, len,
-                         DMA_DIRECTION_FROM_DEVICE);
+    return vgpu_stub_dma_traced(opaque, addr, (void *)buf, len,
+                                DMA_DIRECTION_FROM_DEVICE);
 }
 
 static uint8_t *
@@ -736,10 +842,20 @@ vgpu_stub_mmio_read(void *opaque, hwaddr addr, unsigned size)
 {
     VgpuStubState *s = opaque;
 
+    size_t pos;
+    uint64_t v;
+
     if (vgpu_stub_dma_reentry(s, addr)) {
         return MAKE_64BIT_MASK(0, size * BITS_PER_BYTE);
     }
-    return vgpu_dev_mmio_read(&s->dev, addr, size);
+    pos = vgpu_stub_trace(s, VGPU_TRACE_MMIO_READ, (uint8_t)size, addr, 0, NULL,
+                          0);
+    v = vgpu_dev_mmio_read(&s->dev, addr, size);
+    if (vgpu_trace_rec_active(&s->trace)) {
+        vgpu_trace_rec_set_b(&s->trace, pos, v);
+        vgpu_stub_trace_flush(s);
+    }
+    return v;
 }
 
 static void
@@ -750,7 +866,10 @@ vgpu_stub_mmio_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
     if (vgpu_stub_dma_reentry(s, addr)) {
         return;
     }
+    vgpu_stub_trace(s, VGPU_TRACE_MMIO_WRITE, (uint8_t)size, addr, val, NULL,
+                    0);
     vgpu_dev_mmio_write(&s->dev, addr, val, size);
+    vgpu_stub_trace_flush(s);
 }
 
 /* Every size and alignment reaches the model, which decides (SPEC.md 3). */
@@ -832,6 +951,9 @@ static VGPU_PROPS_CONST Property vgpu_stub_properties[] = {
     DEFINE_PROP_STRING("socket", VgpuStubState, socket_prop),
     DEFINE_PROP_UINT32("timeout_ms", VgpuStubState, timeout_ms,
                        VGPU_DEFAULT_TIMEOUT_MS),
+    DEFINE_PROP_STRING("trace", VgpuStubState, trace_prop),
+    DEFINE_PROP_UINT32("trace_max_mb", VgpuStubState, trace_max_mb,
+                       VGPU_STUB_TRACE_MAX_MB),
 #ifdef DEFINE_PROP_END_OF_LIST
     DEFINE_PROP_END_OF_LIST(),
 #endif
@@ -864,8 +986,31 @@ vgpu_stub_realize(PCIDevice *pdev, Error **errp)
     if (!vgpu_stub_check_props(s, &cfg, errp)) {
         return;
     }
+    s->trace.fd = -1;
+    if (s->trace_prop != NULL) {
+        struct vgpu_trace_header th = {
+            .vm_id = cfg.vm_id,
+            .pool_id = cfg.pool_id,
+            .priority = cfg.priority,
+            .flags = VGPU_TRACE_F_QUEUE,
+            .timeout_ms = s->timeout_ms,
+            .start_ns = (uint64_t)vgpu_stub_now(),
+        };
+
+        rc =
+            vgpu_trace_rec_open(&s->trace, s->trace_prop,
+                                (uint64_t)s->trace_max_mb * VGPU_STUB_MIB, &th);
+        if (rc < 0) {
+            error_setg(errp,
+                       "vgpu-stub: trace '%s': %s (a new or regular file is "
+                       "needed)",
+                       s->trace_prop, strerror(-rc));
+            return;
+        }
+    }
     if (vgpu_dev_init(&s->dev, &cfg, &vgpu_stub_dev_ops, s) != 0) {
         error_setg(errp, "vgpu-stub: cannot initialise the device model");
+        vgpu_trace_rec_close(&s->trace);
         return;
     }
     s->fd = -1;
@@ -885,6 +1030,7 @@ vgpu_stub_realize(PCIDevice *pdev, Error **errp)
         error_propagate(errp, err);
         vgpu_dev_fini(&s->dev);
         vgpu_stub_free_buffers(s);
+        vgpu_trace_rec_close(&s->trace);
         return;
     }
     error_free(err);
@@ -907,6 +1053,7 @@ vgpu_stub_exit(PCIDevice *pdev)
     s->timer = NULL;
     qemu_bh_delete(s->load_bh);
     s->load_bh = NULL;
+    vgpu_trace_rec_close(&s->trace);
     vgpu_dev_fini(&s->dev);
     vgpu_stub_free_buffers(s);
     msi_uninit(pdev);
@@ -920,11 +1067,13 @@ vgpu_stub_reset(DeviceState *ds)
 {
     VgpuStubState *s = VGPU_STUB(ds);
 
+    vgpu_stub_trace(s, VGPU_TRACE_RESET, 0, 0, 0, NULL, 0);
     vgpu_dev_reset(&s->dev);
     vgpu_link_reset(&s->link);
     vgpu_stub_close(s);
     s->req_deadline = 0;
     vgpu_stub_rearm(s);
+    vgpu_stub_trace_flush(s);
 }
 
 /* After a load, in the main loop: the connection did not migrate, so what
@@ -938,11 +1087,13 @@ vgpu_stub_after_load(void *opaque)
 {
     VgpuStubState *s = opaque;
 
+    vgpu_stub_trace(s, VGPU_TRACE_LOAD, 0, 0, 0, NULL, 0);
     if (vgpu_dev_busy(&s->dev) || vgpu_dev_q_inflight(&s->dev) > 0) {
         vgpu_dev_transport_lost(&s->dev);
     } else {
         vgpu_dev_q_kick(&s->dev);
     }
+    vgpu_stub_trace_flush(s);
 }
 
 static int

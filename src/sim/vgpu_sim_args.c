@@ -56,6 +56,14 @@ usage(FILE *f)
         "  --json             print the summary as one JSON object\n"
         "  --allow-errors     exit 0 despite errors (never despite "
         "mismatches)\n"
+        "  --replay PATH      replay a trace recorded by QEMU's vgpu-stub\n"
+        "                     (trace=PATH) on a fresh device model, checking\n"
+        "                     every register read and frame; no daemon.\n"
+        "                     Exit 0 matched, 1 diverged, 2 bad trace, 3\n"
+        "                     stopped at a migration (docs/trace-format.md)\n"
+        "  --against-mediator with --replay and --socket PATH: send the\n"
+        "                     recorded requests to that daemon instead and\n"
+        "                     compare its answers with the recorded ones\n"
         "  --help\n"
         "\n"
         "Environment: VGPU_SIM_LOG=FILE and VGPU_SIM_LOG_LEVEL=error|warn|"
@@ -152,6 +160,8 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         OPT_ALLOW_ERRORS,
         OPT_TIMEOUT,
         OPT_QUEUE_DEPTH,
+        OPT_REPLAY,
+        OPT_AGAINST,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -172,6 +182,8 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         {"allow-errors", no_argument, NULL, OPT_ALLOW_ERRORS},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
+        {"replay", required_argument, NULL, OPT_REPLAY},
+        {"against-mediator", no_argument, NULL, OPT_AGAINST},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -271,6 +283,12 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
                                 o->queue_depth);
             }
             break;
+        case OPT_REPLAY:
+            o->replay = optarg;
+            break;
+        case OPT_AGAINST:
+            o->against = 1;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -288,6 +306,13 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
     if ((uint64_t)o->vm_id_base + o->vms - 1u > UINT32_MAX) {
         sim_cli_bad_arg("--vm-id-base: %u + %u VMs is past vm_id %u",
                         (unsigned)o->vm_id_base, o->vms, UINT32_MAX);
+    }
+    if (o->against && (o->replay == NULL || o->socket == NULL)) {
+        sim_cli_bad_arg("--against-mediator needs --replay PATH and --socket "
+                        "PATH (the daemon)");
+    }
+    if (o->replay != NULL) {
+        return; /* the other options do not apply */
     }
     if (o->socket != NULL && o->threads) {
         sim_cli_bad_arg("--socket and --threads are two different modes");

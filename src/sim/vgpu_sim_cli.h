@@ -5,6 +5,7 @@
  *   vgpu_sim_workload.c  the request every VM sends and its check
  *   vgpu_sim_driver.c    driving the VMs (one thread, or one per VM)
  *   vgpu_sim_report.c    the figures, as text or JSON
+ *   vgpu_sim_replay.c    --replay: a trace from QEMU on a fresh device
  *   vgpu_sim_main.c      setting up the simulator, and main()
  * It uses only the public headers (vgpu/sim.h, vgpu/guest.h, ...) and the
  * workload library shared with vgpu-chaos and vgpu-bench.
@@ -53,6 +54,8 @@ struct opts {
     int allow_errors;
     uint32_t timeout_ms;
     uint32_t queue_depth; /* 0: the mailbox; else the queue, N entries */
+    const char *replay;   /* --replay PATH */
+    int against;          /* --against-mediator */
 };
 
 /* The request every VM sends: op and counts. */
@@ -172,5 +175,10 @@ int sim_cli_drive_threads(struct run *r);
  * took @wall_ns. Return: the exit status (0 all verified; 1 otherwise).
  */
 int sim_cli_report(struct run *r, uint64_t wall_ns);
+
+/* vgpu_sim_replay.c: replay the trace at @path (against the daemon at
+ * @against_socket, or NULL: on a fresh device model). Return the exit
+ * code. */
+int sim_replay(const char *path, const char *against_socket);
 
 #endif /* VGPU_SIM_CLI_H */

@@ -101,6 +101,9 @@ main(int argc, char **argv)
     int status = 1;
 
     sim_cli_parse_args(argc, argv, &o);
+    if (o.replay != NULL) {
+        return sim_replay(o.replay, o.against ? o.socket : NULL);
+    }
     r.o = &o;
     r.shape = sim_cli_shape(&o);
     r.call_timeout_ms = (int)o.timeout_ms + WAIT_SLACK_MS;

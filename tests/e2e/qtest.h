@@ -105,6 +105,7 @@ struct qmp {
 
 extern const char *g_qemu;
 extern const char *g_mediator;
+extern const char *g_sim; /* vgpu-sim, for --replay; may be NULL */
 extern char g_dir[PATH_MAX];
 extern unsigned g_pass;
 extern unsigned g_fail;

@@ -7,6 +7,7 @@
 
 const char *g_qemu;
 const char *g_mediator;
+const char *g_sim;
 char g_dir[PATH_MAX];
 static pid_t g_children[QT_CHILDREN_MAX];
 static unsigned g_nchildren;

@@ -17,7 +17,8 @@
  */
 #include "qtest.h"
 
-#define Q_DEVICE     "vgpu-stub,pool_id=B,priority=high,vm_id=201,socket=%s"
+#define Q_DEVICE                                                               \
+    "vgpu-stub,pool_id=B,priority=high,vm_id=201,socket=%s,trace=%s"
 #define Q_MIG_DEVICE "vgpu-stub,pool_id=C,vm_id=203,timeout_ms=0,socket=%s"
 #define Q_N          64u         /* ring entries, and the batch submitted */
 #define Q_BASE       0x200000ull /* the queue area: SQ then CQ */
@@ -501,6 +502,26 @@ test_queue_migration(const char *sock)
     qemu_stop(&dst);
 }
 
+/* ---- Record and replay -------------------------------------------------- */
+
+/* The trace QEMU recorded (trace=PATH) replays on vgpu-sim: every DMA,
+ * frame and register read the same. Skipped without --sim. */
+static void
+replay_check(const char *name, const char *trace)
+{
+    char cmd[2 * PATH_MAX + 64];
+    int st;
+
+    if (g_sim == NULL) {
+        printf("# %s: skipped (no --sim)\n", name);
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "'%s' --replay '%s'", g_sim, trace);
+    fflush(stdout);
+    st = system(cmd);
+    check(st == 0, "%s (vgpu-sim --replay: status %d)", name, st);
+}
+
 /* ---- The test ----------------------------------------------------------- */
 
 void
@@ -508,14 +529,16 @@ test_queue(void)
 {
     char sock[PATH_MAX];
     char log[PATH_MAX];
-    char dev[PATH_MAX + 128];
+    char dev[2 * PATH_MAX + 128];
+    char trace[PATH_MAX];
     struct qemu q;
     pid_t dpid;
 
     path_in_dir(sock, sizeof(sock), "queue.sock");
+    path_in_dir(trace, sizeof(trace), "queue.trc");
     path_in_dir(log, sizeof(log), "queue-mediator.log");
     dpid = daemon_start(sock, log);
-    snprintf(dev, sizeof(dev), Q_DEVICE, sock);
+    snprintf(dev, sizeof(dev), Q_DEVICE, sock, trace);
     qemu_start(&q, "queue", dev, true);
     qemu_setup(&q);
     check_eq("/qemu/queue/capabilities-queue",
@@ -531,6 +554,7 @@ test_queue(void)
     bad_ring(&q, "ring-on-own-bar0", BAR0_ADDR, true);
     bad_ring(&q, "bus-master-off", Q_BASE, false);
     qemu_stop(&q);
+    replay_check("/qemu/queue/trace-replays", trace);
 
     test_queue_migration(sock);
     if (child_stop(dpid) != 0) {

@@ -2,7 +2,7 @@
  * vgpu-qtest: the vgpu-stub QEMU device, driven through QEMU's qtest text
  * protocol, against a real vgpu-mediator and a scripted fake mediator.
  *
- *   vgpu-qtest [--qemu PATH] [--mediator PATH] [--root DIR]
+ *   vgpu-qtest [--qemu PATH] [--mediator PATH] [--sim PATH] [--root DIR]
  *
  * QEMU comes from $VGPU_QEMU (relative: from DIR, the source tree), else
  * --qemu (CMake passes VGPU_QEMU_BINARY);
@@ -830,11 +830,14 @@ main(int argc, char **argv)
             qemu_arg = argv[i + 1];
         } else if (strcmp(argv[i], "--mediator") == 0) {
             g_mediator = argv[i + 1];
+        } else if (strcmp(argv[i], "--sim") == 0) {
+            g_sim = argv[i + 1];
         } else if (strcmp(argv[i], "--root") == 0) {
             root = argv[i + 1];
         } else {
             fprintf(stderr,
-                    "usage: %s [--qemu PATH] [--mediator PATH] [--root DIR]\n",
+                    "usage: %s [--qemu PATH] [--mediator PATH] [--sim PATH] "
+                    "[--root DIR]\n",
                     argv[0]);
             return 2;
         }
