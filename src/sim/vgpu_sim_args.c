@@ -57,6 +57,7 @@ usage(FILE *f)
         "  --allow-errors     exit 0 despite errors (never despite "
         "mismatches)\n"
         "  --help\n"
+        "  --version\n"
         "\n"
         "Environment: VGPU_SIM_LOG=FILE and VGPU_SIM_LOG_LEVEL=error|warn|"
         "info|debug\n"
@@ -153,6 +154,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         OPT_TIMEOUT,
         OPT_QUEUE_DEPTH,
         OPT_HELP,
+        OPT_VERSION,
     };
     static const struct option longopts[] = {
         {"vms", required_argument, NULL, OPT_VMS},
@@ -173,6 +175,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
         {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     char why[SIM_WHY_LEN];
@@ -273,6 +276,9 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
             break;
         case OPT_HELP:
             usage(stdout);
+            exit(0);
+        case OPT_VERSION:
+            printf("vgpu-sim %s\n", VGPU_VERSION_STRING);
             exit(0);
         default:
             if (optopt != 0) {
