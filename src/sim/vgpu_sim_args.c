@@ -52,6 +52,9 @@ usage(FILE *f)
         "                     ring of N entries (a power of two, 1..%u) per\n"
         "                     VM, kept full; --size then reaches 1 MiB a\n"
         "                     request (add_f32: 131071)\n"
+        "  --mailbox-only     devices as built before the queue: HELLO and\n"
+        "                     CAPABILITIES without bit 2 (compatibility\n"
+        "                     checks)\n"
         "  --vm-id-base N     vm_id of the first VM (default %u)\n"
         "  --json             print the summary as one JSON object\n"
         "  --allow-errors     exit 0 despite errors (never despite "
@@ -153,6 +156,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         OPT_ALLOW_ERRORS,
         OPT_TIMEOUT,
         OPT_QUEUE_DEPTH,
+        OPT_MAILBOX_ONLY,
         OPT_HELP,
         OPT_VERSION,
     };
@@ -174,6 +178,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         {"allow-errors", no_argument, NULL, OPT_ALLOW_ERRORS},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
+        {"mailbox-only", no_argument, NULL, OPT_MAILBOX_ONLY},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -274,6 +279,9 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
                                 o->queue_depth);
             }
             break;
+        case OPT_MAILBOX_ONLY:
+            o->mailbox_only = 1;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -294,6 +302,10 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
     if ((uint64_t)o->vm_id_base + o->vms - 1u > UINT32_MAX) {
         sim_cli_bad_arg("--vm-id-base: %u + %u VMs is past vm_id %u",
                         (unsigned)o->vm_id_base, o->vms, UINT32_MAX);
+    }
+    if (o->mailbox_only && o->queue_depth != 0) {
+        sim_cli_bad_arg("--mailbox-only devices have no queue for "
+                        "--queue-depth");
     }
     if (o->socket != NULL && o->threads) {
         sim_cli_bad_arg("--socket and --threads are two different modes");

@@ -53,6 +53,7 @@ struct opts {
     int allow_errors;
     uint32_t timeout_ms;
     uint32_t queue_depth; /* 0: the mailbox; else the queue, N entries */
+    int mailbox_only;     /* devices without the queue (cfg.no_queue) */
 };
 
 /* The request every VM sends: op and counts. */
