@@ -122,6 +122,8 @@ oldmed_serve(int fd)
     }
     while (oldmed_io(fd, raw, sizeof(raw), 0) == 0) {
         vgpu_hdr_unpack(raw, &h);
+        /* A bad header, an oversized payload, a frame before HELLO or a
+         * second HELLO: an ERROR, then the connection closes. */
         if (vgpu_hdr_check(&h, OLDMED_MAX) != 0 ||
             oldmed_io(fd, payload, h.payload_len, 0) != 0 ||
             (h.type != VGPU_MSG_HELLO) == !hello) {
