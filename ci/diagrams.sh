@@ -1,9 +1,11 @@
 #!/bin/sh
-# ci/diagrams.sh [--check] VGPU_DIAGRAMS: the Graphviz sources of the four
+# ci/diagrams.sh [--check] VGPU_DIAGRAMS: the Graphviz sources of the
 # pictures in README.md and docs/, drawn from the code, in docs/diagrams/:
 #
 #   state-machine.dot  vgpu-diagrams state-machine: the device model driven
 #                      through every event in every STATUS state
+#   queue.dot          vgpu-diagrams queue: the same for the queue's
+#                      ENABLE bit and Q_ERROR
 #   request-flow.dot   vgpu-diagrams request-flow: one request recorded from
 #                      the guest library to the CPU backend and back
 #   registers.dot      BAR0 from include/vgpu/regs.h: every VGPU_REG_*
@@ -30,7 +32,7 @@ if [ "${1:-}" = --check ]; then
 fi
 case "${1:-}" in
 -h | --help)
-    sed -n '2,24s/^# \{0,1\}//p' "$ROOT/ci/diagrams.sh"
+    sed -n '2,/^set -eu$/{/^#/s/^# \{0,1\}//p}' "$ROOT/ci/diagrams.sh"
     exit 0
     ;;
 "" | -*)
@@ -61,6 +63,7 @@ OUT=$T/new
 mkdir -p "$OUT"
 
 "$GEN" state-machine >"$OUT/state-machine.dot"
+"$GEN" queue >"$OUT/queue.dot"
 "$GEN" request-flow >"$OUT/request-flow.dot"
 
 # registers.dot: one row per "#define VGPU_REG_NAME 0x...u /* ACCESS...".
@@ -217,5 +220,6 @@ for f in "$OUT"/*.dot; do
         echo "  docs/diagrams/$name, ${name%.dot}.svg"
     fi
 done
-[ "$rc" -eq 0 ] && [ "$CHECK" = 1 ] && echo "$PROG: 4 diagrams match the code"
+[ "$rc" -eq 0 ] && [ "$CHECK" = 1 ] &&
+    echo "$PROG: $(ls "$OUT" | wc -l) diagrams match the code"
 exit "$rc"

@@ -36,11 +36,13 @@
 #define DG_LABEL      160
 #define DG_MAX_EDGES  64
 #define DG_MAX_STEPS  64
-#define DG_STATES     (VGPU_STATUS_ERROR + 1u)
 #define DG_SHORT_LEN  8u /* a request of one op header */
 
 /* ---- The device model under test ----------------------------------------
  */
+
+#define DG_MEM_SIZE (64u * 1024u) /* guest memory of a queue device */
+#define DG_Q_SIZE   4u            /* entries of the queue explored */
 
 struct dg_dev {
     struct vgpu_dev dev;
@@ -53,6 +55,9 @@ struct dg_dev {
     void (*on_submit)(struct dg_dev *d);
 };
 
+static uint8_t dg_mem[DG_MEM_SIZE];
+static uint8_t dg_qbuf[VGPU_Q_MAX_XFER];
+
 static int
 dg_submit(void *opaque, const struct vgpu_request *req)
 {
@@ -61,7 +66,8 @@ dg_submit(void *opaque, const struct vgpu_request *req)
     d->generation = req->generation;
     d->request_id = req->request_id;
     d->last = *req;
-    memcpy(d->data, req->data, req->len);
+    memcpy(d->data, req->data,
+           req->len < sizeof(d->data) ? req->len : sizeof(d->data));
     d->last.data = d->data;
     if (d->on_submit != NULL && d->submit_rc == 0) {
         d->on_submit(d);
@@ -82,20 +88,59 @@ dg_now_ns(void *opaque)
     return 0;
 }
 
+static int
+dg_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    (void)opaque;
+    if (addr > DG_MEM_SIZE || len > DG_MEM_SIZE - addr) {
+        return -EFAULT;
+    }
+    memcpy(buf, dg_mem + addr, len);
+    return 0;
+}
+
+static int
+dg_dma_write(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+    (void)opaque;
+    if (addr > DG_MEM_SIZE || len > DG_MEM_SIZE - addr) {
+        return -EFAULT;
+    }
+    memcpy(dg_mem + addr, buf, len);
+    return 0;
+}
+
+static uint8_t *
+dg_q_buffer(void *opaque, size_t len)
+{
+    (void)opaque;
+    return len <= sizeof(dg_qbuf) ? dg_qbuf : NULL;
+}
+
 static const struct vgpu_dev_ops dg_ops = {
     .submit = dg_submit,
     .set_irq = dg_set_irq,
     .now_ns = dg_now_ns,
 };
 
+static const struct vgpu_dev_ops dg_queue_ops = {
+    .submit = dg_submit,
+    .set_irq = dg_set_irq,
+    .now_ns = dg_now_ns,
+    .dma_read = dg_dma_read,
+    .dma_write = dg_dma_write,
+    .q_buffer = dg_q_buffer,
+};
+
 static int
-dg_dev_init(struct dg_dev *d)
+dg_dev_init(struct dg_dev *d, const struct vgpu_dev_ops *ops)
 {
     const struct vgpu_dev_config cfg = {
         .pool_id = VGPU_DEFAULT_POOL, .priority = VGPU_PRIO_HIGH, .vm_id = 1};
 
     memset(d, 0, sizeof(*d));
-    return vgpu_dev_init(&d->dev, &cfg, &dg_ops, d);
+    memset(dg_mem, 0, sizeof(dg_mem));
+    return vgpu_dev_init(&d->dev, &cfg, ops, d);
 }
 
 static uint32_t
@@ -105,21 +150,199 @@ dg_reg(struct dg_dev *d, uint32_t reg)
 }
 
 static void
-dg_ring(struct dg_dev *d, uint32_t len)
+dg_wr(struct dg_dev *d, uint32_t reg, uint32_t val)
 {
-    vgpu_dev_mmio_write(&d->dev, VGPU_REG_REQUEST_LEN, len, VGPU_REG_SIZE);
-    vgpu_dev_mmio_write(&d->dev, VGPU_REG_DOORBELL, VGPU_DOORBELL_RING,
-                        VGPU_REG_SIZE);
+    vgpu_dev_mmio_write(&d->dev, reg, val, VGPU_REG_SIZE);
 }
 
-/* ---- state-machine -------------------------------------------------------
+static void
+dg_ring(struct dg_dev *d, uint32_t len)
+{
+    dg_wr(d, VGPU_REG_REQUEST_LEN, len);
+    dg_wr(d, VGPU_REG_DOORBELL, VGPU_DOORBELL_RING);
+}
+
+/* ---- Exploring a state machine -------------------------------------------
  */
 
-static const char *const dg_state_names[DG_STATES] = {
+struct dg_event {
+    const char *label;
+    const char *after; /* non-NULL: VGPU_BUF_SIZE, then this, follow */
+    const char *kind;  /* what a state that refuses it lists */
+    void (*fn)(struct dg_dev *d);
+};
+
+/* One of the model's state machines: its states, how to reach each on a
+ * fresh device, how to tell which one a device is in, and its events. */
+struct dg_machine {
+    const char *name; /* the graph's name and vgpu-diagrams' argument */
+    const char *about;
+    const struct vgpu_dev_ops *ops;
+    unsigned n_states;
+    const char *const *states;
+    const char *const *sublabels;
+    uint32_t error_state; /* edges into it name the code register */
+    uint32_t code_reg;    /* ERROR_CODE or Q_ERROR */
+    const struct dg_event *events;
+    size_t n_events;
+    int (*reach)(struct dg_dev *d, uint32_t state);
+    uint32_t (*state_of)(struct dg_dev *d);
+    uint64_t (*work)(const struct vgpu_dev_stats *s); /* requests taken */
+};
+
+struct dg_edge {
+    uint32_t from, to;
+    char label[DG_LABEL * 4];
+};
+
+static struct dg_edge *
+dg_edge(struct dg_edge *e, size_t *n, uint32_t from, uint32_t to)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (e[i].from == from && e[i].to == to) {
+            return &e[i];
+        }
+    }
+    if (*n == DG_MAX_EDGES) {
+        return NULL;
+    }
+    e[*n] = (struct dg_edge){.from = from, .to = to};
+    return &e[(*n)++];
+}
+
+static void
+dg_append(char *buf, size_t cap, const char *sep, const char *fmt, ...)
+{
+    size_t len = strlen(buf);
+    va_list ap;
+
+    if (len > 0 && len + strlen(sep) < cap) {
+        strcat(buf, sep);
+        len += strlen(sep);
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
+#define DG_MAX_STATES 8
+
+/* Every event in every state; a change of state, of the code register or
+ * of the work taken is an edge, an event refused without a change (a guest
+ * error, a stale answer) a line under the state's name. */
+static int
+dg_explore(const struct dg_machine *m)
+{
+    static struct dg_edge edges[DG_MAX_EDGES];
+    static char ignored[DG_MAX_STATES][DG_LABEL];
+    size_t n = 0;
+
+    memset(ignored, 0, sizeof(ignored));
+    for (uint32_t s = 0; s < m->n_states; s++) {
+        for (size_t i = 0; i < m->n_events; i++) {
+            const struct dg_event *evt = &m->events[i];
+            struct vgpu_dev_stats before, after;
+            struct dg_dev d;
+            struct dg_edge *e;
+            uint32_t to, code0, code;
+            char ev[DG_LABEL];
+            int changed, refused;
+
+            if (dg_dev_init(&d, m->ops) != 0 || m->reach(&d, s) != 0 ||
+                m->state_of(&d) != s) {
+                fprintf(stderr, "%s: the model did not reach %s\n", DG_PROG,
+                        m->states[s]);
+                return DG_EXIT_FAIL;
+            }
+            code0 = dg_reg(&d, m->code_reg);
+            vgpu_dev_get_stats(&d.dev, &before);
+            evt->fn(&d);
+            vgpu_dev_get_stats(&d.dev, &after);
+            to = m->state_of(&d);
+            code = dg_reg(&d, m->code_reg);
+            if (to >= m->n_states) {
+                return DG_EXIT_FAIL;
+            }
+            changed =
+                to != s || code != code0 || m->work(&after) != m->work(&before);
+            refused = after.guest_errors != before.guest_errors ||
+                      after.stale_responses != before.stale_responses;
+            if (!changed && !refused) {
+                continue; /* nothing happened: no edge */
+            }
+            if (evt->after != NULL) {
+                snprintf(ev, sizeof(ev), "%s%u%s", evt->label, VGPU_BUF_SIZE,
+                         evt->after);
+            } else {
+                snprintf(ev, sizeof(ev), "%s", evt->label);
+            }
+            if (!changed) {
+                /* Under the state, one line per kind: "DOORBELL: guest
+                 * error". */
+                char line[DG_LABEL];
+
+                snprintf(line, sizeof(line), "%s: %s", evt->kind,
+                         after.guest_errors != before.guest_errors
+                             ? "guest error"
+                             : "dropped");
+                if (strstr(ignored[s], line) == NULL) {
+                    dg_append(ignored[s], sizeof(ignored[s]), "<BR/>", "%s",
+                              line);
+                }
+                continue;
+            }
+            e = dg_edge(edges, &n, s, to);
+            if (e == NULL) {
+                return DG_EXIT_FAIL;
+            }
+            if (to == m->error_state && code != VGPU_ERR_NONE) {
+                dg_append(e->label, sizeof(e->label), "\\n", "%s / %s", ev,
+                          vgpu_strerror((int)code));
+            } else {
+                dg_append(e->label, sizeof(e->label), "\\n", "%s", ev);
+            }
+        }
+    }
+    printf("// Generated by vgpu-diagrams %s (ci/diagrams.sh): %s\n"
+           "digraph \"%s\" {\n"
+           "    rankdir=TB;\n"
+           "    node [shape=box, style=\"rounded,filled\", "
+           "fillcolor=\"#eef3fb\", fontname=\"Helvetica\"];\n"
+           "    edge [fontname=\"Helvetica\", fontsize=9];\n",
+           m->name, m->about, m->name);
+    for (uint32_t s = 0; s < m->n_states; s++) {
+        printf("    s%u [label=<%s<BR/>%s", (unsigned)s, m->states[s],
+               m->sublabels[s]);
+        if (ignored[s][0] != '\0') {
+            printf("<BR/><FONT POINT-SIZE=\"9\" COLOR=\"gray30\">ignored: "
+                   "%s</FONT>",
+                   ignored[s]);
+        }
+        puts(">];");
+    }
+    for (size_t i = 0; i < n; i++) {
+        printf("    s%u -> s%u [label=\"%s\"];\n", (unsigned)edges[i].from,
+               (unsigned)edges[i].to, edges[i].label);
+    }
+    puts("}");
+    return DG_EXIT_OK;
+}
+
+/* ---- state-machine: the mailbox's STATUS --------------------------------
+ */
+
+static const char *const dg_status_names[] = {
     [VGPU_STATUS_IDLE] = "IDLE",
     [VGPU_STATUS_BUSY] = "BUSY",
     [VGPU_STATUS_DONE] = "DONE",
     [VGPU_STATUS_ERROR] = "ERROR",
+};
+
+static const char *const dg_status_sub[] = {
+    [VGPU_STATUS_IDLE] = "STATUS 0",
+    [VGPU_STATUS_BUSY] = "STATUS 1",
+    [VGPU_STATUS_DONE] = "STATUS 2",
+    [VGPU_STATUS_ERROR] = "STATUS 3",
 };
 
 static void
@@ -195,33 +418,24 @@ ev_reset(struct dg_dev *d)
     vgpu_dev_reset(&d->dev);
 }
 
-struct dg_event {
-    const char *label;
-    const char *after; /* non-NULL: VGPU_BUF_SIZE, then this, follow */
-    void (*fn)(struct dg_dev *d);
+static const struct dg_event dg_status_events[] = {
+    {"DOORBELL, REQUEST_LEN 1..", "", "DOORBELL", ev_ring_ok},
+    {"DOORBELL, REQUEST_LEN 0", NULL, "DOORBELL", ev_ring_zero},
+    {"DOORBELL, REQUEST_LEN > ", "", "DOORBELL", ev_ring_long},
+    {"DOORBELL, submit() refused", NULL, "DOORBELL", ev_ring_refused},
+    {"complete(), status 0", NULL, "complete()", ev_complete_ok},
+    {"complete(), status BACKEND_ERROR", NULL, "complete()", ev_complete_err},
+    {"complete(), answer > ", " bytes", "complete()", ev_complete_big},
+    {"complete(), stale id", NULL, "complete()", ev_complete_stale},
+    {"transport_lost()", NULL, "transport_lost()", ev_lost},
+    {"timeout()", NULL, "timeout()", ev_timeout},
+    {"reset()", NULL, "reset()", ev_reset},
 };
 
-static const struct dg_event dg_events[] = {
-    {"DOORBELL, REQUEST_LEN 1..", "", ev_ring_ok},
-    {"DOORBELL, REQUEST_LEN 0", NULL, ev_ring_zero},
-    {"DOORBELL, REQUEST_LEN > ", "", ev_ring_long},
-    {"DOORBELL, submit() refused", NULL, ev_ring_refused},
-    {"complete(), status 0", NULL, ev_complete_ok},
-    {"complete(), status BACKEND_ERROR", NULL, ev_complete_err},
-    {"complete(), answer > ", " bytes", ev_complete_big},
-    {"complete(), stale id", NULL, ev_complete_stale},
-    {"transport_lost()", NULL, ev_lost},
-    {"timeout()", NULL, ev_timeout},
-    {"reset()", NULL, ev_reset},
-};
-
-/* A fresh device brought into @state by the shortest way the model has. */
+/* The shortest way the model has into @state. */
 static int
-dg_reach(struct dg_dev *d, uint32_t state)
+dg_status_reach(struct dg_dev *d, uint32_t state)
 {
-    if (dg_dev_init(d) != 0) {
-        return -1;
-    }
     if (state != VGPU_STATUS_IDLE) {
         ev_ring_ok(d);
     }
@@ -230,138 +444,197 @@ dg_reach(struct dg_dev *d, uint32_t state)
     } else if (state == VGPU_STATUS_ERROR) {
         ev_timeout(d);
     }
-    return dg_reg(d, VGPU_REG_STATUS) == state ? 0 : -1;
+    return 0;
 }
 
-struct dg_edge {
-    uint32_t from, to;
-    char label[DG_LABEL * 4];
+static uint32_t
+dg_status_of(struct dg_dev *d)
+{
+    return dg_reg(d, VGPU_REG_STATUS);
+}
+
+static uint64_t
+dg_doorbells(const struct vgpu_dev_stats *s)
+{
+    return s->doorbells;
+}
+
+static const struct dg_machine dg_status_machine = {
+    .name = "state-machine",
+    .about = "the device model driven\n// through every event in every "
+             "state.",
+    .ops = &dg_ops,
+    .n_states = sizeof(dg_status_names) / sizeof(dg_status_names[0]),
+    .states = dg_status_names,
+    .sublabels = dg_status_sub,
+    .error_state = VGPU_STATUS_ERROR,
+    .code_reg = VGPU_REG_ERROR_CODE,
+    .events = dg_status_events,
+    .n_events = sizeof(dg_status_events) / sizeof(dg_status_events[0]),
+    .reach = dg_status_reach,
+    .state_of = dg_status_of,
+    .work = dg_doorbells,
 };
 
-static struct dg_edge *
-dg_edge(struct dg_edge *e, size_t *n, uint32_t from, uint32_t to)
+/* ---- queue: Q_CTRL ENABLE and Q_ERROR (SPEC.md section 11) --------------
+ */
+
+enum { Q_DISABLED, Q_ENABLED, Q_ERRORED, Q_STATES };
+
+static const char *const dg_q_names[] = {
+    [Q_DISABLED] = "DISABLED",
+    [Q_ENABLED] = "ENABLED",
+    [Q_ERRORED] = "DISABLED, Q_ERROR set",
+};
+
+static const char *const dg_q_sub[] = {
+    [Q_DISABLED] = "Q_CTRL 0, Q_ERROR 0",
+    [Q_ENABLED] = "Q_CTRL 1",
+    [Q_ERRORED] = "Q_CTRL 0, Q_ERROR != 0",
+};
+
+/* One queue area at this offset of guest memory. */
+#define DG_Q_BASE VGPU_Q_BASE_ALIGN
+
+static void
+dg_q_setup(struct dg_dev *d, uint64_t base, uint32_t size)
 {
-    for (size_t i = 0; i < *n; i++) {
-        if (e[i].from == from && e[i].to == to) {
-            return &e[i];
-        }
-    }
-    if (*n == DG_MAX_EDGES) {
-        return NULL;
-    }
-    e[*n] = (struct dg_edge){.from = from, .to = to};
-    return &e[(*n)++];
+    dg_wr(d, VGPU_REG_Q_BASE_LO, (uint32_t)base);
+    dg_wr(d, VGPU_REG_Q_BASE_HI, (uint32_t)(base >> 32));
+    dg_wr(d, VGPU_REG_Q_SIZE, size);
 }
 
 static void
-dg_append(char *buf, size_t cap, const char *sep, const char *fmt, ...)
+ev_q_enable(struct dg_dev *d)
 {
-    size_t len = strlen(buf);
-    va_list ap;
-
-    if (len > 0 && len + strlen(sep) < cap) {
-        strcat(buf, sep);
-        len += strlen(sep);
-    }
-    va_start(ap, fmt);
-    vsnprintf(buf + len, cap - len, fmt, ap);
-    va_end(ap);
+    dg_wr(d, VGPU_REG_Q_CTRL, VGPU_Q_CTRL_ENABLE);
 }
+
+static void
+ev_q_enable_good(struct dg_dev *d)
+{
+    dg_q_setup(d, DG_Q_BASE, DG_Q_SIZE);
+    ev_q_enable(d);
+}
+
+static void
+ev_q_enable_bad_size(struct dg_dev *d)
+{
+    dg_q_setup(d, DG_Q_BASE, DG_Q_SIZE - 1u);
+    ev_q_enable(d);
+}
+
+static void
+ev_q_enable_bad_base(struct dg_dev *d)
+{
+    dg_q_setup(d, DG_Q_BASE + 1u, DG_Q_SIZE);
+    ev_q_enable(d);
+}
+
+static void
+ev_q_disable(struct dg_dev *d)
+{
+    dg_wr(d, VGPU_REG_Q_CTRL, 0);
+}
+
+/* One submission entry at slot 0: an 8-byte NOP. */
+static void
+ev_q_submit(struct dg_dev *d)
+{
+    uint8_t *sqe = dg_mem + DG_Q_BASE;
+    uint64_t in = DG_MEM_SIZE / 2u;
+
+    vgpu_put_le32(sqe, (uint32_t)in);
+    vgpu_put_le32(sqe + 4, (uint32_t)(in >> 32));
+    vgpu_put_le32(sqe + 8, VGPU_OP_HDR_SIZE);
+    vgpu_put_le32(dg_mem + in, VGPU_OP_NOP);
+    dg_wr(d, VGPU_REG_SQ_TAIL, dg_reg(d, VGPU_REG_SQ_TAIL) + 1u);
+}
+
+/* The rings moved out of guest memory while enabled: the next SQ_TAIL
+ * write cannot read its entry. */
+static void
+ev_q_ring_fault(struct dg_dev *d)
+{
+    if (dg_reg(d, VGPU_REG_Q_CTRL) & VGPU_Q_CTRL_ENABLE) {
+        ev_q_disable(d);
+        dg_q_setup(d, (uint64_t)DG_MEM_SIZE * VGPU_Q_BASE_ALIGN, DG_Q_SIZE);
+        ev_q_enable(d);
+    }
+    dg_wr(d, VGPU_REG_SQ_TAIL, dg_reg(d, VGPU_REG_SQ_TAIL) + 1u);
+}
+
+static void
+ev_q_set_base(struct dg_dev *d)
+{
+    dg_wr(d, VGPU_REG_Q_BASE_LO, DG_Q_BASE);
+}
+
+static void
+ev_q_cq_head(struct dg_dev *d)
+{
+    dg_wr(d, VGPU_REG_CQ_HEAD, dg_reg(d, VGPU_REG_CQ_HEAD) + 1u);
+}
+
+static const struct dg_event dg_q_events[] = {
+    {"ENABLE, Q_SIZE a power of two, Q_BASE aligned", NULL,
+     "Q_BASE, Q_SIZE writes", ev_q_enable_good},
+    {"ENABLE, Q_SIZE not a power of two", NULL, "Q_BASE, Q_SIZE writes",
+     ev_q_enable_bad_size},
+    {"ENABLE, Q_BASE not 4 KiB aligned", NULL, "Q_BASE, Q_SIZE writes",
+     ev_q_enable_bad_base},
+    {"Q_CTRL = 0", NULL, "Q_CTRL = 0", ev_q_disable},
+    {"SQ_TAIL, entries readable", NULL, "SQ_TAIL", ev_q_submit},
+    {"SQ_TAIL, the rings outside guest memory", NULL, "SQ_TAIL",
+     ev_q_ring_fault},
+    {"Q_BASE, Q_SIZE written", NULL, "Q_BASE, Q_SIZE writes", ev_q_set_base},
+    {"CQ_HEAD past CQ_TAIL", NULL, "CQ_HEAD", ev_q_cq_head},
+    {"reset()", NULL, "reset()", ev_reset},
+};
 
 static int
-dg_state_machine(void)
+dg_q_reach(struct dg_dev *d, uint32_t state)
 {
-    static struct dg_edge edges[DG_MAX_EDGES];
-    static char ignored[DG_STATES][DG_LABEL];
-    size_t n = 0;
-
-    for (uint32_t s = 0; s < DG_STATES; s++) {
-        for (size_t i = 0; i < sizeof(dg_events) / sizeof(dg_events[0]); i++) {
-            struct vgpu_dev_stats before, after;
-            struct dg_dev d;
-            struct dg_edge *e;
-            uint32_t to, code0, code;
-            char ev[DG_LABEL];
-            int changed, refused;
-
-            if (dg_reach(&d, s) != 0) {
-                fprintf(stderr, "%s: the model did not reach %s\n", DG_PROG,
-                        dg_state_names[s]);
-                return DG_EXIT_FAIL;
-            }
-            code0 = dg_reg(&d, VGPU_REG_ERROR_CODE);
-            vgpu_dev_get_stats(&d.dev, &before);
-            dg_events[i].fn(&d);
-            vgpu_dev_get_stats(&d.dev, &after);
-            to = dg_reg(&d, VGPU_REG_STATUS);
-            code = dg_reg(&d, VGPU_REG_ERROR_CODE);
-            if (to >= DG_STATES) {
-                return DG_EXIT_FAIL;
-            }
-            changed =
-                to != s || code != code0 || after.doorbells != before.doorbells;
-            refused = after.guest_errors != before.guest_errors ||
-                      after.stale_responses != before.stale_responses;
-            if (!changed && !refused) {
-                continue; /* nothing happened: no edge */
-            }
-            if (dg_events[i].after != NULL) {
-                snprintf(ev, sizeof(ev), "%s%u%s", dg_events[i].label,
-                         VGPU_BUF_SIZE, dg_events[i].after);
-            } else {
-                snprintf(ev, sizeof(ev), "%s", dg_events[i].label);
-            }
-            if (!changed) {
-                /* Under the state, one line per kind: "DOORBELL: guest
-                 * error". */
-                char line[DG_LABEL];
-
-                snprintf(
-                    line, sizeof(line), "%.*s: %s", (int)strcspn(ev, ","), ev,
-                    after.guest_errors != before.guest_errors ? "guest error"
-                                                              : "dropped");
-                if (strstr(ignored[s], line) == NULL) {
-                    dg_append(ignored[s], sizeof(ignored[s]), "<BR/>", "%s",
-                              line);
-                }
-                continue;
-            }
-            e = dg_edge(edges, &n, s, to);
-            if (e == NULL) {
-                return DG_EXIT_FAIL;
-            }
-            if (to == VGPU_STATUS_ERROR) {
-                dg_append(e->label, sizeof(e->label), "\\n", "%s / %s", ev,
-                          vgpu_strerror((int)code));
-            } else {
-                dg_append(e->label, sizeof(e->label), "\\n", "%s", ev);
-            }
-        }
+    if (state != Q_DISABLED) {
+        ev_q_enable_good(d);
     }
-    puts("// Generated by vgpu-diagrams state-machine (ci/diagrams.sh): the\n"
-         "// device model driven through every event in every state.\n"
-         "digraph state_machine {\n"
-         "    rankdir=TB;\n"
-         "    node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\","
-         " fontname=\"Helvetica\"];\n"
-         "    edge [fontname=\"Helvetica\", fontsize=9];");
-    for (uint32_t s = 0; s < DG_STATES; s++) {
-        printf("    %s [label=<%s<BR/>STATUS %u", dg_state_names[s],
-               dg_state_names[s], (unsigned)s);
-        if (ignored[s][0] != '\0') {
-            printf("<BR/><FONT POINT-SIZE=\"9\" COLOR=\"gray30\">ignored: "
-                   "%s</FONT>",
-                   ignored[s]);
-        }
-        puts(">];");
+    if (state == Q_ERRORED) {
+        ev_q_ring_fault(d);
     }
-    for (size_t i = 0; i < n; i++) {
-        printf("    %s -> %s [label=\"%s\"];\n", dg_state_names[edges[i].from],
-               dg_state_names[edges[i].to], edges[i].label);
-    }
-    puts("}");
-    return DG_EXIT_OK;
+    return 0;
 }
+
+static uint32_t
+dg_q_state_of(struct dg_dev *d)
+{
+    if (dg_reg(d, VGPU_REG_Q_CTRL) & VGPU_Q_CTRL_ENABLE) {
+        return Q_ENABLED;
+    }
+    return dg_reg(d, VGPU_REG_Q_ERROR) != 0 ? Q_ERRORED : Q_DISABLED;
+}
+
+static uint64_t
+dg_q_taken(const struct vgpu_dev_stats *s)
+{
+    return s->q_taken;
+}
+
+static const struct dg_machine dg_queue_machine = {
+    .name = "queue",
+    .about = "the queue of a device\n// model driven through every event in "
+             "every state.",
+    .ops = &dg_queue_ops,
+    .n_states = Q_STATES,
+    .states = dg_q_names,
+    .sublabels = dg_q_sub,
+    .error_state = Q_ERRORED,
+    .code_reg = VGPU_REG_Q_ERROR,
+    .events = dg_q_events,
+    .n_events = sizeof(dg_q_events) / sizeof(dg_q_events[0]),
+    .reach = dg_q_reach,
+    .state_of = dg_q_state_of,
+    .work = dg_q_taken,
+};
 
 /* ---- request-flow --------------------------------------------------------
  */
@@ -571,7 +844,7 @@ dg_request_flow(void)
     char err[DG_LABEL];
     int rc;
 
-    if (dg_dev_init(&dg_flow.d) != 0) {
+    if (dg_dev_init(&dg_flow.d, &dg_ops) != 0) {
         return DG_EXIT_FAIL;
     }
     dg_flow.d.on_submit = dg_on_submit;
@@ -660,7 +933,10 @@ main(int argc, char **argv)
         return DG_EXIT_OK;
     }
     if (argc == 2 && strcmp(argv[1], "state-machine") == 0) {
-        return dg_state_machine();
+        return dg_explore(&dg_status_machine);
+    }
+    if (argc == 2 && strcmp(argv[1], "queue") == 0) {
+        return dg_explore(&dg_queue_machine);
     }
     if (argc == 2 && strcmp(argv[1], "request-flow") == 0) {
         return dg_request_flow();
