@@ -10,7 +10,7 @@
 #    SHA256SUMS` passes, and fails once a byte of a package changes;
 #  - the tarball holds the tree; the vgpu-mediator .deb, unpacked with
 #    dpkg -x into a scratch root, prints "vgpu-mediator X.Y.Z" with the
-#    version of CMakeLists.txt.
+#    version of CMakeLists.txt, and its CHANGELOG.md has that section.
 # Exit 0 ok, 1 failure, 77 skipped (no git, or the packaging tools cannot
 # be installed).
 set -eu
@@ -124,5 +124,7 @@ dpkg -x "$OUT/$DEB" "$T/root"
 out=$("$T/root/usr/bin/vgpu-mediator" --version) ||
     fail "the installed vgpu-mediator --version"
 [ "$out" = "vgpu-mediator $VERSION" ] || fail "--version printed '$out'"
-ok "dpkg -x $DEB; usr/bin/vgpu-mediator --version: $out"
+grep -q "^## \[$VERSION\]" "$T/root/usr/share/doc/vgpu-mediator/CHANGELOG.md" ||
+    fail "the package's CHANGELOG.md has no section for $VERSION"
+ok "dpkg -x $DEB; usr/bin/vgpu-mediator --version: $out; its CHANGELOG.md"
 echo "release test: ok"
