@@ -15,7 +15,8 @@
 # the stage. CUDA is off in these builds: its code cannot run here.
 #
 # Environment: VGPU_SANITIZE_EXCLUDE, a CTest -E regex of tests to leave out
-# of the asan stage (default: package, which builds .deb/.rpm files).
+# of the asan stage (default: package and release, which build .deb/.rpm
+# files of their own, without sanitizers).
 set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -24,7 +25,7 @@ cd "$ROOT"
 vgpu_need_pkgs cmake ninja-build gcc libc6-dev pkg-config libcmocka-dev \
     libinih-dev valgrind
 
-EXCLUDE=${VGPU_SANITIZE_EXCLUDE:-^package\$}
+EXCLUDE=${VGPU_SANITIZE_EXCLUDE:-^(package|release)\$}
 REPORTS=$ROOT/build/sanitize-reports
 rc=0
 summary=""

@@ -9,8 +9,11 @@
 #                and busybox in an initramfs, build/guest (cached)
 #   ctest        a coverage build with warnings as errors (build/ci) and
 #                every CTest test but the fuzzers: unit, integration,
-#                style, package, e2e (the QEMU boots) and gpu (skipped
-#                without a GPU)
+#                style, package (ci/package.sh, and ci/release.sh with its
+#                checksums), e2e (the QEMU boots) and gpu (skipped without
+#                a GPU); the integration tests include the diagrams'
+#                sources (ci/diagrams.sh --check), docs/compatibility.md's
+#                version pairs and docs/migration.md's walk
 #   coverage     lcov HTML report; src/devmodel, src/proto and src/link
 #                >= 90% lines
 #   release      an optimised build (-O2, RelWithDebInfo, the default build
@@ -37,7 +40,7 @@ cd "$ROOT"
 
 T0=$(date +%s)
 vgpu_need_pkgs cmake ninja-build gcc g++ libc6-dev pkg-config libcmocka-dev \
-    libinih-dev lcov clang-format valgrind rpm dpkg-dev file
+    libinih-dev lcov clang-format valgrind rpm dpkg-dev file graphviz
 
 BUILD=${VGPU_BUILD_DIR:-build/ci}
 MIN=${VGPU_MIN_COVERAGE:-90}

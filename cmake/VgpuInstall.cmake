@@ -72,6 +72,9 @@ install(FILES "${VGPU_INSTALL_STAGE}/mediator.conf"
         DESTINATION ${VGPU_CONFDIR} COMPONENT mediator)
 install(FILES "${PROJECT_SOURCE_DIR}/docs/mediator.md"
               "${PROJECT_SOURCE_DIR}/docs/socket-permissions.md"
+              "${PROJECT_SOURCE_DIR}/docs/compatibility.md"
+              "${PROJECT_SOURCE_DIR}/docs/migration.md"
+              "${PROJECT_SOURCE_DIR}/CHANGELOG.md"
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/vgpu-mediator
         COMPONENT mediator)
 

@@ -56,6 +56,7 @@ enum admin_opt {
     OPT_SOCKET,
     OPT_CONTROL,
     OPT_APPLY,
+    OPT_REMOVE,
     OPT_LEGACY_DIR,
     OPT_VERSION,
     OPT_HELP,
@@ -79,6 +80,7 @@ static const struct option admin_options[] = {
     {"socket", required_argument, NULL, ADMIN_OPT_VAL(OPT_SOCKET)},
     {"control", required_argument, NULL, ADMIN_OPT_VAL(OPT_CONTROL)},
     {"apply", no_argument, NULL, ADMIN_OPT_VAL(OPT_APPLY)},
+    {"remove", no_argument, NULL, ADMIN_OPT_VAL(OPT_REMOVE)},
     {"legacy-dir", required_argument, NULL, ADMIN_OPT_VAL(OPT_LEGACY_DIR)},
     {"version", no_argument, NULL, ADMIN_OPT_VAL(OPT_VERSION)},
     {"help", no_argument, NULL, ADMIN_OPT_VAL(OPT_HELP)},
@@ -118,8 +120,9 @@ static const struct admin_cmd admin_cmds[] = {
     {"remove", 0, 1, admin_remove},
     {"qemu-args", ADMIN_BIT(OPT_SOCKET), 1, admin_qemu_args},
     {"xe-args",
-     ADMIN_BIT(OPT_UUID) | ADMIN_BIT(OPT_SOCKET) | ADMIN_BIT(OPT_APPLY), 1,
-     admin_xe_args},
+     ADMIN_BIT(OPT_UUID) | ADMIN_BIT(OPT_SOCKET) | ADMIN_BIT(OPT_APPLY) |
+         ADMIN_BIT(OPT_REMOVE),
+     1, admin_xe_args},
     {"check",
      ADMIN_BIT(OPT_LEGACY_DIR) | ADMIN_BIT(OPT_SOCKET) | ADMIN_BIT(OPT_CONTROL),
      0, admin_check},
@@ -154,12 +157,13 @@ admin_usage(FILE *out)
         "        print its QEMU option: -device "
         "vgpu-stub,pool_id=L,priority=P,vm_id=N\n"
         "        (,socket=PATH added when --socket is given)\n"
-        "  xe-args NAME [--uuid UUID] [--socket PATH] [--apply]\n"
+        "  xe-args NAME [--uuid UUID] [--socket PATH] [--remove] [--apply]\n"
         "        print the xe command that gives an XCP-ng VM its device; "
         "with\n"
-        "        --apply, run it (dom0 only). The uuid is --uuid or the "
-        "VM's\n"
-        "        registered one\n"
+        "        --remove, the one that takes it away again (the VM's\n"
+        "        device-model-args; docs/migration.md); with --apply, run "
+        "it\n"
+        "        (dom0 only). The uuid is --uuid or the VM's registered one\n"
         "  check [--legacy-dir DIR] [--socket PATH | --control PATH]\n"
         "        report duplicate vm_ids, names and uuids, VMs without a "
         "DIR/vm<N>\n"
@@ -607,6 +611,15 @@ admin_xe_args(struct admin *a)
     char device[ADMIN_LINE_MAX];
     char uuid_arg[VGPU_REGISTRY_UUID_LEN + 8];
     char model_arg[ADMIN_LINE_MAX + sizeof(param)];
+    char shown[sizeof(model_arg) + sizeof(uuid_arg) + ADMIN_ERR_MAX];
+    char *set_argv[] = {"xe", "vm-param-set", uuid_arg, model_arg, NULL};
+    char *remove_argv[] = {"xe",
+                           "vm-param-remove",
+                           uuid_arg,
+                           "param-name=platform",
+                           "param-key=device-model-args",
+                           NULL};
+    int remove = (a->given & ADMIN_BIT(OPT_REMOVE)) != 0;
     char why[ADMIN_ERR_MAX];
     const char *uuid;
     int status;
@@ -614,6 +627,10 @@ admin_xe_args(struct admin *a)
     if (a->value[OPT_UUID] != NULL &&
         vgpu_registry_check_uuid(a->value[OPT_UUID], why, sizeof(why)) < 0) {
         return admin_flag_error(OPT_UUID, why);
+    }
+    if (remove && (a->given & ADMIN_BIT(OPT_SOCKET))) {
+        return admin_flag_error(OPT_SOCKET, "--remove takes away the whole "
+                                            "device option: no --socket");
     }
     reg = admin_load(a, VGPU_REGISTRY_MISSING_OK);
     if (reg == NULL) {
@@ -639,26 +656,29 @@ admin_xe_args(struct admin *a)
     }
     snprintf(uuid_arg, sizeof(uuid_arg), "uuid=%s", uuid);
     snprintf(model_arg, sizeof(model_arg), "%s%s", param, device);
+    if (remove) {
+        snprintf(shown, sizeof(shown), "xe vm-param-remove %s %s %s", uuid_arg,
+                 remove_argv[3], remove_argv[4]);
+    } else {
+        snprintf(shown, sizeof(shown), "xe vm-param-set %s %s\"%s\"", uuid_arg,
+                 param, device);
+    }
     if (!(a->given & ADMIN_BIT(OPT_APPLY))) {
-        printf("xe vm-param-set %s %s\"%s\"\n", uuid_arg, param, device);
+        printf("%s\n", shown);
         status = ADMIN_EXIT_OK;
         goto out;
     }
     if (!admin_on_path("xe")) {
         fprintf(stderr,
                 "xe: not found on this host (XCP-ng dom0 only); the command "
-                "would be: xe vm-param-set %s %s\"%s\"\n",
-                uuid_arg, param, device);
+                "would be: %s\n",
+                shown);
         status = ADMIN_EXIT_PROBLEM;
         goto out;
     }
-    printf("running: xe vm-param-set %s %s\"%s\"\n", uuid_arg, param, device);
+    printf("running: %s\n", shown);
     fflush(stdout);
-    {
-        char *argv[] = {"xe", "vm-param-set", uuid_arg, model_arg, NULL};
-
-        execvp(argv[0], argv);
-    }
+    execvp("xe", remove ? remove_argv : set_argv);
     status = admin_fail(ADMIN_EXIT_PROBLEM, "xe: cannot run it: %s",
                         strerror(errno));
 out:

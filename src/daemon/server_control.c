@@ -85,7 +85,9 @@ vgpu_server_format_stats(const struct vgpu_mediator *m)
     size_t n;
 
     n = vgpu_mediator_stats(m, server_stats_line, &lines);
-    server_buf_printf(&out, "vms %zu\n%s", n, lines.p ? lines.p : "");
+    /* The version last: clients skip lines that are not "vm=" lines. */
+    server_buf_printf(&out, "vms %zu\n%sversion %s\n", n,
+                      lines.p ? lines.p : "", VGPU_VERSION_STRING);
     free(lines.p);
     if (lines.failed || out.failed) {
         free(out.p);

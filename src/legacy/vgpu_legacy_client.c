@@ -76,6 +76,7 @@ client_usage(FILE *out)
             "  --timeout-ms T     how long to wait for the answer, 1..%u\n"
             "                     (default %u)\n"
             "  -h, --help         this text\n"
+            "  --version          print the version\n"
             "\n"
             "NUM1 and NUM2 are int32; put -- before a negative one:\n"
             "  %s --dir /srv/vgpu/vm3 -- -5 7\n"
@@ -119,11 +120,19 @@ client_parse_timeout(const char *s, uint32_t *out)
     return 0;
 }
 
-/* Return: 0, 1 when --help was asked for, or -EINVAL (message printed). */
+/* Return: 0, 1 when --help was asked for, 2 for --version, or -EINVAL
+ * (message printed). */
 static int
 client_parse_args(int argc, char **argv, struct client_opts *o)
 {
-    enum { OPT_DIR = 256, OPT_POOL, OPT_PRIORITY, OPT_VM_ID, OPT_TIMEOUT };
+    enum {
+        OPT_DIR = 256,
+        OPT_POOL,
+        OPT_PRIORITY,
+        OPT_VM_ID,
+        OPT_TIMEOUT,
+        OPT_VERSION
+    };
     static const struct option options[] = {
         {"dir", required_argument, NULL, OPT_DIR},
         {"pool", required_argument, NULL, OPT_POOL},
@@ -131,6 +140,7 @@ client_parse_args(int argc, char **argv, struct client_opts *o)
         {"vm-id", required_argument, NULL, OPT_VM_ID},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -165,6 +175,8 @@ client_parse_args(int argc, char **argv, struct client_opts *o)
             break;
         case 'h':
             return 1;
+        case OPT_VERSION:
+            return 2;
         case ':':
             return client_bad_usage("option", argv[optind - 1],
                                     " needs a value");
@@ -491,6 +503,10 @@ main(int argc, char **argv)
 
     if (rc == 1) {
         client_usage(stdout);
+        return CLIENT_EXIT_RESULT;
+    }
+    if (rc == 2) {
+        printf("%s %s\n", PROG, VGPU_VERSION_STRING);
         return CLIENT_EXIT_RESULT;
     }
     if (rc < 0 || client_build_request(&o, &req) < 0) {

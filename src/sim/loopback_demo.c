@@ -202,7 +202,7 @@ static void
 usage(FILE *out, const char *argv0)
 {
     fprintf(out,
-            "usage: %s [--vm-id N] [--pool L] [--quiet] [--help]\n"
+            "usage: %s [--vm-id N] [--pool L] [--quiet] [--help] [--version]\n"
             "Rings the doorbell of one vgpu-stub device model three times\n"
             "(ECHO, a zero REQUEST_LEN, ADD_I32) through a loopback\n"
             "transport that encodes and decodes real frames, and prints the\n"
@@ -219,6 +219,7 @@ main(int argc, char **argv)
         {"pool", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct vgpu_dev_config cfg = {
@@ -256,6 +257,9 @@ main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout, argv[0]);
+            return 0;
+        case 'V':
+            printf("vgpu-loopback-demo %s\n", VGPU_VERSION_STRING);
             return 0;
         default:
             usage(stderr, argv[0]);

@@ -52,6 +52,9 @@ usage(FILE *f)
         "                     ring of N entries (a power of two, 1..%u) per\n"
         "                     VM, kept full; --size then reaches 1 MiB a\n"
         "                     request (add_f32: 131071)\n"
+        "  --mailbox-only     devices as built before the queue: HELLO and\n"
+        "                     CAPABILITIES without bit 2 (compatibility\n"
+        "                     checks)\n"
         "  --vm-id-base N     vm_id of the first VM (default %u)\n"
         "  --json             print the summary as one JSON object\n"
         "  --allow-errors     exit 0 despite errors (never despite "
@@ -65,6 +68,7 @@ usage(FILE *f)
         "                     recorded requests to that daemon instead and\n"
         "                     compare its answers with the recorded ones\n"
         "  --help\n"
+        "  --version\n"
         "\n"
         "Environment: VGPU_SIM_LOG=FILE and VGPU_SIM_LOG_LEVEL=error|warn|"
         "info|debug\n"
@@ -162,7 +166,9 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         OPT_QUEUE_DEPTH,
         OPT_REPLAY,
         OPT_AGAINST,
+        OPT_MAILBOX_ONLY,
         OPT_HELP,
+        OPT_VERSION,
     };
     static const struct option longopts[] = {
         {"vms", required_argument, NULL, OPT_VMS},
@@ -184,7 +190,9 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         {"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"against-mediator", no_argument, NULL, OPT_AGAINST},
+        {"mailbox-only", no_argument, NULL, OPT_MAILBOX_ONLY},
         {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     char why[SIM_WHY_LEN];
@@ -289,8 +297,14 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         case OPT_AGAINST:
             o->against = 1;
             break;
+        case OPT_MAILBOX_ONLY:
+            o->mailbox_only = 1;
+            break;
         case OPT_HELP:
             usage(stdout);
+            exit(0);
+        case OPT_VERSION:
+            printf("vgpu-sim %s\n", VGPU_VERSION_STRING);
             exit(0);
         default:
             if (optopt != 0) {
@@ -306,6 +320,10 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
     if ((uint64_t)o->vm_id_base + o->vms - 1u > UINT32_MAX) {
         sim_cli_bad_arg("--vm-id-base: %u + %u VMs is past vm_id %u",
                         (unsigned)o->vm_id_base, o->vms, UINT32_MAX);
+    }
+    if (o->mailbox_only && o->queue_depth != 0) {
+        sim_cli_bad_arg("--mailbox-only devices have no queue for "
+                        "--queue-depth");
     }
     if (o->against && (o->replay == NULL || o->socket == NULL)) {
         sim_cli_bad_arg("--against-mediator needs --replay PATH and --socket "

@@ -56,6 +56,7 @@ struct opts {
     uint32_t queue_depth; /* 0: the mailbox; else the queue, N entries */
     const char *replay;   /* --replay PATH */
     int against;          /* --against-mediator */
+    int mailbox_only;     /* devices without the queue (cfg.no_queue) */
 };
 
 /* The request every VM sends: op and counts. */

@@ -37,6 +37,7 @@ setup(struct run *r, struct vgpu_sim_vm *ids, struct vgpu_mediator_config *mc)
         .vms = ids,
         .socket_path = o->socket,
         .timeout_ms = o->timeout_ms,
+        .no_queue = o->mailbox_only,
     };
     char err[SIM_WHY_LEN] = "";
     size_t pools = strlen(o->pools);

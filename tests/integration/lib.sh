@@ -76,15 +76,21 @@ start_daemon() {
     "$DAEMON" --socket "$SOCK" --log-file "$LOG" "$@" \
         >"$T/daemon.out" 2>&1 &
     DPID=$!
+    wait_socket "$SOCK" "$DPID" || {
+        cat "$T/daemon.out"
+        DPID=""
+        fail "the daemon exited at start ($*)"
+    }
+}
+
+# wait_socket PATH PID: wait (at most 10 s) for the socket PATH; return 1
+# when PID exits first, fail the test when the time runs out.
+wait_socket() {
     i=0
-    while [ ! -S "$SOCK" ]; do
-        if ! kill -0 "$DPID" 2>/dev/null; then
-            cat "$T/daemon.out"
-            DPID=""
-            fail "the daemon exited at start ($*)"
-        fi
+    while [ ! -S "$1" ]; do
+        kill -0 "$2" 2>/dev/null || return 1
         i=$((i + 1))
-        [ "$i" -le 200 ] || fail "no socket at $SOCK after 10 s"
+        [ "$i" -le 200 ] || fail "no socket at $1 after 10 s"
         sleep 0.05
     done
 }

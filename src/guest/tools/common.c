@@ -33,6 +33,7 @@ enum {
     OPT_SIM_NO_MEDIATOR,
     OPT_IRQ,
     OPT_TIMEOUT_MS,
+    OPT_VERSION,
 };
 
 static const struct option shared_longopts[] = {
@@ -46,6 +47,7 @@ static const struct option shared_longopts[] = {
     {"sim-no-mediator", no_argument, NULL, OPT_SIM_NO_MEDIATOR},
     {"irq", no_argument, NULL, OPT_IRQ},
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -66,7 +68,8 @@ static const char shared_help[] =
     "  --sim-no-mediator   no mediator: a valid doorbell ends in ERROR\n"
     "                      MEDIATOR_UNAVAILABLE (implies --sim)\n"
     "  --timeout-ms N      how long to wait for a request (default 10000)\n"
-    "  --help              print this text and exit\n";
+    "  --help              print this text and exit\n"
+    "  --version           print the version and exit\n";
 
 static void
 print_usage(const struct vgpu_tool_desc *d, FILE *fp)
@@ -213,6 +216,10 @@ vgpu_tool_parse(const struct vgpu_tool_desc *d, int argc, char **argv,
 
         if (id == OPT_HELP) {
             print_usage(d, stdout);
+            exit(VGPU_TOOL_EXIT_OK);
+        }
+        if (id == OPT_VERSION) {
+            printf("%s %s\n", d->name, VGPU_VERSION_STRING);
             exit(VGPU_TOOL_EXIT_OK);
         }
         if (id == '?') {
