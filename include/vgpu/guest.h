@@ -57,6 +57,9 @@ struct vgpu_bus_ops {
      * Return 1, 0 on timeout, or a negative code. NULL: the queue polls its
      * completion ring. */
     int (*wait_queue)(void *ctx, int timeout_ms);
+    /* Why the last dma_alloc failed, as one line a user can act on, or
+     * NULL. May be NULL. */
+    const char *(*dma_error)(void *ctx);
 };
 
 /* ---- The sim bus ------------------------------------------------------- */
@@ -218,6 +221,15 @@ struct vgpu_queue;
  */
 VGPU_EXPORT int vgpu_dma_alloc(struct vgpu_client *c, size_t len,
                                struct vgpu_dma *out);
+
+/**
+ * vgpu_dma_error() - why the last vgpu_dma_alloc() (or the DMA memory of
+ * vgpu_queue_open()) failed, as the bus tells it: on the sysfs bus a line
+ * that names what is missing (root, hugepages, an IOMMU in passthrough).
+ * Return: the reason, or "" when the bus gives none. Valid until the next
+ * call on the client.
+ */
+VGPU_EXPORT const char *vgpu_dma_error(struct vgpu_client *c);
 
 /** vgpu_dma_free() - give it back. A zeroed struct is fine. */
 VGPU_EXPORT void vgpu_dma_free(struct vgpu_client *c, struct vgpu_dma *buf);

@@ -437,9 +437,11 @@ vgpu_guest_hq_close(struct vgpu_client *c)
 {
     struct vgpu_helper_queue *h = &c->hq;
 
-    vgpu_dma_free(c, &h->in);
-    vgpu_dma_free(c, &h->out);
     vgpu_queue_close(h->q);
+    for (unsigned s = 0; s < VGPU_HQ_DEPTH; s++) {
+        vgpu_dma_free(c, &h->in[s]);
+        vgpu_dma_free(c, &h->out[s]);
+    }
     memset(h, 0, sizeof(*h));
 }
 

@@ -76,6 +76,19 @@ vgpu_dma_alloc(struct vgpu_client *c, size_t len, struct vgpu_dma *out)
     return 0;
 }
 
+const char *
+vgpu_dma_error(struct vgpu_client *c)
+{
+    void *ctx;
+    const struct vgpu_bus_ops *ops = vgpu_bus(c, &ctx);
+    const char *why = NULL;
+
+    if (ops != NULL && ops->dma_error != NULL) {
+        why = ops->dma_error(ctx);
+    }
+    return why != NULL ? why : "";
+}
+
 void
 vgpu_dma_free(struct vgpu_client *c, struct vgpu_dma *buf)
 {
@@ -128,8 +141,11 @@ vgpu_queue_open(struct vgpu_client *c, uint32_t depth, char *err,
     area = (size_t)depth * (VGPU_Q_SQE_SIZE + VGPU_Q_CQE_SIZE);
     rc = vgpu_dma_alloc(c, area, &q->rings);
     if (rc < 0) {
+        const char *why = vgpu_dma_error(c);
+
         vgpu_set_err(err, err_len, "%s bus: no DMA memory for the rings: %s",
-                     ops->name ? ops->name : "?", vgpu_strerror(rc));
+                     ops->name ? ops->name : "?",
+                     why[0] != '\0' ? why : vgpu_strerror(rc));
         free(q);
         return NULL;
     }
