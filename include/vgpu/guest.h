@@ -291,7 +291,7 @@ VGPU_EXPORT int vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out,
 /**
  * vgpu_queue_wait() - wait up to @timeout_ms (negative: no limit) until a
  * completion is ready to reap: on the bus's queue interrupt, or by polling
- * CQ_TAIL (a short spin, then sleeps that double up to 1 ms).
+ * CQ_TAIL (a 1 ms spin, then sleeps from 10 us doubling up to 1 ms).
  * Return: 1, 0 on timeout or when nothing is in flight, or -EIO when the
  * queue stopped with requests in flight.
  */

@@ -43,6 +43,38 @@ void vgpu_guest_hq_close(struct vgpu_client *c);
 void vgpu_guest_set_error(struct vgpu_client *c, uint32_t code,
                           const uint8_t *msg, size_t len);
 
+/* ---- Polling (client.c) --------------------------------------------------
+ * How a waiter without an interrupt spends the time between two reads of a
+ * register: it spins (reads again at once) for VGPU_POLL_SPIN_NS, then
+ * sleeps, from VGPU_POLL_SLEEP_FIRST_NS doubling up to
+ * VGPU_POLL_SLEEP_MAX_NS. The spin is what keeps a polled request's latency
+ * close to the device's: under QEMU TCG a guest's nanosleep() of 1 us lasts
+ * about 60 us (timer slack and the emulated timer), so sleeping at the
+ * first miss added that much to every request (docs/performance.md). A
+ * request that takes longer than the spin costs sleeps, not a CPU. */
+#define VGPU_POLL_SPIN_NS        1000000ull /* 1 ms */
+#define VGPU_POLL_SLEEP_FIRST_NS 10000L
+#define VGPU_POLL_SLEEP_MAX_NS   1000000L
+
+struct vgpu_poll {
+    uint64_t spin_until; /* ns, CLOCK_MONOTONIC */
+    uint64_t deadline;   /* ns; UINT64_MAX: none */
+    long sleep_ns;       /* the next sleep */
+};
+
+/** vgpu_poll_now_ns() - CLOCK_MONOTONIC in nanoseconds. */
+uint64_t vgpu_poll_now_ns(void);
+
+/** vgpu_poll_init() - start a wait of @timeout_ms (negative: no limit). */
+void vgpu_poll_init(struct vgpu_poll *p, int timeout_ms);
+
+/**
+ * vgpu_poll_pause() - after a read that found nothing: return at once while
+ * spinning, else sleep the next step (never past the deadline).
+ * Return: 0, or -ETIMEDOUT once the deadline has passed.
+ */
+int vgpu_poll_pause(struct vgpu_poll *p);
+
 /* ---- DMA memory of the sysfs bus (sysfs_dma.c) ---------------------------
  * Hugepages (or a locked 4 KiB page) whose guest-physical addresses come
  * from /proc/self/pagemap; see the top of sysfs_dma.c. */

@@ -22,16 +22,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "guest_internal.h"
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
 
-#define Q_SPIN_POLLS  256u
-#define Q_SLEEP_FIRST 1000L    /* ns */
-#define Q_SLEEP_MAX   1000000L /* ns */
 #define Q_NS_PER_MS   1000000ull
-#define Q_NS_PER_SEC  1000000000ull
+#define Q_WAIT_MAX_MS 3600000u /* one wait_queue() call at most */
 
 struct vgpu_queue {
     struct vgpu_client *c;
@@ -45,15 +42,6 @@ struct vgpu_queue {
     uint32_t cq_head;
     int use_irq;
 };
-
-static uint64_t
-q_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * Q_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 int
 vgpu_dma_alloc(struct vgpu_client *c, size_t len, struct vgpu_dma *out)
@@ -348,15 +336,12 @@ vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out, unsigned max)
 int
 vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms)
 {
-    uint64_t deadline = timeout_ms < 0
-                            ? UINT64_MAX
-                            : q_now_ns() + (uint64_t)timeout_ms * Q_NS_PER_MS;
-    long sleep_ns = Q_SLEEP_FIRST;
-    unsigned spins = 0;
+    struct vgpu_poll p;
 
     if (q == NULL) {
         return -EINVAL;
     }
+    vgpu_poll_init(&p, timeout_ms);
     for (;;) {
         uint32_t tail;
         uint64_t now;
@@ -369,33 +354,27 @@ vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms)
             /* Nothing in flight can ever complete. */
             return q->cq_head == q->sq_tail ? 0 : -EIO;
         }
-        now = q_now_ns();
-        if (now >= deadline) {
-            return 0;
-        }
         if (q->use_irq) {
-            uint64_t left = (deadline - now + Q_NS_PER_MS - 1u) / Q_NS_PER_MS;
-            int rc = q->ops->wait_queue(
-                q->ctx, deadline == UINT64_MAX
-                            ? -1
-                            : (int)(left > 3600000u ? 3600000u : left));
+            uint64_t left;
+            int rc;
 
+            now = vgpu_poll_now_ns();
+            if (now >= p.deadline) {
+                return 0;
+            }
+            left = (p.deadline - now + Q_NS_PER_MS - 1u) / Q_NS_PER_MS;
+            rc = q->ops->wait_queue(
+                q->ctx,
+                p.deadline == UINT64_MAX
+                    ? -1
+                    : (int)(left > Q_WAIT_MAX_MS ? Q_WAIT_MAX_MS : left));
             if (rc < 0) {
                 return rc;
             }
             continue;
         }
-        if (spins < Q_SPIN_POLLS) {
-            spins++;
-            continue;
-        }
-        {
-            struct timespec ts = {.tv_sec = 0, .tv_nsec = sleep_ns};
-
-            nanosleep(&ts, NULL);
-            if (sleep_ns < Q_SLEEP_MAX) {
-                sleep_ns *= 2;
-            }
+        if (vgpu_poll_pause(&p) < 0) {
+            return 0;
         }
     }
 }

@@ -19,6 +19,9 @@
 #                             host drives it on the marks; see
 #                             tests/e2e/e2e_failures.sh)
 #   bench COUNT [OP]          vgpu-bench --op OP (default nop) --count COUNT
+#   latency COUNT             vgpu-bench NOP polled, then with --irq on
+#                             uio_pci_generic (the two p50s of
+#                             docs/performance.md)
 #   run CMD...                any command line (for debugging by hand)
 set -u
 WHY=/tmp/vgpu-why
@@ -270,6 +273,20 @@ scn_bench() {
         fail "vgpu-bench failed: $(echo "$CAP" | tail -n 1)"
 }
 
+# scn_latency COUNT: vgpu-bench NOP polled, then bound to uio_pci_generic
+# with --irq, in one boot (docs/performance.md compares the two p50s).
+scn_latency() {
+    need_args 1 "$@"
+    find_device
+    cap vgpu-bench --device "$BDF" --op nop --count "$1" ||
+        fail "vgpu-bench (polling) failed: $(echo "$CAP" | tail -n 1)"
+    mark latency-poll "$(echo "$CAP" | grep '^latency_us')"
+    bind_uio
+    cap vgpu-bench --device "$BDF" --irq --op nop --count "$1" ||
+        fail "vgpu-bench --irq failed: $(echo "$CAP" | tail -n 1)"
+    mark latency-irq "$(echo "$CAP" | grep '^latency_us')"
+}
+
 scn_run() {
     echo "+ $*"
     sh -c "$*" || fail "'$*' exited with status $?"
@@ -282,6 +299,7 @@ basic) scn_basic "$@" ;;
 vecadd) scn_vecadd "$@" ;;
 failures) scn_failures "$@" ;;
 bench) scn_bench "$@" ;;
+latency) scn_latency "$@" ;;
 run) scn_run "$@" ;;
 *) fail "unknown scenario '$SCENARIO'" ;;
 esac
