@@ -61,11 +61,11 @@ now_ns(void)
 }
 
 void
-vgpu_poll_init(struct vgpu_poll *p, int timeout_ms)
+vgpu_poll_init(struct vgpu_poll *p, int timeout_ms, uint64_t spin_ns)
 {
     uint64_t now = now_ns();
 
-    p->spin_until = now + VGPU_POLL_SPIN_NS;
+    p->spin_until = now + spin_ns;
     p->deadline =
         timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * NS_PER_MS;
     p->sleep_ns = VGPU_POLL_SLEEP_FIRST_NS;
@@ -297,7 +297,7 @@ poll_status(struct vgpu_client *c, int timeout_ms)
 {
     struct vgpu_poll p;
 
-    vgpu_poll_init(&p, timeout_ms);
+    vgpu_poll_init(&p, timeout_ms, VGPU_POLL_SPIN_NS);
     for (;;) {
         uint32_t status = rd(c, VGPU_REG_STATUS);
         int rc;

@@ -45,14 +45,20 @@ void vgpu_guest_set_error(struct vgpu_client *c, uint32_t code,
 
 /* ---- Polling (client.c) --------------------------------------------------
  * How a waiter without an interrupt spends the time between two reads of a
- * register: it spins (reads again at once) for VGPU_POLL_SPIN_NS, then
+ * register: it spins (reads again at once) for VGPU_POLL_SPIN_NS (the
+ * queue: VGPU_QPOLL_SPIN_NS), then
  * sleeps, from VGPU_POLL_SLEEP_FIRST_NS doubling up to
  * VGPU_POLL_SLEEP_MAX_NS. The spin is what keeps a polled request's latency
  * close to the device's: under QEMU TCG a guest's nanosleep() of 1 us lasts
  * about 60 us (timer slack and the emulated timer), so sleeping at the
  * first miss added that much to every request (docs/performance.md). A
  * request that takes longer than the spin costs sleeps, not a CPU. */
-#define VGPU_POLL_SPIN_NS        1000000ull /* 1 ms */
+#define VGPU_POLL_SPIN_NS        1000000ull /* 1 ms: the mailbox */
+/* The queue spins for less: its requests move up to 1 MiB each and take
+ * milliseconds, and under QEMU a spinning vCPU takes a host core from the
+ * emulator's I/O thread and the mediator, which move those bytes; on a
+ * 2-core host a 1 ms spin made a 32-request batch slower. */
+#define VGPU_QPOLL_SPIN_NS       50000ull /* 50 us */
 #define VGPU_POLL_SLEEP_FIRST_NS 10000L
 #define VGPU_POLL_SLEEP_MAX_NS   1000000L
 
@@ -65,8 +71,9 @@ struct vgpu_poll {
 /** vgpu_poll_now_ns() - CLOCK_MONOTONIC in nanoseconds. */
 uint64_t vgpu_poll_now_ns(void);
 
-/** vgpu_poll_init() - start a wait of @timeout_ms (negative: no limit). */
-void vgpu_poll_init(struct vgpu_poll *p, int timeout_ms);
+/** vgpu_poll_init() - start a wait of @timeout_ms (negative: no limit)
+ * that spins for @spin_ns first. */
+void vgpu_poll_init(struct vgpu_poll *p, int timeout_ms, uint64_t spin_ns);
 
 /**
  * vgpu_poll_pause() - after a read that found nothing: return at once while

@@ -29,6 +29,7 @@
 
 #define Q_NS_PER_MS   1000000ull
 #define Q_WAIT_MAX_MS 3600000u /* one wait_queue() call at most */
+#define Q_PEEK_ROUNDS 4096u    /* memory peeks between register reads */
 
 struct vgpu_queue {
     struct vgpu_client *c;
@@ -333,6 +334,22 @@ vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out, unsigned max)
     return 0;
 }
 
+/* Whether the completion at cq_head carries this pass's PHASE in memory.
+ * A hint only, read without an MMIO exit: under QEMU every register read
+ * takes the emulator's big lock, so a guest spinning on CQ_TAIL slows the
+ * very I/O it waits for. CQ_TAIL stays what decides (q_ready()); the entry
+ * may be half written when its PHASE shows. */
+static int
+q_peek(const struct vgpu_queue *q)
+{
+    const volatile uint8_t *flags =
+        q->cq + (size_t)(q->cq_head & (q->depth - 1u)) * VGPU_Q_CQE_SIZE +
+        VGPU_CQE_FLAGS;
+
+    /* PHASE is bit 0 of a little-endian word: its first byte. */
+    return (flags[0] & VGPU_CQE_PHASE) == q_phase(q, q->cq_head);
+}
+
 int
 vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms)
 {
@@ -341,7 +358,7 @@ vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms)
     if (q == NULL) {
         return -EINVAL;
     }
-    vgpu_poll_init(&p, timeout_ms);
+    vgpu_poll_init(&p, timeout_ms, VGPU_QPOLL_SPIN_NS);
     for (;;) {
         uint32_t tail;
         uint64_t now;
@@ -373,8 +390,18 @@ vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms)
             }
             continue;
         }
-        if (vgpu_poll_pause(&p) < 0) {
-            return 0;
+        /* Spin on memory while vgpu_poll_pause() spins; the registers are
+         * read again when the entry changes, every Q_PEEK_ROUNDS peeks (a
+         * stopped queue writes none) and after every sleep. */
+        for (unsigned i = 0; i < Q_PEEK_ROUNDS; i++) {
+            int sleeping = vgpu_poll_now_ns() >= p.spin_until;
+
+            if (vgpu_poll_pause(&p) < 0) {
+                return 0;
+            }
+            if (sleeping || q_peek(q)) {
+                break;
+            }
         }
     }
 }
