@@ -10,6 +10,12 @@
 
 #include "qpipe.h"
 
+/* A batch is kicked (one SQ_TAIL write) when it holds this many bytes of
+ * requests, not only when the ring is full: the device then reads and
+ * sends the first requests while the caller still builds the next ones. A
+ * batch of small requests still costs one MMIO write. */
+#define QPIPE_KICK_BYTES (64u * 1024u)
+
 static uint32_t
 ring_depth(uint32_t inflight)
 {
@@ -100,6 +106,9 @@ vgpu_tool_qpipe_run(struct vgpu_tool_qpipe *p, uint64_t count,
     uint64_t next = 0;
     int rc = 0;
 
+    p->submitted = 0;
+    p->ok = 0;
+    p->failed = 0;
     if (req_of == NULL || free_slot == NULL || comps == NULL) {
         rc = -ENOMEM;
         goto out;
@@ -108,6 +117,7 @@ vgpu_tool_qpipe_run(struct vgpu_tool_qpipe *p, uint64_t count,
         free_slot[s] = n - 1u - s;
     }
     while ((rc == 0 && next < count) || busy > 0) {
+        size_t batch = 0;
         int w;
         int k;
 
@@ -124,6 +134,12 @@ vgpu_tool_qpipe_run(struct vgpu_tool_qpipe *p, uint64_t count,
             }
             req_of[s] = next++;
             busy++;
+            p->submitted++;
+            batch += len;
+            if (batch >= QPIPE_KICK_BYTES) {
+                vgpu_queue_kick(p->q);
+                batch = 0;
+            }
         }
         vgpu_queue_kick(p->q);
         if (busy == 0) {
@@ -150,6 +166,11 @@ vgpu_tool_qpipe_run(struct vgpu_tool_qpipe *p, uint64_t count,
             if (s >= n) {
                 rc = rc != 0 ? rc : -EPROTO;
                 continue;
+            }
+            if (comps[i].status == 0) {
+                p->ok++;
+            } else {
+                p->failed++;
             }
             r = done(ctx, req_of[s], &comps[i], p->out[s].ptr);
             rc = rc != 0 ? rc : r;

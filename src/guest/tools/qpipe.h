@@ -26,6 +26,12 @@ struct vgpu_tool_qpipe {
     struct vgpu_dma *out;
     size_t in_cap;
     size_t out_cap;
+    /* What the last run saw: requests submitted, completions with status
+     * 0 and with an error status. submitted - ok - failed were never
+     * completed (the run stopped on a timeout or a stopped queue). */
+    uint64_t submitted;
+    uint64_t ok;
+    uint64_t failed;
 };
 
 /* Fill @in (in_cap bytes) with request number @i; return its length. */
