@@ -38,7 +38,9 @@ line=$(grep -a '^VGPU-E2E-MARK: qperf ' "$T/vm1.serial" | tr -d '\r')
 q_ms=$(echo "$line" | sed -n 's/.* queue_ms=\([0-9.]*\) .*/\1/p')
 m_ms=$(echo "$line" | sed -n 's/.* mailbox_ms=\([0-9.]*\) .*/\1/p')
 cold_ms=$(echo "$line" | sed -n 's/.* queue_cold_ms=\([0-9.]*\) .*/\1/p')
-[ -n "$q_ms" ] && [ -n "$m_ms" ] || fail "no times in the mark: $line"
+if [ -z "$q_ms" ] || [ -z "$m_ms" ]; then
+    fail "no times in the mark: $line"
+fi
 ratio=$(awk -v q="$q_ms" -v m="$m_ms" 'BEGIN { printf "%.1f", m / q }')
 met=missed
 awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN { exit !(r >= t) }' && met=met
