@@ -18,7 +18,7 @@ main(int argc, char **argv)
     char err[256];
     struct vgpu_client *c;
     struct vgpu_queue *q;
-    struct vgpu_dma in, out;
+    struct vgpu_dma in[DEPTH], out[DEPTH]; /* one block per slot */
     struct vgpu_qcomp done[DEPTH];
     uint32_t first[DEPTH]; /* the first element each slot carries */
     uint32_t free_slot[DEPTH], nfree = DEPTH;
@@ -40,11 +40,15 @@ main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    /* One input and one output slot per ring entry, in DMA memory. */
-    if (vgpu_dma_alloc(c, DEPTH * IN_MAX, &in) < 0 ||
-        vgpu_dma_alloc(c, DEPTH * 4u * CHUNK, &out) < 0) {
-        fprintf(stderr, "no DMA memory\n");
-        return 1;
+    /* One input and one output block per ring entry, in DMA memory: a
+     * block is physically contiguous, so a real guest's bus gives at most
+     * one hugepage per block. */
+    for (uint32_t s = 0; s < DEPTH; s++) {
+        if (vgpu_dma_alloc(c, IN_MAX, &in[s]) < 0 ||
+            vgpu_dma_alloc(c, 4u * CHUNK, &out[s]) < 0) {
+            fprintf(stderr, "no DMA memory: %s\n", vgpu_dma_error(c));
+            return 1;
+        }
     }
     while (next < N || inflight > 0) {
         /* Fill the free slots, ring once for all of them. Completions come
@@ -53,14 +57,14 @@ main(int argc, char **argv)
         while (next < N && nfree > 0) {
             uint32_t slot = free_slot[--nfree];
             uint32_t n = N - next < CHUNK ? N - next : CHUNK;
-            uint8_t *p = (uint8_t *)in.ptr + (size_t)slot * IN_MAX;
+            uint8_t *p = in[slot].ptr;
 
             vgpu_put_le32(p, VGPU_OP_ADD_F32);
             vgpu_put_le32(p + 4, n);
             memcpy(p + 8, a + next, 4u * n); /* little-endian guest */
             memcpy(p + 8 + 4u * n, b + next, 4u * n);
-            vgpu_queue_submit(q, &in, (size_t)slot * IN_MAX, 8 + 8u * n, &out,
-                              (size_t)slot * 4u * CHUNK, 4u * n, slot);
+            vgpu_queue_submit(q, &in[slot], 0, 8 + 8u * n, &out[slot], 0,
+                              4u * n, slot);
             first[slot] = next;
             next += n;
             inflight++;
@@ -79,18 +83,18 @@ main(int argc, char **argv)
                         vgpu_strerror((int)done[i].status));
                 failed++;
             } else {
-                memcpy(sum + first[slot],
-                       (uint8_t *)out.ptr + (size_t)slot * 4u * CHUNK,
-                       done[i].out_len);
+                memcpy(sum + first[slot], out[slot].ptr, done[i].out_len);
             }
             free_slot[nfree++] = slot;
             inflight--;
         }
     }
     printf("sum[0] = %g, sum[%u] = %g\n", sum[0], N - 1, sum[N - 1]);
-    vgpu_dma_free(c, &in);
-    vgpu_dma_free(c, &out);
     vgpu_queue_close(q);
+    for (uint32_t s = 0; s < DEPTH; s++) {
+        vgpu_dma_free(c, &in[s]);
+        vgpu_dma_free(c, &out[s]);
+    }
     vgpu_close(c);
     return failed == 0 ? 0 : 1;
 }

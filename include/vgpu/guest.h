@@ -57,6 +57,9 @@ struct vgpu_bus_ops {
      * Return 1, 0 on timeout, or a negative code. NULL: the queue polls its
      * completion ring. */
     int (*wait_queue)(void *ctx, int timeout_ms);
+    /* Why the last dma_alloc failed, as one line a user can act on, or
+     * NULL. May be NULL. */
+    const char *(*dma_error)(void *ctx);
 };
 
 /* ---- The sim bus ------------------------------------------------------- */
@@ -219,6 +222,15 @@ struct vgpu_queue;
 VGPU_EXPORT int vgpu_dma_alloc(struct vgpu_client *c, size_t len,
                                struct vgpu_dma *out);
 
+/**
+ * vgpu_dma_error() - why the last vgpu_dma_alloc() (or the DMA memory of
+ * vgpu_queue_open()) failed, as the bus tells it: on the sysfs bus a line
+ * that names what is missing (root, hugepages, an IOMMU in passthrough).
+ * Return: the reason, or "" when the bus gives none. Valid until the next
+ * call on the client.
+ */
+VGPU_EXPORT const char *vgpu_dma_error(struct vgpu_client *c);
+
 /** vgpu_dma_free() - give it back. A zeroed struct is fine. */
 VGPU_EXPORT void vgpu_dma_free(struct vgpu_client *c, struct vgpu_dma *buf);
 
@@ -279,7 +291,7 @@ VGPU_EXPORT int vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out,
 /**
  * vgpu_queue_wait() - wait up to @timeout_ms (negative: no limit) until a
  * completion is ready to reap: on the bus's queue interrupt, or by polling
- * CQ_TAIL (a short spin, then sleeps that double up to 1 ms).
+ * CQ_TAIL (a 1 ms spin, then sleeps from 10 us doubling up to 1 ms).
  * Return: 1, 0 on timeout or when nothing is in flight, or -EIO when the
  * queue stopped with requests in flight.
  */

@@ -26,6 +26,12 @@
  * line is up only if this request has already completed, and that interrupt
  * is then delivered at once. An event is only a hint: the client reads
  * STATUS after each one (INTx lines may be shared).
+ *
+ * The queue (SPEC.md section 11) waits on the same line: the device raises
+ * it for IRQ_STATUS bit 1 as for bit 0, and the queue clears bit 1 before
+ * it reads CQ_TAIL, so the same unmask-then-poll serves it. Its memory
+ * comes from sysfs_dma.c (hugepages and /proc/self/pagemap), prepared at
+ * the first dma_alloc: IOMMU check, then bus mastering on.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -41,6 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "guest_internal.h"
 #include "vgpu/guest.h"
 
 #define DEFAULT_SYSFS_ROOT "/sys"
@@ -71,6 +78,7 @@ struct sysfs_bus {
     volatile uint8_t *bar; /* its mapping, VGPU_BAR0_SIZE bytes, or NULL */
     int uio_fd;            /* /dev/uioN, or -1 */
     int cfg_fd;            /* <dev>/config, when unmasking goes through it */
+    struct vgpu_sysfs_dma dma; /* the queue's memory (sysfs_dma.c) */
 };
 
 /* ---- BAR0 accesses -------------------------------------------------------
@@ -647,6 +655,7 @@ sysfs_close(void *ctx)
     if (b == NULL) {
         return;
     }
+    vgpu_sysfs_dma_fini(&b->dma);
     if (b->bar != NULL) {
         munmap((void *)(uintptr_t)b->bar, VGPU_BAR0_SIZE);
     }
@@ -673,6 +682,35 @@ sysfs_identity(void *ctx, uint16_t *vendor, uint16_t *device, uint8_t *revision)
     return 0;
 }
 
+static void *
+sysfs_dma_alloc(void *ctx, size_t len, uint64_t *dev_addr)
+{
+    struct sysfs_bus *b = ctx;
+    int rc = vgpu_sysfs_dma_prepare(&b->dma, b->dir, b->bdf);
+
+    if (rc < 0) {
+        errno = -rc;
+        return NULL;
+    }
+    return vgpu_sysfs_dma_alloc(&b->dma, len, dev_addr);
+}
+
+static void
+sysfs_dma_free(void *ctx, void *ptr, size_t len)
+{
+    struct sysfs_bus *b = ctx;
+
+    vgpu_sysfs_dma_free(&b->dma, ptr, len);
+}
+
+static const char *
+sysfs_dma_error(void *ctx)
+{
+    struct sysfs_bus *b = ctx;
+
+    return vgpu_sysfs_dma_why(&b->dma);
+}
+
 static const struct vgpu_bus_ops sysfs_ops = {
     .name = "sysfs",
     .read32 = sysfs_read32,
@@ -682,6 +720,10 @@ static const struct vgpu_bus_ops sysfs_ops = {
     .wait_irq = NULL,
     .close = sysfs_close,
     .identity = sysfs_identity,
+    .dma_alloc = sysfs_dma_alloc,
+    .dma_free = sysfs_dma_free,
+    .wait_queue = NULL,
+    .dma_error = sysfs_dma_error,
 };
 
 static const struct vgpu_bus_ops sysfs_irq_ops = {
@@ -693,6 +735,10 @@ static const struct vgpu_bus_ops sysfs_irq_ops = {
     .wait_irq = sysfs_wait_irq,
     .close = sysfs_close,
     .identity = sysfs_identity,
+    .dma_alloc = sysfs_dma_alloc,
+    .dma_free = sysfs_dma_free,
+    .wait_queue = sysfs_wait_irq,
+    .dma_error = sysfs_dma_error,
 };
 
 /* errno for a code of this file: the VGPU_E_* codes have none of their own. */

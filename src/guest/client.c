@@ -32,14 +32,6 @@
 /* The major version is the high half of PROTOCOL_VER (SPEC.md section 3). */
 #define PROTOCOL_MAJOR(v) ((uint32_t)(v) >> 16)
 
-/* Polling: STATUS reads before the first sleep (a device that completes
- * within a few microseconds is seen without a system call), then sleeps
- * that double from the first to the last value. Under TCG one MMIO read
- * costs about 0.05 us, so the spin lasts a few microseconds. */
-#define POLL_SPIN_READS     64u
-#define POLL_SLEEP_FIRST_NS 1000L
-#define POLL_SLEEP_MAX_NS   1000000L
-
 #define NS_PER_MS  1000000ull
 #define NS_PER_SEC 1000000000ull
 
@@ -53,13 +45,56 @@ struct vgpu_client {
     struct vgpu_helper_queue hq; /* the typed helpers' queue (ops.c) */
 };
 
-static uint64_t
-now_ns(void)
+uint64_t
+vgpu_poll_now_ns(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+now_ns(void)
+{
+    return vgpu_poll_now_ns();
+}
+
+void
+vgpu_poll_init(struct vgpu_poll *p, int timeout_ms, uint64_t spin_ns)
+{
+    uint64_t now = now_ns();
+
+    p->spin_until = now + spin_ns;
+    p->deadline =
+        timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * NS_PER_MS;
+    p->sleep_ns = VGPU_POLL_SLEEP_FIRST_NS;
+}
+
+int
+vgpu_poll_pause(struct vgpu_poll *p)
+{
+    uint64_t now = now_ns();
+    uint64_t left;
+    struct timespec ts;
+
+    if (now >= p->deadline) {
+        return -ETIMEDOUT;
+    }
+    if (now < p->spin_until) {
+        return 0;
+    }
+    left = p->deadline - now;
+    ts.tv_sec = 0;
+    ts.tv_nsec = (uint64_t)p->sleep_ns < left ? p->sleep_ns : (long)left;
+    nanosleep(&ts, NULL); /* EINTR: the caller reads again */
+    if (p->sleep_ns < VGPU_POLL_SLEEP_MAX_NS) {
+        p->sleep_ns *= 2;
+        if (p->sleep_ns > VGPU_POLL_SLEEP_MAX_NS) {
+            p->sleep_ns = VGPU_POLL_SLEEP_MAX_NS;
+        }
+    }
+    return 0;
 }
 
 static uint32_t
@@ -255,41 +290,24 @@ deadline_of(int timeout_ms)
     return now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
 }
 
-/* Poll STATUS until it leaves BUSY: spin a little, then sleep with a
- * doubling backoff, never past the deadline. */
+/* Poll STATUS until it leaves BUSY: spin, then sleep with a doubling
+ * backoff, never past the deadline (struct vgpu_poll). */
 static int
 poll_status(struct vgpu_client *c, int timeout_ms)
 {
-    uint64_t deadline = deadline_of(timeout_ms);
-    long sleep_ns = POLL_SLEEP_FIRST_NS;
-    unsigned spins = 0;
+    struct vgpu_poll p;
 
+    vgpu_poll_init(&p, timeout_ms, VGPU_POLL_SPIN_NS);
     for (;;) {
         uint32_t status = rd(c, VGPU_REG_STATUS);
-        struct timespec ts;
-        uint64_t now;
-        uint64_t left;
+        int rc;
 
         if (status != VGPU_STATUS_BUSY) {
             return settled(status);
         }
-        if (spins < POLL_SPIN_READS) {
-            spins++;
-            continue;
-        }
-        now = now_ns();
-        if (now >= deadline) {
-            return -ETIMEDOUT;
-        }
-        left = deadline - now;
-        ts.tv_sec = 0;
-        ts.tv_nsec = (uint64_t)sleep_ns < left ? sleep_ns : (long)left;
-        nanosleep(&ts, NULL); /* EINTR: the loop checks again */
-        if (sleep_ns < POLL_SLEEP_MAX_NS) {
-            sleep_ns *= 2;
-            if (sleep_ns > POLL_SLEEP_MAX_NS) {
-                sleep_ns = POLL_SLEEP_MAX_NS;
-            }
+        rc = vgpu_poll_pause(&p);
+        if (rc < 0) {
+            return rc;
         }
     }
 }
@@ -437,9 +455,11 @@ vgpu_guest_hq_close(struct vgpu_client *c)
 {
     struct vgpu_helper_queue *h = &c->hq;
 
-    vgpu_dma_free(c, &h->in);
-    vgpu_dma_free(c, &h->out);
     vgpu_queue_close(h->q);
+    for (unsigned s = 0; s < VGPU_HQ_DEPTH; s++) {
+        vgpu_dma_free(c, &h->in[s]);
+        vgpu_dma_free(c, &h->out[s]);
+    }
     memset(h, 0, sizeof(*h));
 }
 

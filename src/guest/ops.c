@@ -154,15 +154,19 @@ q_ready(struct vgpu_client *c, size_t in_slot, size_t out_slot)
         return NULL;
     }
     if (h->in_slot < in_slot || h->out_slot < out_slot) {
-        vgpu_dma_free(c, &h->in);
-        vgpu_dma_free(c, &h->out);
         h->in_slot = 0;
         h->out_slot = 0;
-        if (vgpu_dma_alloc(c, VGPU_HQ_DEPTH * in_slot, &h->in) < 0 ||
-            vgpu_dma_alloc(c, VGPU_HQ_DEPTH * out_slot, &h->out) < 0) {
-            vgpu_guest_hq_close(c);
-            h->state = -1;
-            return NULL;
+        for (uint32_t s = 0; s < VGPU_HQ_DEPTH; s++) {
+            vgpu_dma_free(c, &h->in[s]);
+            vgpu_dma_free(c, &h->out[s]);
+        }
+        for (uint32_t s = 0; s < VGPU_HQ_DEPTH; s++) {
+            if (vgpu_dma_alloc(c, in_slot, &h->in[s]) < 0 ||
+                vgpu_dma_alloc(c, out_slot, &h->out[s]) < 0) {
+                vgpu_guest_hq_close(c);
+                h->state = -1;
+                return NULL;
+            }
         }
         h->in_slot = in_slot;
         h->out_slot = out_slot;
@@ -176,7 +180,7 @@ q_done(struct vgpu_client *c, struct vgpu_helper_queue *h,
        const struct q_job *j, size_t chunk, uint32_t slot,
        const struct vgpu_qcomp *done)
 {
-    const uint8_t *res = (const uint8_t *)h->out.ptr + slot * h->out_slot;
+    const uint8_t *res = h->out[slot].ptr;
 
     if (done->status != 0) {
         vgpu_guest_set_error(c, done->status, res,
@@ -233,12 +237,10 @@ q_run(struct vgpu_client *c, const struct q_job *j)
 
         while (rc == 0 && next < chunks && nfree > 0) {
             uint32_t s = free_slot[--nfree];
-            size_t len =
-                q_build(j, next, (uint8_t *)h->in.ptr + s * h->in_slot);
+            size_t len = q_build(j, next, h->in[s].ptr);
 
-            if (vgpu_queue_submit(h->q, &h->in, s * h->in_slot, (uint32_t)len,
-                                  &h->out, s * h->out_slot,
-                                  (uint32_t)h->out_slot, s) != 0) {
+            if (vgpu_queue_submit(h->q, &h->in[s], 0, (uint32_t)len, &h->out[s],
+                                  0, (uint32_t)h->out_slot, s) != 0) {
                 rc = -EIO; /* not reached: the ring has room */
                 free_slot[nfree++] = s;
                 break;

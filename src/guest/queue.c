@@ -22,16 +22,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "guest_internal.h"
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
 
-#define Q_SPIN_POLLS  256u
-#define Q_SLEEP_FIRST 1000L    /* ns */
-#define Q_SLEEP_MAX   1000000L /* ns */
 #define Q_NS_PER_MS   1000000ull
-#define Q_NS_PER_SEC  1000000000ull
+#define Q_WAIT_MAX_MS 3600000u /* one wait_queue() call at most */
+#define Q_PEEK_ROUNDS 4096u    /* memory peeks between register reads */
 
 struct vgpu_queue {
     struct vgpu_client *c;
@@ -45,15 +43,6 @@ struct vgpu_queue {
     uint32_t cq_head;
     int use_irq;
 };
-
-static uint64_t
-q_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * Q_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 int
 vgpu_dma_alloc(struct vgpu_client *c, size_t len, struct vgpu_dma *out)
@@ -74,6 +63,19 @@ vgpu_dma_alloc(struct vgpu_client *c, size_t len, struct vgpu_dma *out)
     }
     out->len = len;
     return 0;
+}
+
+const char *
+vgpu_dma_error(struct vgpu_client *c)
+{
+    void *ctx;
+    const struct vgpu_bus_ops *ops = vgpu_bus(c, &ctx);
+    const char *why = NULL;
+
+    if (ops != NULL && ops->dma_error != NULL) {
+        why = ops->dma_error(ctx);
+    }
+    return why != NULL ? why : "";
 }
 
 void
@@ -128,8 +130,11 @@ vgpu_queue_open(struct vgpu_client *c, uint32_t depth, char *err,
     area = (size_t)depth * (VGPU_Q_SQE_SIZE + VGPU_Q_CQE_SIZE);
     rc = vgpu_dma_alloc(c, area, &q->rings);
     if (rc < 0) {
+        const char *why = vgpu_dma_error(c);
+
         vgpu_set_err(err, err_len, "%s bus: no DMA memory for the rings: %s",
-                     ops->name ? ops->name : "?", vgpu_strerror(rc));
+                     ops->name ? ops->name : "?",
+                     why[0] != '\0' ? why : vgpu_strerror(rc));
         free(q);
         return NULL;
     }
@@ -329,18 +334,31 @@ vgpu_queue_reap(struct vgpu_queue *q, struct vgpu_qcomp *out, unsigned max)
     return 0;
 }
 
+/* Whether the completion at cq_head carries this pass's PHASE in memory.
+ * A hint only, read without an MMIO exit: under QEMU every register read
+ * takes the emulator's big lock, so a guest spinning on CQ_TAIL slows the
+ * very I/O it waits for. CQ_TAIL stays what decides (q_ready()); the entry
+ * may be half written when its PHASE shows. */
+static int
+q_peek(const struct vgpu_queue *q)
+{
+    const volatile uint8_t *flags =
+        q->cq + (size_t)(q->cq_head & (q->depth - 1u)) * VGPU_Q_CQE_SIZE +
+        VGPU_CQE_FLAGS;
+
+    /* PHASE is bit 0 of a little-endian word: its first byte. */
+    return (flags[0] & VGPU_CQE_PHASE) == q_phase(q, q->cq_head);
+}
+
 int
 vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms)
 {
-    uint64_t deadline = timeout_ms < 0
-                            ? UINT64_MAX
-                            : q_now_ns() + (uint64_t)timeout_ms * Q_NS_PER_MS;
-    long sleep_ns = Q_SLEEP_FIRST;
-    unsigned spins = 0;
+    struct vgpu_poll p;
 
     if (q == NULL) {
         return -EINVAL;
     }
+    vgpu_poll_init(&p, timeout_ms, VGPU_QPOLL_SPIN_NS);
     for (;;) {
         uint32_t tail;
         uint64_t now;
@@ -353,32 +371,36 @@ vgpu_queue_wait(struct vgpu_queue *q, int timeout_ms)
             /* Nothing in flight can ever complete. */
             return q->cq_head == q->sq_tail ? 0 : -EIO;
         }
-        now = q_now_ns();
-        if (now >= deadline) {
-            return 0;
-        }
         if (q->use_irq) {
-            uint64_t left = (deadline - now + Q_NS_PER_MS - 1u) / Q_NS_PER_MS;
-            int rc = q->ops->wait_queue(
-                q->ctx, deadline == UINT64_MAX
-                            ? -1
-                            : (int)(left > 3600000u ? 3600000u : left));
+            uint64_t left;
+            int rc;
 
+            now = vgpu_poll_now_ns();
+            if (now >= p.deadline) {
+                return 0;
+            }
+            left = (p.deadline - now + Q_NS_PER_MS - 1u) / Q_NS_PER_MS;
+            rc = q->ops->wait_queue(
+                q->ctx,
+                p.deadline == UINT64_MAX
+                    ? -1
+                    : (int)(left > Q_WAIT_MAX_MS ? Q_WAIT_MAX_MS : left));
             if (rc < 0) {
                 return rc;
             }
             continue;
         }
-        if (spins < Q_SPIN_POLLS) {
-            spins++;
-            continue;
-        }
-        {
-            struct timespec ts = {.tv_sec = 0, .tv_nsec = sleep_ns};
+        /* Spin on memory while vgpu_poll_pause() spins; the registers are
+         * read again when the entry changes, every Q_PEEK_ROUNDS peeks (a
+         * stopped queue writes none) and after every sleep. */
+        for (unsigned i = 0; i < Q_PEEK_ROUNDS; i++) {
+            int sleeping = vgpu_poll_now_ns() >= p.spin_until;
 
-            nanosleep(&ts, NULL);
-            if (sleep_ns < Q_SLEEP_MAX) {
-                sleep_ns *= 2;
+            if (vgpu_poll_pause(&p) < 0) {
+                return 0;
+            }
+            if (sleeping || q_peek(q)) {
+                break;
             }
         }
     }

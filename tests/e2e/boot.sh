@@ -19,7 +19,8 @@
 #                     running then is killed and the boot fails (a hang)
 #   --label TEXT      how the boot is named in the report line (default NAME)
 #
-# The machine: q35, 256 MiB, no default devices, no display, the serial port
+# The machine: q35, 256 MiB (32 hugepages of 2 MiB reserved on the kernel
+# command line, for the queue's DMA memory), no default devices, no display, the serial port
 # to LOG, no reboot (a kernel panic ends QEMU), firmware from Debian's
 # seabios and qemu-system-data (-L). VGPU_E2E_ACCEL, if set, is passed as
 # -accel (default: QEMU's, TCG for this project's build).
@@ -101,7 +102,9 @@ if [ -n "$DEVICE" ]; then
     [ -z "$SOCKET" ] || dev="$dev,socket=$SOCKET"
     set -- "$@" -device "$dev"
 fi
-APPEND="console=ttyS0 quiet panic=-1 vgpu.test=$TEST"
+# hugepages: the DMA memory of the queue (docs/guest-api.md); 32 of 2 MiB
+# leave the 256 MiB guest ample room.
+APPEND="console=ttyS0 quiet panic=-1 hugepages=32 vgpu.test=$TEST"
 [ -z "$ARGS" ] || APPEND="$APPEND vgpu.args=\"$ARGS\""
 set -- "$@" -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initramfs.cpio.gz" \
     -append "$APPEND"

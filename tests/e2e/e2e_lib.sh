@@ -148,6 +148,38 @@ stop_mediator() {
     [ "$mrc" -eq 0 ] || fail "the mediator exited with status $mrc"
 }
 
+# wait_all NAME...: boot_wait each boot; fails when any of them failed.
+wait_all() {
+    wrc=0
+    for name in "$@"; do
+        boot_wait "$name" || wrc=1
+    done
+    [ "$wrc" -eq 0 ] || fail "a guest's scenario failed"
+}
+
+# read_stats VMS: the daemon's --stats into $T/stats, printed; it must say
+# that VMS VMs are connected.
+read_stats() {
+    "$MEDIATOR" --socket "$SOCK" --stats >"$T/stats" ||
+        fail "vgpu-mediator --stats failed"
+    cat "$T/stats"
+    grep -q "^vms $1\$" "$T/stats" || fail "--stats does not say 'vms $1'"
+}
+
+# stats_vm VM POOL PRIO: the daemon's --stats in $T/stats (read_stats)
+# lists VM with POOL and PRIO and no errors; sets STATS_LINE to its line.
+stats_vm() {
+    STATS_LINE=$(grep "^vm=$1 " "$T/stats") || fail "--stats has no vm=$1"
+    case $STATS_LINE in
+    *" pool=$2 priority=$3 "*) ;;
+    *) fail "vm $1 is not pool $2, $3: $STATS_LINE" ;;
+    esac
+    case $STATS_LINE in
+    *" errors=-"*) ;;
+    *) fail "vm $1 had errors: $STATS_LINE" ;;
+    esac
+}
+
 # boot_bg NAME BOOT_ARGS...: tests/e2e/boot.sh in the background, its serial
 # console in $T/NAME.serial and its report in $T/NAME.out.
 boot_bg() {

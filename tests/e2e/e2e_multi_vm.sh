@@ -24,32 +24,17 @@ for vm in "1 A high 1000" "2 A low 2000" "3 B medium 3000"; do
     boot_bg "vm$1" --test vecadd --args "$2 $3 $1 $4 $ROUNDS $N" \
         --socket "$SOCK" --device "pool_id=$2,priority=$3,vm_id=$1"
 done
-rc=0
-for vm in 1 2 3; do
-    boot_wait "vm$vm" || rc=1
-done
-[ "$rc" -eq 0 ] || fail "a guest's scenario failed"
-
-"$MEDIATOR" --socket "$SOCK" --stats >"$T/stats" ||
-    fail "vgpu-mediator --stats failed"
-cat "$T/stats"
-grep -q '^vms 3$' "$T/stats" || fail "--stats does not say 'vms 3'"
+wait_all vm1 vm2 vm3
+read_stats 3
 for vm in "1 A high" "2 A low" "3 B medium"; do
     # shellcheck disable=SC2086 # split into its fields
     set -- $vm
-    line=$(grep "^vm=$1 " "$T/stats") || fail "--stats has no vm=$1"
-    case $line in
-    *" pool=$2 priority=$3 "*) ;;
-    *) fail "vm $1 is not pool $2, $3: $line" ;;
-    esac
-    requests=$(echo "$line" | sed -n 's/.* requests=\([0-9]*\) .*/\1/p')
+    stats_vm "$1" "$2" "$3"
+    requests=$(echo "$STATS_LINE" |
+        sed -n 's/.* requests=\([0-9]*\) .*/\1/p')
     want=$((ROUNDS * N / 127))
     [ "${requests:-0}" -ge "$want" ] ||
         fail "vm $1: $requests requests, want >= $want"
-    case $line in
-    *" errors=-"*) ;;
-    *) fail "vm $1 had errors: $line" ;;
-    esac
 done
 stop_mediator
 

@@ -151,10 +151,29 @@ expect_line '^-2$'
 run vadd_wrap "$VADD" --sim 2147483647 1
 expect_rc 0
 expect_line '^-2147483648$'
-run vadd_vec "$VADD" --sim --n 100000 --random --seed 7
+run vadd_vec "$VADD" --sim --n 100000 --random --seed 7 --path mailbox
 expect_rc 0
 expect_line '^n=100000 ok$'
+expect_line '^path mailbox, 127 elements per request$'
 expect_line '^elapsed [0-9.]+ ms, 788 requests, [0-9]+ requests/s$'
+# The simulator has the queue: --path auto takes it.
+run vadd_queue "$VADD" --sim --n 1000000 --f32 --random --seed 7 \
+    --inflight 32
+expect_rc 0
+expect_line '^n=1000000 ok$'
+expect_line '^path queue, 31250 elements per request, 32 in flight$'
+expect_line '^elapsed [0-9.]+ ms, 32 requests, [0-9]+ requests/s$'
+run vadd_chunk "$VADD" --sim --n 300000 --chunk 131071 --path queue
+expect_rc 0
+expect_line '^elapsed [0-9.]+ ms, 3 requests, [0-9]+ requests/s$'
+run vadd_noq "$VADD" --sim-no-mediator --n 1000 --path queue
+expect_rc 1
+expect_line '^ERROR MEDIATOR_UNAVAILABLE \(0x03\): request 0: '
+run bench_queue "$BENCH" --sim --path queue --inflight 4 --op add_f32 \
+    --count 20
+expect_rc 0
+expect_line '^op=ADD_F32 n=131071 count=20 request=1048576 bytes'
+expect_line '^path=queue inflight=4$'
 run vadd_err "$VADD" --sim-no-mediator 1 2
 expect_rc 1
 expect_line '^ERROR MEDIATOR_UNAVAILABLE \(0x03\): '
@@ -208,6 +227,12 @@ expect_rc 2
 run vadd_both "$VADD" --sim --n 10 1 2
 expect_rc 2
 run vadd_seed "$VADD" --sim --seed 3 1 2
+expect_rc 2
+run vadd_path "$VADD" --sim --n 10 --path fast
+expect_rc 2
+run vadd_inflight "$VADD" --sim --n 10 --inflight 257
+expect_rc 2
+run vadd_f32_ops "$VADD" --sim --f32 1 2
 expect_rc 2
 run bench_op "$BENCH" --sim --op fma
 expect_rc 2

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <linux/pci_regs.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,8 @@
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
 
-#define ERR_LEN 512
+#define ERR_LEN     512
+#define CONFIG_SIZE 64 /* the standard header */
 
 /* PCI ids of devices that are not a vgpu-stub. */
 #define HOST_BRIDGE_VENDOR 0x8086u
@@ -528,6 +530,131 @@ test_irq_falls_back_to_polling(void **state)
     assert_int_equal(peek(t, bdf, VGPU_REG_IRQ_CTRL), 0);
 }
 
+/* ---- DMA memory (sysfs_dma.c) --------------------------------------------
+ */
+
+/* A 64-byte config space with the command word 0. */
+static void
+add_config(const struct tree *t, const char *bdf)
+{
+    char path[PATH_MAX];
+    uint8_t cfg[CONFIG_SIZE] = {0};
+    int fd;
+
+    fmt_path(path, "%s/%s/config", t->devices, bdf);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, cfg, sizeof(cfg)), (ssize_t)sizeof(cfg));
+    close(fd);
+}
+
+static uint16_t
+command_word(const struct tree *t, const char *bdf)
+{
+    char path[PATH_MAX];
+    uint8_t cmd[2];
+    int fd;
+
+    fmt_path(path, "%s/%s/config", t->devices, bdf);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, cmd, 2, PCI_COMMAND), 2);
+    close(fd);
+    return (uint16_t)(cmd[0] | cmd[1] << 8);
+}
+
+static void
+add_iommu_group(const struct tree *t, const char *bdf, const char *type)
+{
+    char path[PATH_MAX];
+
+    fmt_path(path, "%s/%s/iommu_group", t->devices, bdf);
+    assert_int_equal(mkdir(path, 0755), 0);
+    put_file(path, "type", "%s\n", type);
+}
+
+static void
+test_dma_iommu_translating(void **state)
+{
+    struct tree *t = *state;
+    static const char bdf[] = "0000:00:04.0";
+    char err[ERR_LEN] = "";
+    struct vgpu_dma buf;
+
+    populate(t);
+    add_config(t, bdf);
+    add_iommu_group(t, bdf, "DMA-FQ");
+    t->c = vgpu_open_sysfs(bdf, t->root, 0, err, sizeof(err));
+    assert_non_null(t->c);
+    assert_int_equal(vgpu_dma_alloc(t->c, VGPU_Q_BASE_ALIGN, &buf), -ENOTSUP);
+    assert_null(buf.ptr);
+    assert_non_null(strstr(vgpu_dma_error(t->c), "IOMMU"));
+    assert_non_null(strstr(vgpu_dma_error(t->c), "DMA-FQ"));
+    /* Refused before bus mastering was touched. */
+    assert_int_equal(command_word(t, bdf), 0);
+}
+
+static void
+test_dma_no_config(void **state)
+{
+    struct tree *t = *state;
+    static const char bdf[] = "0000:00:04.0";
+    char err[ERR_LEN] = "";
+    struct vgpu_dma buf;
+
+    populate(t);
+    t->c = vgpu_open_sysfs(bdf, t->root, 0, err, sizeof(err));
+    assert_non_null(t->c);
+    assert_int_equal(vgpu_dma_alloc(t->c, VGPU_Q_BASE_ALIGN, &buf), -ENOENT);
+    assert_non_null(strstr(vgpu_dma_error(t->c), "bus mastering"));
+}
+
+/* With the IOMMU in passthrough, bus mastering is switched on; whether the
+ * memory then comes depends on this machine (root, hugepages): either a
+ * block the device can use, or a reason. */
+static void
+test_dma_master_and_memory(void **state)
+{
+    struct tree *t = *state;
+    static const char bdf[] = "0000:00:04.0";
+    char err[ERR_LEN] = "";
+    struct vgpu_dma small;
+    struct vgpu_dma big;
+    int rc;
+
+    populate(t);
+    add_config(t, bdf);
+    add_iommu_group(t, bdf, "identity");
+    t->c = vgpu_open_sysfs(bdf, t->root, 0, err, sizeof(err));
+    assert_non_null(t->c);
+    rc = vgpu_dma_alloc(t->c, 100, &small);
+    assert_true(command_word(t, bdf) & PCI_COMMAND_MASTER);
+    if (rc == 0) {
+        assert_non_null(small.ptr);
+        assert_int_equal(small.dev_addr % VGPU_Q_BASE_ALIGN, 0);
+        assert_int_equal(((uint8_t *)small.ptr)[99], 0);
+        memset(small.ptr, 0xa5, small.len);
+        vgpu_dma_free(t->c, &small);
+        assert_null(small.ptr);
+    } else {
+        print_message("dma_alloc: %s (%s)\n", vgpu_strerror(rc),
+                      vgpu_dma_error(t->c));
+        assert_true(vgpu_dma_error(t->c)[0] != '\0');
+    }
+    rc = vgpu_dma_alloc(t->c, VGPU_Q_MAX_XFER, &big);
+    if (rc == 0) {
+        memset(big.ptr, 0x5a, big.len);
+        vgpu_dma_free(t->c, &big);
+    } else {
+        print_message("dma_alloc 1 MiB: %s (%s)\n", vgpu_strerror(rc),
+                      vgpu_dma_error(t->c));
+        assert_true(vgpu_dma_error(t->c)[0] != '\0');
+    }
+    /* More than one hugepage is never contiguous: refused, with why. */
+    assert_int_equal(vgpu_dma_alloc(t->c, (size_t)1 << 30, &big), -EINVAL);
+    assert_non_null(strstr(vgpu_dma_error(t->c), "hugepage"));
+}
+
 int
 main(void)
 {
@@ -560,6 +687,12 @@ main(void)
                           test_wait_timeout_and_gone, setup, teardown),
         VGPU_TEST_FIXTURE("/guest/sysfs/irq/falls_back_to_polling",
                           test_irq_falls_back_to_polling, setup, teardown),
+        VGPU_TEST_FIXTURE("/guest/sysfs/dma/iommu_translating",
+                          test_dma_iommu_translating, setup, teardown),
+        VGPU_TEST_FIXTURE("/guest/sysfs/dma/no_config", test_dma_no_config,
+                          setup, teardown),
+        VGPU_TEST_FIXTURE("/guest/sysfs/dma/master_and_memory",
+                          test_dma_master_and_memory, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("guest_sysfs", tests, NULL, NULL);

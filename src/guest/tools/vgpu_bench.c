@@ -8,6 +8,10 @@
  * once with seeded random operands (libvgpu-workload); each response must have
  * the length its request implies, so a broken device or mediator cannot pass
  * for a fast one.
+ *
+ * --path queue measures the queue (SPEC.md section 11) instead: --inflight
+ * requests kept in flight, each timed from its submission to the reap of
+ * its completion, and --n up to the queue's 1 MiB limits.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +19,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "qpipe.h"
 #include "vgpu/proto.h"
 #include "workload.h"
 
@@ -34,6 +39,8 @@ enum {
     OPT_COUNT,
     OPT_WARMUP,
     OPT_JSON,
+    OPT_PATH,
+    OPT_INFLIGHT,
 };
 
 struct bench_args {
@@ -43,12 +50,15 @@ struct bench_args {
     uint32_t count;
     uint32_t warmup;
     int json;
+    int queue; /* --path queue */
+    uint32_t inflight;
 };
 
 static struct bench_args args = {
     .op = VGPU_OP_NOP,
     .count = DEFAULT_COUNT,
     .warmup = DEFAULT_WARMUP,
+    .inflight = 1,
 };
 
 static const struct option bench_longopts[] = {
@@ -57,6 +67,8 @@ static const struct option bench_longopts[] = {
     {"count", required_argument, NULL, OPT_COUNT},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"json", no_argument, NULL, OPT_JSON},
+    {"path", required_argument, NULL, OPT_PATH},
+    {"inflight", required_argument, NULL, OPT_INFLIGHT},
     {NULL, 0, NULL, 0},
 };
 
@@ -67,18 +79,24 @@ static const struct vgpu_tool_desc desc = {
     .synopsis = "",
     .summary = "Measure request latency (p50/p90/p99/max) and requests/s "
                "through a vgpu-stub device.",
-    .help = "Options:\n"
-            "  --op NAME           nop, echo, add_i32, add_f32, saxpy_f32,\n"
-            "                      dot_f32 or matmul_f32 (default nop)\n"
-            "  --n N               elements per request (MATMUL_F32: m = k =\n"
-            "                      p = N); default the most one request holds\n"
-            "  --count N           requests measured (default 1000)\n"
-            "  --warmup N          requests sent first and not measured\n"
-            "                      (default 10)\n"
-            "  --json              one JSON object instead of text\n"
-            "\n"
-            "Example:\n"
-            "  vgpu-bench --sim --op add_i32 --n 127 --count 10000\n",
+    .help =
+        "Options:\n"
+        "  --op NAME           nop, echo, add_i32, add_f32, saxpy_f32,\n"
+        "                      dot_f32 or matmul_f32 (default nop)\n"
+        "  --n N               elements per request (MATMUL_F32: m = k =\n"
+        "                      p = N); default the most one request holds\n"
+        "  --count N           requests measured (default 1000)\n"
+        "  --warmup N          requests sent first and not measured\n"
+        "                      (default 10)\n"
+        "  --json              one JSON object instead of text\n"
+        "  --path P            mailbox (default): one request at a time\n"
+        "                      through the registers; queue: the device's\n"
+        "                      queue, --n up to its 1 MiB limits\n"
+        "  --inflight K        queue: requests in flight, 1..256 (default 1)\n"
+        "\n"
+        "Examples:\n"
+        "  vgpu-bench --sim --op add_i32 --n 127 --count 10000\n"
+        "  vgpu-bench --op add_f32 --n 131071 --path queue --inflight 8\n",
     .longopts = bench_longopts,
     .handle = handle_opt,
     .ctx = &args,
@@ -100,9 +118,9 @@ handle_opt(void *ctx, int id, const char *arg)
         }
         return 0;
     case OPT_N:
-        if (vgpu_tool_parse_u32(arg, 0, VGPU_BUF_SIZE, &a->n) != 0) {
+        if (vgpu_tool_parse_u32(arg, 0, VGPU_Q_MAX_XFER, &a->n) != 0) {
             vgpu_tool_complain(&desc, "--n: '%s' is not a number in 0..%u", arg,
-                               VGPU_BUF_SIZE);
+                               VGPU_Q_MAX_XFER);
             return -1;
         }
         a->have_n = 1;
@@ -124,16 +142,35 @@ handle_opt(void *ctx, int id, const char *arg)
     case OPT_JSON:
         a->json = 1;
         return 0;
+    case OPT_PATH:
+        if (strcmp(arg, "mailbox") != 0 && strcmp(arg, "queue") != 0) {
+            vgpu_tool_complain(&desc, "--path: '%s' is not mailbox or queue",
+                               arg);
+            return -1;
+        }
+        a->queue = strcmp(arg, "queue") == 0;
+        return 0;
+    case OPT_INFLIGHT:
+        if (vgpu_tool_parse_u32(arg, 1, VGPU_Q_ENTRIES_MAX, &a->inflight) !=
+            0) {
+            vgpu_tool_complain(&desc,
+                               "--inflight: '%s' is not a number in 1..%u", arg,
+                               VGPU_Q_ENTRIES_MAX);
+            return -1;
+        }
+        return 0;
     default:
         return -1;
     }
 }
 
 /* The request and response sizes for @op with @n (m = k = p for MATMUL_F32);
- * 0 when that does not fit one request or response (or is not valid). */
+ * 0 when that does not fit one request or response of the path's size
+ * (or is not valid). */
 static uint64_t
 request_len(uint32_t op, uint32_t n, uint64_t *resp_len)
 {
+    uint64_t limit = args.queue ? VGPU_Q_MAX_XFER : VGPU_BUF_SIZE;
     uint64_t req = vgpu_op_request_len(op, n, n, n);
     uint64_t resp = vgpu_op_response_len(op, n, n, n);
 
@@ -143,87 +180,184 @@ request_len(uint32_t op, uint32_t n, uint64_t *resp_len)
     if (op != VGPU_OP_NOP && n == 0) {
         return 0;
     }
-    if (req == 0 || req > VGPU_BUF_SIZE || resp > VGPU_BUF_SIZE) {
+    if (req == 0 || req > limit || resp > limit) {
         return 0;
     }
     *resp_len = resp;
     return req;
 }
 
-static int
-bench(struct vgpu_client *c, int timeout_ms)
-{
-    uint8_t req[VGPU_BUF_SIZE];
-    uint8_t resp[VGPU_BUF_SIZE];
-    uint64_t want = 0;
-    uint64_t len = request_len(args.op, args.n, &want);
-    uint64_t *lat = calloc(args.count, sizeof(*lat));
-    uint64_t start = 0;
-    struct vgpu_wl_rng rng;
-    double total_ns;
-    double rate;
+/* What both paths fill in: the request, and each request's latency. */
+struct run {
+    uint8_t *req;
+    uint64_t len;
+    uint64_t want; /* the response's length */
+    uint64_t *lat; /* the measured requests' latencies, ns */
+    uint64_t *t0;  /* queue: each request's submit time */
+    uint64_t start;
+};
 
-    if (lat == NULL) {
-        vgpu_tool_complain(&desc, "out of memory for %u latencies", args.count);
-        return VGPU_TOOL_EXIT_FAIL;
-    }
-    vgpu_wl_rng_init(&rng, BENCH_SEED, 0);
-    vgpu_wl_build(&rng, args.op, args.n, args.n, args.n, req);
+static int
+bad_length(uint64_t got, uint64_t want)
+{
+    vgpu_tool_complain(&desc, "%s: a response of %llu bytes, expected %llu",
+                       vgpu_op_name(args.op), (unsigned long long)got,
+                       (unsigned long long)want);
+    return VGPU_TOOL_EXIT_FAIL;
+}
+
+static int
+bench_mailbox(struct vgpu_client *c, struct run *r, int timeout_ms)
+{
+    uint8_t resp[VGPU_BUF_SIZE];
+
     for (uint32_t i = 0; i < args.warmup + args.count; i++) {
         uint64_t t0;
         size_t got = 0;
         int rc;
 
         if (i == args.warmup) {
-            start = vgpu_tool_now_ns();
+            r->start = vgpu_tool_now_ns();
         }
         t0 = vgpu_tool_now_ns();
-        rc = vgpu_call(c, req, (size_t)len, resp, sizeof(resp), &got,
+        rc = vgpu_call(c, r->req, (size_t)r->len, resp, sizeof(resp), &got,
                        timeout_ms);
         if (i >= args.warmup) {
-            lat[i - args.warmup] = vgpu_tool_now_ns() - t0;
+            r->lat[i - args.warmup] = vgpu_tool_now_ns() - t0;
         }
         if (rc != 0) {
             vgpu_tool_print_error(&desc, c, rc, vgpu_op_name(args.op));
-            free(lat);
             return VGPU_TOOL_EXIT_FAIL;
         }
-        if (got != want) {
-            vgpu_tool_complain(
-                &desc, "%s: a response of %zu bytes, expected %llu",
-                vgpu_op_name(args.op), got, (unsigned long long)want);
-            free(lat);
-            return VGPU_TOOL_EXIT_FAIL;
+        if (got != r->want) {
+            return bad_length(got, r->want);
         }
     }
-    total_ns = (double)(vgpu_tool_now_ns() - start);
+    return VGPU_TOOL_EXIT_OK;
+}
+
+static size_t
+q_build(void *ctx, uint64_t i, uint8_t *in)
+{
+    struct run *r = ctx;
+
+    if (i == args.warmup) {
+        r->start = vgpu_tool_now_ns();
+    }
+    memcpy(in, r->req, (size_t)r->len);
+    r->t0[i] = vgpu_tool_now_ns();
+    return (size_t)r->len;
+}
+
+static int
+q_done(void *ctx, uint64_t i, const struct vgpu_qcomp *comp, const uint8_t *out)
+{
+    struct run *r = ctx;
+
+    (void)out;
+    if (i >= args.warmup) {
+        r->lat[i - args.warmup] = vgpu_tool_now_ns() - r->t0[i];
+    }
+    if (comp->status != 0) {
+        fprintf(stderr, "ERROR %s (0x%02x): request %llu\n",
+                vgpu_tool_error_name(comp->status), comp->status,
+                (unsigned long long)i);
+        return VGPU_E_DEVICE;
+    }
+    return comp->out_len == r->want ? 0 : -EPROTO;
+}
+
+static int
+bench_queue(struct vgpu_client *c, struct run *r, int timeout_ms)
+{
+    struct vgpu_tool_qpipe p;
+    uint64_t total = (uint64_t)args.warmup + args.count;
+    char err[512];
+    int rc;
+
+    r->t0 = calloc(total, sizeof(*r->t0));
+    if (r->t0 == NULL) {
+        vgpu_tool_complain(&desc, "out of memory");
+        return VGPU_TOOL_EXIT_FAIL;
+    }
+    rc = vgpu_tool_qpipe_open(&p, c, args.inflight, (size_t)r->len,
+                              (size_t)r->want, err, sizeof(err));
+    if (rc < 0) {
+        vgpu_tool_complain(&desc, "--path queue: %s", err);
+        return VGPU_TOOL_EXIT_FAIL;
+    }
+    rc = vgpu_tool_qpipe_run(&p, total, q_build, q_done, r, timeout_ms);
+    vgpu_tool_qpipe_close(&p);
+    if (rc == -EPROTO) {
+        vgpu_tool_complain(&desc, "%s: a response of the wrong length",
+                           vgpu_op_name(args.op));
+    } else if (rc != 0 && rc != VGPU_E_DEVICE) {
+        vgpu_tool_complain(&desc, "the queue: %s", vgpu_strerror(rc));
+    }
+    return rc == 0 ? VGPU_TOOL_EXIT_OK : VGPU_TOOL_EXIT_FAIL;
+}
+
+static int
+bench(struct vgpu_client *c, int timeout_ms)
+{
+    struct run r = {0};
+    struct vgpu_wl_rng rng;
+    const char *path = args.queue ? "queue" : "mailbox";
+    double total_ns;
+    double rate;
+    int status;
+
+    r.len = request_len(args.op, args.n, &r.want);
+    r.req = malloc((size_t)r.len);
+    r.lat = calloc(args.count, sizeof(*r.lat));
+    if (r.req == NULL || r.lat == NULL) {
+        vgpu_tool_complain(&desc, "out of memory for %u latencies", args.count);
+        free(r.req);
+        free(r.lat);
+        return VGPU_TOOL_EXIT_FAIL;
+    }
+    vgpu_wl_rng_init(&rng, BENCH_SEED, 0);
+    vgpu_wl_build(&rng, args.op, args.n, args.n, args.n, r.req);
+    status = args.queue ? bench_queue(c, &r, timeout_ms)
+                        : bench_mailbox(c, &r, timeout_ms);
+    if (status != VGPU_TOOL_EXIT_OK) {
+        goto out;
+    }
+    total_ns = (double)(vgpu_tool_now_ns() - r.start);
     rate = total_ns > 0 ? (double)args.count * NS_PER_SEC / total_ns : 0.0;
-    vgpu_wl_sort_u64(lat, args.count);
+    vgpu_wl_sort_u64(r.lat, args.count);
     if (args.json) {
-        printf("{\"op\":\"%s\",\"n\":%u,\"count\":%u,\"request_bytes\":%llu,"
+        printf("{\"op\":\"%s\",\"n\":%u,\"count\":%u,\"path\":\"%s\","
+               "\"inflight\":%u,\"request_bytes\":%llu,"
                "\"response_bytes\":%llu,\"p50_us\":%.3f,\"p90_us\":%.3f,"
                "\"p99_us\":%.3f,\"max_us\":%.3f,\"requests_per_s\":%.1f,"
                "\"elapsed_s\":%.6f}\n",
-               vgpu_op_name(args.op), args.n, args.count,
-               (unsigned long long)len, (unsigned long long)want,
-               vgpu_wl_pct_us(lat, args.count, P50),
-               vgpu_wl_pct_us(lat, args.count, P90),
-               vgpu_wl_pct_us(lat, args.count, P99),
-               (double)lat[args.count - 1] / NS_PER_US, rate,
+               vgpu_op_name(args.op), args.n, args.count, path,
+               args.queue ? args.inflight : 1u, (unsigned long long)r.len,
+               (unsigned long long)r.want,
+               vgpu_wl_pct_us(r.lat, args.count, P50),
+               vgpu_wl_pct_us(r.lat, args.count, P90),
+               vgpu_wl_pct_us(r.lat, args.count, P99),
+               (double)r.lat[args.count - 1] / NS_PER_US, rate,
                total_ns / NS_PER_SEC);
     } else {
         printf("op=%s n=%u count=%u request=%llu bytes response=%llu bytes\n",
                vgpu_op_name(args.op), args.n, args.count,
-               (unsigned long long)len, (unsigned long long)want);
+               (unsigned long long)r.len, (unsigned long long)r.want);
+        printf("path=%s inflight=%u\n", path, args.queue ? args.inflight : 1u);
         printf("latency_us p50=%.3f p90=%.3f p99=%.3f max=%.3f\n",
-               vgpu_wl_pct_us(lat, args.count, P50),
-               vgpu_wl_pct_us(lat, args.count, P90),
-               vgpu_wl_pct_us(lat, args.count, P99),
-               (double)lat[args.count - 1] / NS_PER_US);
+               vgpu_wl_pct_us(r.lat, args.count, P50),
+               vgpu_wl_pct_us(r.lat, args.count, P90),
+               vgpu_wl_pct_us(r.lat, args.count, P99),
+               (double)r.lat[args.count - 1] / NS_PER_US);
         printf("requests/s %.0f\n", rate);
     }
-    free(lat);
-    return VGPU_TOOL_EXIT_OK;
+
+out:
+    free(r.t0);
+    free(r.lat);
+    free(r.req);
+    return status;
 }
 
 int
@@ -232,6 +366,7 @@ main(int argc, char **argv)
     struct vgpu_tool_opts o;
     struct vgpu_client *c;
     uint64_t resp;
+    uint32_t max_n;
     int first;
     int status;
 
@@ -239,18 +374,21 @@ main(int argc, char **argv)
     if (first < argc) {
         vgpu_tool_usage_exit(&desc, "takes no operands");
     }
+    max_n = args.queue ? vgpu_wl_max_n_within(args.op, VGPU_Q_MAX_XFER)
+                       : vgpu_wl_max_n(args.op);
     if (!args.have_n) {
-        args.n = vgpu_wl_max_n(args.op);
+        args.n = max_n;
     }
     if (request_len(args.op, args.n, &resp) == 0) {
         char why[160];
 
         snprintf(why, sizeof(why),
                  "--n %u: a %s request must have n in %u..%u to fit one "
-                 "%u-byte buffer",
+                 "%u-byte %s",
                  args.n, vgpu_op_name(args.op),
-                 args.op == VGPU_OP_NOP ? 0u : 1u, vgpu_wl_max_n(args.op),
-                 VGPU_BUF_SIZE);
+                 args.op == VGPU_OP_NOP ? 0u : 1u, max_n,
+                 args.queue ? VGPU_Q_MAX_XFER : VGPU_BUF_SIZE,
+                 args.queue ? "queue request" : "buffer");
         vgpu_tool_usage_exit(&desc, why);
     }
     c = vgpu_tool_open(&desc, &o);

@@ -45,7 +45,8 @@ static const struct vgpu_tool_desc desc = {
     .name = "vgpu-dump",
     .synopsis = "",
     .summary = "Print the 16 registers of a vgpu-stub device by name, with "
-               "their values and meanings.",
+               "their values and meanings (and the 11 queue registers of a "
+               "device with the queue).",
     .help = "Options:\n"
             "  --buffers           also print the request and response bytes\n"
             "                      (REQUEST_LEN and RESPONSE_LEN of them)\n",
@@ -197,6 +198,17 @@ main(int argc, char **argv)
         meaning(off, regs[i], regs, what, sizeof(what));
         printf("0x%03x %-12s 0x%08x  %s\n", off, name != NULL ? name : "?",
                regs[i], what);
+    }
+    /* The queue's registers (SPEC.md section 11), on a device that has
+     * them: bare values, for a look at SQ_HEAD and CQ_TAIL. */
+    if (regs[VGPU_REG_CAPABILITIES / VGPU_REG_SIZE] & VGPU_CAP_QUEUE) {
+        for (uint32_t off = VGPU_Q_REG_OFFSET; off < VGPU_Q_REG_END;
+             off += VGPU_REG_SIZE) {
+            const char *name = vgpu_reg_name(off);
+
+            printf("0x%03x %-14s 0x%08x\n", off, name != NULL ? name : "?",
+                   ops->read32(ctx, off));
+        }
     }
     if (args.buffers) {
         hexdump(ops, ctx, "request buffer", VGPU_REQ_BUF_OFFSET,

@@ -10,6 +10,14 @@
  * Every doorbell is rung only after STATUS has left BUSY, and each wait is
  * bounded by --timeout-ms, so a broken device fails checks but never hangs
  * the tool. SCRATCH and REQUEST_ID get their values back at the end.
+ *
+ * On a device with the queue (CAPABILITIES bit 2) the section 11 registers
+ * are checked too: Q_MAX_XFER, Q_BASE and Q_SIZE read back while disabled,
+ * the RO queue registers ignore writes, ENABLE with a bad Q_SIZE or an
+ * unaligned Q_BASE stays 0 with Q_ERROR set, and (with a mediator and DMA
+ * memory) one NOP through a one-entry queue completes with PHASE 1. On a
+ * device without it, 0x840-0x86B must read 0 like other reserved space. The
+ * queue registers are left disabled and zero.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -372,16 +380,18 @@ check_rw(struct run *r, const char *check, uint32_t off)
     }
 }
 
+/* The RO registers of SPEC.md section 3. */
+static const uint32_t mailbox_ro[] = {
+    VGPU_REG_STATUS,       VGPU_REG_POOL_ID,      VGPU_REG_PRIORITY,
+    VGPU_REG_VM_ID,        VGPU_REG_ERROR_CODE,   VGPU_REG_RESPONSE_LEN,
+    VGPU_REG_PROTOCOL_VER, VGPU_REG_CAPABILITIES, VGPU_REG_TIMESTAMP_LO,
+    VGPU_REG_TIMESTAMP_HI,
+};
+
+/* Each of the @n registers at @ro ignores a write of its complement. */
 static void
-check_read_only(struct run *r)
+check_read_only(struct run *r, const char *check, const uint32_t *ro, size_t n)
 {
-    static const uint32_t ro[] = {
-        VGPU_REG_STATUS,       VGPU_REG_POOL_ID,      VGPU_REG_PRIORITY,
-        VGPU_REG_VM_ID,        VGPU_REG_ERROR_CODE,   VGPU_REG_RESPONSE_LEN,
-        VGPU_REG_PROTOCOL_VER, VGPU_REG_CAPABILITIES, VGPU_REG_TIMESTAMP_LO,
-        VGPU_REG_TIMESTAMP_HI,
-    };
-    const size_t n = sizeof(ro) / sizeof(ro[0]);
     unsigned bad = 0;
     char first[LINE_LEN] = "";
 
@@ -402,10 +412,9 @@ check_read_only(struct run *r)
         }
     }
     if (bad == 0) {
-        PASS(r, "read-only", "%zu RO registers ignore writes", n);
+        PASS(r, check, "%zu RO registers ignore writes", n);
     } else {
-        FAIL(r, "read-only", "%s; %u of %zu registers took the write", first,
-             bad, n);
+        FAIL(r, check, "%s; %u of %zu registers took the write", first, bad, n);
     }
 }
 
@@ -645,6 +654,150 @@ check_with_mediator(struct run *r, const struct selftest_args *a)
     }
 }
 
+/* ---- The queue (SPEC.md section 11) -------------------------------------
+ */
+
+/* Registers 0x840-0x86B read 0 on a device without the queue. */
+static void
+check_queue_absent(struct run *r)
+{
+    for (uint32_t off = VGPU_Q_REG_OFFSET; off < VGPU_Q_REG_END;
+         off += VGPU_REG_SIZE) {
+        uint32_t v = rd(r, off);
+
+        if (v != 0) {
+            FAIL(r, "queue-absent", "0x%03x reads 0x%08x, want 0 (reserved)",
+                 off, v);
+            return;
+        }
+    }
+    PASS(r, "queue-absent", "no CAPABILITIES bit 2; 0x%03x-0x%03x read 0",
+         VGPU_Q_REG_OFFSET, VGPU_Q_REG_END - 1u);
+}
+
+/* Q_CTRL ENABLE with @size and @base_lo must be refused with @want. */
+static void
+check_bad_enable(struct run *r, const char *check, uint32_t size,
+                 uint32_t base_lo, uint32_t want)
+{
+    uint32_t ctrl;
+    uint32_t err;
+
+    wr(r, VGPU_REG_Q_CTRL, 0);
+    wr(r, VGPU_REG_Q_BASE_LO, base_lo);
+    wr(r, VGPU_REG_Q_BASE_HI, 0);
+    wr(r, VGPU_REG_Q_SIZE, size);
+    wr(r, VGPU_REG_Q_CTRL, VGPU_Q_CTRL_ENABLE);
+    ctrl = rd(r, VGPU_REG_Q_CTRL);
+    err = rd(r, VGPU_REG_Q_ERROR);
+    wr(r, VGPU_REG_Q_CTRL, 0);
+    if (!(ctrl & VGPU_Q_CTRL_ENABLE) && err == want) {
+        PASS(r, check, "Q_SIZE %u, Q_BASE 0x%x: ENABLE stays 0, Q_ERROR %s",
+             size, base_lo, vgpu_tool_error_name(err));
+    } else {
+        FAIL(r, check, "got Q_CTRL 0x%x, Q_ERROR %s, want 0, %s", ctrl,
+             vgpu_tool_error_name(err), vgpu_tool_error_name(want));
+    }
+}
+
+/* One NOP through a one-entry queue: completion tag, status and PHASE. */
+static void
+check_queue_nop(struct run *r, const struct selftest_args *a)
+{
+    enum { NOP_QTAG = 0x51u };
+    char err[LINE_LEN] = "";
+    struct vgpu_queue *q;
+    struct vgpu_dma in = {0};
+    struct vgpu_qcomp comp = {0};
+    uint32_t max_inflight;
+    uint32_t cq_tail;
+    int w = 0;
+    int k = 0;
+
+    if (a->no_mediator) {
+        SKIP(r, "queue-nop", "needs a mediator (--expect-no-mediator)");
+        return;
+    }
+    q = vgpu_queue_open(r->c, 1, err, sizeof(err));
+    if (q == NULL) {
+        SKIP(r, "queue-nop", "cannot open a queue here: %s", err);
+        return;
+    }
+    if (vgpu_dma_alloc(r->c, VGPU_OP_HDR_SIZE, &in) != 0) {
+        SKIP(r, "queue-nop", "no DMA memory: %s", vgpu_dma_error(r->c));
+        vgpu_queue_close(q);
+        return;
+    }
+    vgpu_put_le32(in.ptr, VGPU_OP_NOP);
+    vgpu_put_le32((uint8_t *)in.ptr + VGPU_ELEM_SIZE, 0);
+    max_inflight = vgpu_queue_max_inflight(q);
+    if (vgpu_queue_submit(q, &in, 0, VGPU_OP_HDR_SIZE, NULL, 0, 0, NOP_QTAG) ==
+        0) {
+        vgpu_queue_kick(q);
+        w = vgpu_queue_wait(q, r->timeout_ms);
+        cq_tail = rd(r, VGPU_REG_CQ_TAIL);
+        k = w == 1 ? vgpu_queue_reap(q, &comp, 1) : w;
+    } else {
+        cq_tail = 0;
+    }
+    if (k == 1 && comp.tag == NOP_QTAG && comp.status == 0 &&
+        comp.out_len == 0 && cq_tail == 1 && max_inflight == 1) {
+        PASS(r, "queue-nop",
+             "CQ_TAIL 1, tag 0x%x, status 0, out_len 0, PHASE 1, "
+             "Q_MAX_INFLIGHT 1",
+             comp.tag);
+    } else if (k == 1) {
+        FAIL(r, "queue-nop",
+             "got tag 0x%x status %s out_len %u CQ_TAIL %u Q_MAX_INFLIGHT "
+             "%u, want 0x%x, NONE, 0, 1, 1",
+             comp.tag, vgpu_tool_error_name(comp.status), comp.out_len, cq_tail,
+             max_inflight, NOP_QTAG);
+    } else {
+        FAIL(r, "queue-nop", "no completion: %s (Q_ERROR %s)",
+             k == 0 ? "timed out" : vgpu_strerror(k),
+             vgpu_tool_error_name(vgpu_queue_error(q)));
+    }
+    vgpu_queue_close(q);
+    vgpu_dma_free(r->c, &in);
+}
+
+static void
+check_queue(struct run *r, const struct selftest_args *a)
+{
+    static const uint32_t q_ro[] = {
+        VGPU_REG_SQ_HEAD,        VGPU_REG_CQ_TAIL,    VGPU_REG_Q_ERROR,
+        VGPU_REG_Q_MAX_INFLIGHT, VGPU_REG_Q_MAX_XFER,
+    };
+    uint32_t xfer;
+
+    if (!(rd(r, VGPU_REG_CAPABILITIES) & VGPU_CAP_QUEUE)) {
+        check_queue_absent(r);
+        return;
+    }
+    if (rd(r, VGPU_REG_Q_CTRL) & VGPU_Q_CTRL_ENABLE) {
+        SKIP(r, "queue", "the queue is enabled (someone else's): not touched");
+        return;
+    }
+    xfer = rd(r, VGPU_REG_Q_MAX_XFER);
+    if (xfer == VGPU_Q_MAX_XFER) {
+        PASS(r, "queue-max-xfer", "%u", xfer);
+    } else {
+        FAIL(r, "queue-max-xfer", "got %u, want %u", xfer, VGPU_Q_MAX_XFER);
+    }
+    check_rw(r, "queue-base-lo", VGPU_REG_Q_BASE_LO);
+    check_rw(r, "queue-base-hi", VGPU_REG_Q_BASE_HI);
+    check_rw(r, "queue-size", VGPU_REG_Q_SIZE);
+    check_read_only(r, "queue-read-only", q_ro, sizeof(q_ro) / sizeof(q_ro[0]));
+    check_bad_enable(r, "queue-bad-size", 3, 0, VGPU_ERR_INVALID_LENGTH);
+    check_bad_enable(r, "queue-oversize", VGPU_Q_ENTRIES_MAX * 2u, 0,
+                     VGPU_ERR_INVALID_LENGTH);
+    check_bad_enable(r, "queue-unaligned-base", 1, VGPU_Q_BASE_ALIGN / 2u,
+                     VGPU_ERR_INVALID_REQUEST);
+    wr(r, VGPU_REG_Q_BASE_LO, 0);
+    wr(r, VGPU_REG_Q_SIZE, 0);
+    check_queue_nop(r, a);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -693,7 +846,8 @@ main(int argc, char **argv)
     check_info(&r, &args);
     check_rw(&r, "scratch", VGPU_REG_SCRATCH);
     check_rw(&r, "request-id", VGPU_REG_REQUEST_ID);
-    check_read_only(&r);
+    check_read_only(&r, "read-only", mailbox_ro,
+                    sizeof(mailbox_ro) / sizeof(mailbox_ro[0]));
     check_doorbell_reads_0(&r);
     check_request_buffer(&r);
     check_response_buffer(&r);
@@ -704,6 +858,7 @@ main(int argc, char **argv)
                          VGPU_ERR_INVALID_LENGTH);
     check_no_mediator(&r, &args);
     check_with_mediator(&r, &args);
+    check_queue(&r, &args);
 
     settle(&r);
     wr(&r, VGPU_REG_SCRATCH, saved_scratch);

@@ -19,6 +19,17 @@
 #                             host drives it on the marks; see
 #                             tests/e2e/e2e_failures.sh)
 #   bench COUNT [OP]          vgpu-bench --op OP (default nop) --count COUNT
+#   qperf POOL PRIO VM_ID N INFLIGHT
+#                             N-float vector adds through the queue, then
+#                             the mailbox, verified; both times in a mark
+#   qmixed POOL PRIO VM_ID SEED ROUNDS
+#                             queue and mailbox vector adds, alternating
+#   qkill POOL PRIO VM_ID     32 queue requests in flight when the host kills
+#                             the mediator; then the host restarts it (see
+#                             tests/e2e/e2e_queue_failures.sh)
+#   latency COUNT             vgpu-bench NOP polled, then with --irq on
+#                             uio_pci_generic (the two p50s of
+#                             docs/performance.md)
 #   run CMD...                any command line (for debugging by hand)
 set -u
 WHY=/tmp/vgpu-why
@@ -79,10 +90,12 @@ need_args() {
     [ "$#" -eq "$want" ] || fail "$SCENARIO: want $want arguments, got $#: $*"
 }
 
-# vector_add_n N SEED [--irq]: a verified random vector add.
+# vector_add_n N SEED [--irq]: a verified random vector add through the
+# mailbox (requests of 127 elements; the queue has scenarios of its own).
 vector_add_n() {
     # shellcheck disable=SC2086 # no word at all when there is no $3
-    cap vgpu-vector-add --device "$BDF" ${3:-} --n "$1" --random --seed "$2" ||
+    cap vgpu-vector-add --device "$BDF" ${3:-} --n "$1" --random --seed "$2" \
+        --path mailbox ||
         fail "vgpu-vector-add --n $1 --seed $2 ${3:-} failed: $(echo "$CAP" |
             head -n 1)"
     echo "$CAP" | grep -qx "n=$1 ok" ||
@@ -148,8 +161,8 @@ scn_basic() {
     irq=$(cat "/sys/bus/pci/devices/$BDF/irq")
     before=$(uio_irqs)
     irq_rc=0
-    cap vgpu-vector-add --device "$BDF" --irq --n 100000 --random --seed 42 ||
-        irq_rc=$?
+    cap vgpu-vector-add --device "$BDF" --irq --n 100000 --random --seed 42 \
+        --path mailbox || irq_rc=$?
     after=$(uio_irqs)
     rose=$((after - before))
     unhandled=$(sed -n 's/^unhandled //p' "/proc/irq/$irq/spurious")
@@ -242,7 +255,7 @@ scn_failures() {
     while :; do
         runs=$((runs + 1))
         if ! cap vgpu-vector-add --device "$BDF" --n 12700 --random \
-            --seed "$runs"; then
+            --seed "$runs" --path mailbox; then
             is_unavailable ||
                 fail "mediator killed: want MEDIATOR_UNAVAILABLE, got: $CAP"
             break
@@ -270,6 +283,161 @@ scn_bench() {
         fail "vgpu-bench failed: $(echo "$CAP" | tail -n 1)"
 }
 
+# ---- The queue (SPEC.md section 11) ---------------------------------------
+
+# need_queue_selftest POOL PRIO VM_ID: vgpu-selftest passes, the device has
+# the queue, and its NOP through the queue completed (DMA memory works).
+need_queue_selftest() {
+    # shellcheck disable=SC2046
+    cap vgpu-selftest --device "$BDF" $(identity "$@") ||
+        fail "vgpu-selftest: $(echo "$CAP" | grep '^FAIL' | head -n 1)"
+    echo "$CAP" | grep -q '^PASS queue-nop' ||
+        fail "no queue: $(echo "$CAP" |
+            grep -e '^PASS queue-absent' -e '^SKIP queue' | head -n 1)"
+    grep -i -e '^HugePages_Total' -e '^HugePages_Free' /proc/meminfo
+}
+
+# queue_add N SEED INFLIGHT [MORE...]: a verified float vector add through
+# the queue; sets ELAPSED_MS.
+queue_add() {
+    cap vgpu-vector-add --device "$BDF" --n "$1" --f32 --random --seed "$2" \
+        --path queue --inflight "$3" ||
+        fail "vgpu-vector-add --path queue --n $1 failed: $(echo "$CAP" |
+            grep -v '^ERROR' | tail -n 1) $(echo "$CAP" | grep '^ERROR' |
+            head -n 1)"
+    echo "$CAP" | grep -qx "n=$1 ok" ||
+        fail "vgpu-vector-add --path queue --n $1 did not print n=$1 ok"
+    echo "$CAP" | grep -q '^path queue, ' ||
+        fail "vgpu-vector-add --path queue did not use the queue"
+    ELAPSED_MS=$(echo "$CAP" | sed -n 's/^elapsed \([0-9.]*\) ms,.*/\1/p')
+}
+
+# mailbox_add N SEED: the same through the mailbox; sets ELAPSED_MS.
+mailbox_add() {
+    cap vgpu-vector-add --device "$BDF" --n "$1" --f32 --random --seed "$2" \
+        --path mailbox ||
+        fail "vgpu-vector-add --path mailbox --n $1 failed: $(echo "$CAP" |
+            tail -n 1)"
+    echo "$CAP" | grep -qx "n=$1 ok" ||
+        fail "vgpu-vector-add --path mailbox --n $1 did not print n=$1 ok"
+    ELAPSED_MS=$(echo "$CAP" | sed -n 's/^elapsed \([0-9.]*\) ms,.*/\1/p')
+}
+
+# scn_qperf POOL PRIO VM_ID N INFLIGHT: N-element float vectors through the
+# queue (INFLIGHT requests at once) twice, then through the mailbox, each
+# verified element by element; the times in one mark for the host. The
+# first queue run is the cold one (QEMU translates the guest code and the
+# device's DMA paths for the first time); the second is the one compared.
+scn_qperf() {
+    need_args 5 "$@"
+    find_device
+    need_queue_selftest "$1" "$2" "$3"
+    queue_add "$4" 12 "$5"
+    cold_ms=$ELAPSED_MS
+    queue_add "$4" 13 "$5"
+    q_ms=$ELAPSED_MS
+    mailbox_add "$4" 13
+    m_ms=$ELAPSED_MS
+    mark qperf "queue_ms=$q_ms mailbox_ms=$m_ms queue_cold_ms=$cold_ms" \
+        "n=$4 inflight=$5"
+}
+
+# scn_qmixed POOL PRIO VM_ID SEED ROUNDS: ROUNDS times a verified queue add
+# (262144 floats, 8 in flight) and a verified mailbox add (12700 int32).
+scn_qmixed() {
+    need_args 5 "$@"
+    find_device
+    need_queue_selftest "$1" "$2" "$3"
+    r=0
+    while [ "$r" -lt "$5" ]; do
+        queue_add 262144 $(($4 + r)) 8
+        vector_add_n 12700 $(($4 + r))
+        r=$((r + 1))
+    done
+    mark qmixed-ok "vm=$3 rounds=$5"
+}
+
+# sq_head: SQ_HEAD of the device, as vgpu-dump prints it (hex).
+sq_head() {
+    vgpu-dump --device "$BDF" 2>/dev/null | awk '$2 == "SQ_HEAD" { print $3 }'
+}
+
+# scn_qkill POOL PRIO VM_ID: 32 queue requests in flight when the host
+# kills the mediator (its backend sleeps 2 s a request, so none completes
+# first): every one must complete with MEDIATOR_UNAVAILABLE, none may be
+# left unfinished; after the host restarts the mediator the same batch
+# succeeds.
+scn_qkill() {
+    need_args 3 "$@"
+    find_device
+    need_queue_selftest "$@"
+    out=/tmp/qkill.out
+    # 32 requests of 1024 floats (8 KiB each): the device takes all of
+    # them at once (it bounds the bytes it has queued for the socket, so
+    # 32 requests of 250 KB would not all be in flight).
+    vgpu-vector-add --device "$BDF" --n 32768 --f32 --random --seed 5 \
+        --path queue --inflight 32 >"$out" 2>&1 &
+    pid=$!
+    i=0
+    while [ "$(sq_head)" != 0x00000020 ]; do
+        i=$((i + 1))
+        [ "$i" -le 100 ] || fail "SQ_HEAD is $(sq_head), not 32, after 10 s" \
+            "($(vgpu-dump --device "$BDF" | grep -e CQ_TAIL -e Q_MAX_INFLIGHT |
+                tr -s ' ' | tr '\n' ' '))"
+        sleep 0.1
+    done
+    mark inflight "SQ_HEAD $(sq_head): 32 requests taken by the device"
+    i=0
+    while kill -0 "$pid" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -le 300 ] || fail "vgpu-vector-add hangs 30 s after the mark"
+        sleep 0.1
+    done
+    rc=0
+    wait "$pid" || rc=$?
+    cat "$out"
+    [ "$rc" -ne 0 ] || fail "the batch succeeded: the mediator was not killed"
+    grep -qx 'queue: 32 submitted, 0 ok, 32 failed, 0 unfinished' "$out" ||
+        fail "want all 32 failed, none unfinished: $(grep '^queue:' "$out")"
+    unavailable=$(grep -c '^ERROR MEDIATOR_UNAVAILABLE ' "$out")
+    [ "$unavailable" -eq 32 ] ||
+        fail "$unavailable of 32 completions are MEDIATOR_UNAVAILABLE"
+    mark queue-lost "32 of 32 requests ended MEDIATOR_UNAVAILABLE"
+
+    tries=0
+    while :; do
+        tries=$((tries + 1))
+        if cap vgpu-vector-add --device "$BDF" --n 32768 --f32 --random \
+            --seed 6 --path queue --inflight 32; then
+            echo "$CAP" | grep -qx 'n=32768 ok' ||
+                fail "after the restart: no n=32768 ok"
+            break
+        fi
+        echo "$CAP" | grep '^ERROR' | grep -vq '^ERROR MEDIATOR_UNAVAILABLE ' &&
+            fail "after the kill: want MEDIATOR_UNAVAILABLE, got: $(echo \
+                "$CAP" | grep '^ERROR' | grep -v MEDIATOR_UNAVAILABLE |
+                head -n 1)"
+        [ "$tries" -lt $((RETRY_S * 2)) ] ||
+            fail "the queue still fails $RETRY_S s after the kill"
+        sleep 0.5
+    done
+    mark queue-back "after $tries tries"
+}
+
+# scn_latency COUNT: vgpu-bench NOP polled, then bound to uio_pci_generic
+# with --irq, in one boot (docs/performance.md compares the two p50s).
+scn_latency() {
+    need_args 1 "$@"
+    find_device
+    cap vgpu-bench --device "$BDF" --op nop --count "$1" ||
+        fail "vgpu-bench (polling) failed: $(echo "$CAP" | tail -n 1)"
+    mark latency-poll "$(echo "$CAP" | grep '^latency_us')"
+    bind_uio
+    cap vgpu-bench --device "$BDF" --irq --op nop --count "$1" ||
+        fail "vgpu-bench --irq failed: $(echo "$CAP" | tail -n 1)"
+    mark latency-irq "$(echo "$CAP" | grep '^latency_us')"
+}
+
 scn_run() {
     echo "+ $*"
     sh -c "$*" || fail "'$*' exited with status $?"
@@ -282,6 +450,10 @@ basic) scn_basic "$@" ;;
 vecadd) scn_vecadd "$@" ;;
 failures) scn_failures "$@" ;;
 bench) scn_bench "$@" ;;
+latency) scn_latency "$@" ;;
+qperf) scn_qperf "$@" ;;
+qmixed) scn_qmixed "$@" ;;
+qkill) scn_qkill "$@" ;;
 run) scn_run "$@" ;;
 *) fail "unknown scenario '$SCENARIO'" ;;
 esac
