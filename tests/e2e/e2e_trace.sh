@@ -2,14 +2,15 @@
 # e2e_trace: record a real guest's session in QEMU and replay it.
 #
 # One guest with -device vgpu-stub,...,trace=$T/vm7.trc runs vgpu-bench
-# (ECHO, mailbox) and vgpu-selftest against a real vgpu-mediator. Then, on
-# the host:
+# (ECHO, mailbox) against a real vgpu-mediator. Then, on the host:
 #   - vgpu-trace lists the trace (a DOORBELL write, frames both ways);
 #   - vgpu-sim --replay matches it, event for event (exit 0);
 #   - a copy with one STATUS read changed is reported as a divergence at
 #     that event's number and byte offset (exit 1);
 #   - a truncated copy and a copy with a corrupted event type are refused
 #     with the byte offset (exit 2), and so is a file that is not a trace;
+#   - a second guest (vm8) uses the queue (a 262144-float add by DMA) and
+#     the mailbox; its trace replays too, DMA bytes and all;
 #   - vgpu-sim --replay --against-mediator sends the recorded requests to
 #     the daemon again and gets the same answers.
 #
@@ -89,6 +90,21 @@ for f in short type text; do
 done
 grep -q "byte offset $off.*truncated" "$T/short.txt" ||
     fail "the truncated trace is not reported at byte offset $off"
+
+# A guest that uses the queue (uio_pci_generic, hugepages): the DMA of a
+# 262144-float add and a mailbox add, recorded and replayed.
+QTRC=$T/vm8.trc
+boot_bg vm8 --test qmixed --args "A high 8 5 1" --socket "$SOCK" \
+    --device "pool_id=A,priority=high,vm_id=8,trace=$QTRC"
+boot_wait vm8 || fail "the queue guest's scenario failed"
+"$SIM" --replay "$QTRC" >"$T/qreplay.txt" 2>&1 || {
+    cat "$T/qreplay.txt"
+    fail "the replay of the queue guest's trace diverged"
+}
+cat "$T/qreplay.txt"
+dma=$(sed -n 's/.*frames, \([0-9]*\) DMA bytes.*/\1/p' "$T/qreplay.txt")
+[ "${dma:-0}" -ge 3145728 ] ||
+    fail "the queue guest's replay moved ${dma:-0} DMA bytes, want >= 3 MiB"
 
 # The recorded requests against the daemon again.
 "$SIM" --replay "$TRC" --against-mediator --socket "$SOCK" \
