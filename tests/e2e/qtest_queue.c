@@ -36,8 +36,12 @@
 #define Q_ECHO_N     64u
 #define Q_ADD_N      8u
 #define Q_TAG_BASE   0x1000u
-#define Q_MIG_N      8u /* the migration test's ring */
-#define Q_MIG_BATCH  3u /* entries in flight while it migrates */
+#define Q_IOAPIC     0xfec00000ull /* another device's MMIO (q35's IOAPIC) */
+#define Q_RAM_TOP    0x8000000ull  /* q35's default 128 MiB end here */
+#define Q_WRAP_N     256u          /* a ring of 12 KiB from 4 KiB below it */
+#define Q_REWRITE_N  8u            /* entries rewritten while in flight */
+#define Q_MIG_N      8u            /* the migration test's ring */
+#define Q_MIG_BATCH  3u            /* entries in flight while it migrates */
 
 /* ---- Guest memory and the rings ----------------------------------------- */
 
@@ -436,6 +440,133 @@ bad_ring(struct qemu *q, const char *name, uint64_t base, bool master)
     check(mailbox_alive(q), "/qemu/queue/%s-qemu-still-running", name);
 }
 
+/* ---- DMA hazards: where the guest points the device -------------------- */
+
+/* One entry (an ECHO of entry 0's kind) with @in and @out; wait for its
+ * completion; return it in *@c. Return false if none came. */
+static bool
+one_entry(struct qemu *q, uint32_t index, uint64_t in, uint64_t out,
+          uint32_t tag, struct cqe *c)
+{
+    struct sqe e;
+
+    batch_entry(q, 0, &e);
+    e.tag = tag;
+    if (in != 0) {
+        e.in_addr = in;
+    }
+    if (out != 0) {
+        e.out_addr = out;
+    }
+    sqe_put(q, Q_BASE, Q_N, index, &e);
+    wr32(q, VGPU_REG_SQ_TAIL, index + 1u);
+    if (wait_cq(q, index + 1u) < index + 1u) {
+        return false;
+    }
+    cqe_get(q, Q_BASE, Q_N, index, c);
+    wr32(q, VGPU_REG_CQ_HEAD, index + 1u);
+    return true;
+}
+
+/*
+ * Input or output on the device's own BAR0 (the output on SQ_TAIL itself:
+ * SQ_TAIL rung from inside the device's DMA), or on another device's MMIO.
+ * Each entry ends with a CQ entry (DMA_ERROR for BAR0; whatever the other
+ * device makes of it otherwise), the device never re-enters itself, and
+ * the queue and QEMU go on.
+ */
+static void
+test_queue_hazards(struct qemu *q)
+{
+    uint32_t head;
+    struct cqe c;
+    bool done;
+
+    q_enable(q, Q_BASE, Q_N);
+    done = one_entry(q, 0, BAR0_ADDR + VGPU_REQ_BUF_OFFSET, 0, 0xba01, &c);
+    check(done && c.tag == 0xba01 && c.status == VGPU_ERR_DMA_ERROR,
+          "/qemu/queue/input-on-own-bar0-dma-error (status 0x%x)", c.status);
+    head = rd32(q, VGPU_REG_SQ_HEAD);
+    done = one_entry(q, 1, 0, BAR0_ADDR + VGPU_REG_SQ_TAIL, 0xba02, &c);
+    check(done && c.tag == 0xba02 && c.status == VGPU_ERR_DMA_ERROR &&
+              rd32(q, VGPU_REG_SQ_TAIL) == 2u &&
+              rd32(q, VGPU_REG_SQ_HEAD) == head + 1u,
+          "/qemu/queue/output-on-own-sq_tail-refused (status 0x%x, SQ_TAIL "
+          "%u)",
+          c.status, rd32(q, VGPU_REG_SQ_TAIL));
+    done = one_entry(q, 2, Q_IOAPIC, 0, 0xba03, &c);
+    check(done && c.tag == 0xba03 && rd32(q, VGPU_REG_Q_ERROR) == 0 &&
+              rd32(q, VGPU_REG_Q_CTRL) == VGPU_Q_CTRL_ENABLE,
+          "/qemu/queue/input-on-other-device-mmio-completes (status 0x%x)",
+          c.status);
+    done = one_entry(q, 3, 0, Q_IOAPIC, 0xba04, &c);
+    check(done && c.tag == 0xba04 && rd32(q, VGPU_REG_Q_ERROR) == 0,
+          "/qemu/queue/output-on-other-device-mmio-completes (status 0x%x)",
+          c.status);
+    check(mailbox_alive(q), "/qemu/queue/hazards-qemu-still-running");
+}
+
+/* A ring that starts in RAM and runs past its top: the SQ entry is read,
+ * its CQ entry cannot be written: Q_ERROR DMA_ERROR, QEMU goes on. */
+static void
+test_queue_wrap_top(struct qemu *q)
+{
+    uint64_t base = Q_RAM_TOP - Q_STRIDE;
+    struct sqe e;
+    uint32_t err;
+
+    q_enable(q, base, Q_WRAP_N);
+    batch_entry(q, 0, &e);
+    sqe_put(q, base, Q_WRAP_N, 0, &e);
+    wr32(q, VGPU_REG_SQ_TAIL, 1);
+    err = wait_reg(q, VGPU_REG_Q_ERROR, 1);
+    check(err == VGPU_ERR_DMA_ERROR && rd32(q, VGPU_REG_Q_CTRL) == 0,
+          "/qemu/queue/ring-past-top-of-ram-q_error-dma-error (Q_ERROR 0x%x)",
+          err);
+    check(mailbox_alive(q), "/qemu/queue/ring-past-top-qemu-still-running");
+}
+
+/* The guest rewrites the SQ entries it submitted and scribbles on the CQ
+ * while the answers come back: the device took each entry whole when it
+ * read it, so every completion carries the original tag and result. */
+static void
+test_queue_rewrite(struct qemu *q)
+{
+    unsigned ok = 0;
+    uint32_t tail;
+    struct sqe e;
+    struct cqe c;
+
+    q_enable(q, Q_BASE, Q_N);
+    for (uint32_t i = 0; i < Q_REWRITE_N; i++) {
+        batch_entry(q, 2u * i, &e); /* ECHOs, checked by batch_output_ok */
+        e.tag = 2u * i;
+        sqe_put(q, Q_BASE, Q_N, i, &e);
+    }
+    wr32(q, VGPU_REG_SQ_TAIL, Q_REWRITE_N);
+    for (uint32_t i = 0; i < Q_REWRITE_N; i++) {
+        memset(&e, 0, sizeof(e));
+        e.in_addr = Q_OUTSIDE;
+        e.in_len = VGPU_Q_MAX_XFER + 1u;
+        e.tag = 0xdead;
+        sqe_put(q, Q_BASE, Q_N, i, &e); /* too late: already taken */
+        mem_set(q,
+                Q_BASE + (uint64_t)Q_N * VGPU_Q_SQE_SIZE +
+                    (uint64_t)(Q_REWRITE_N + i) * VGPU_Q_CQE_SIZE,
+                VGPU_Q_CQE_SIZE, 0xee);
+    }
+    tail = wait_cq(q, Q_REWRITE_N);
+    for (uint32_t slot = 0; slot < tail && slot < Q_REWRITE_N; slot++) {
+        cqe_get(q, Q_BASE, Q_N, slot, &c);
+        ok += c.tag % 2u == 0 && c.tag < 2u * Q_REWRITE_N &&
+              c.status == VGPU_ERR_NONE && batch_output_ok(q, c.tag, c.out_len);
+    }
+    check(tail == Q_REWRITE_N && ok == Q_REWRITE_N,
+          "/qemu/queue/ring-rewritten-while-in-flight (CQ_TAIL %u, %u "
+          "intact)",
+          tail, ok);
+}
+
 /* ---- Migration ---------------------------------------------------------- */
 
 /* Entries in flight (pool C takes 1.5 s each) while the VM migrates: the
@@ -550,6 +681,9 @@ test_queue(void)
     test_queue_batch(&q);
     test_queue_bad_buffers(&q);
     test_queue_big(&q);
+    test_queue_hazards(&q);
+    test_queue_wrap_top(&q);
+    test_queue_rewrite(&q);
     bad_ring(&q, "ring-outside-ram", Q_OUTSIDE, true);
     bad_ring(&q, "ring-on-own-bar0", BAR0_ADDR, true);
     bad_ring(&q, "bus-master-off", Q_BASE, false);
