@@ -312,6 +312,10 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
             cfg->output_kib = u;
         }
         return rc;
+    case KEY_CPU_WORKERS:
+        return vgpu_parse_u32(value, VGPU_CONFIG_CPU_WORKERS_MIN,
+                              VGPU_CONFIG_CPU_WORKERS_MAX, &cfg->cpu_workers,
+                              why, why_len);
     case KEY_LOG_LEVEL:
         rc = vgpu_log_level_parse(value);
         if (rc < 0) {
