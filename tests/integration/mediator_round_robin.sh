@@ -8,22 +8,21 @@
 # taken in (the daemon's debug log) is what is checked.
 #
 # Pool A sleeps 100 ms in every exec; a low occupier (vm 9) keeps the W
-# executors busy from about 0.3 s; the three peers send at the same instant
-# (0.6 s).
+# executors busy for 1 s from about 0.1-0.3 s (a sanitizer build starts its
+# processes slowly); the three peers send at the same instant (0.8 s).
 set -eu
 . "$(dirname "$0")/lib.sh"
 it_init "$@"
 start_daemon --pool A=cpu:delay_us=100000 --max-wait-ms 3600000 \
     --log-level debug
 
-start=$(($(mono_ms) + 600))
+start=$(($(mono_ms) + 800))
+peer_bg occupier --vm-id 9 --priority low --count $((10 * W)) \
+    --pipeline $((10 * W))
 for vm in 11 12 13; do
     peer_bg vm$vm --vm-id $vm --priority medium --count 3 --pipeline 3 \
         --timestamps --start-at-ms $start
 done
-sleep 0.2
-peer_bg occupier --vm-id 9 --priority low --count $((6 * W)) \
-    --pipeline $((6 * W))
 for p in vm11 vm12 vm13 occupier; do
     peer_check $p
 done
