@@ -19,6 +19,8 @@
 #define MED_DEFAULT_BACKEND  VGPU_BACKEND_CPU_NAME
 /* The longest backend name (before ':') that can be looked up. */
 #define MED_BACKEND_NAME_MAX 64u
+/* The longest item of a pool's backend list. */
+#define MED_BACKEND_ITEM_MAX 128u
 
 void
 vgpu_med_log(struct vgpu_mediator *m, int level, const char *fmt, ...)
@@ -149,14 +151,29 @@ med_pool_backend(const struct vgpu_mediator_config *cfg, size_t i)
     return MED_DEFAULT_BACKEND;
 }
 
-/* Open the backend "name[:spec]" @str for pool @i. */
+/* Open the backend "name[:spec]" @str for pool @i. Of a list "a,b" (the
+ * daemon's executors open every item; see docs/mediator.md) the core, whose
+ * vgpu_mediator_dispatch() is one inline executor, opens the first. */
 static int
-med_open_backend(struct vgpu_med_backend *b, size_t i, const char *str,
+med_open_backend(struct vgpu_med_backend *b, size_t i, const char *list,
                  char *err, size_t err_len)
 {
-    const char *colon = strchr(str, ':');
-    size_t name_len = colon != NULL ? (size_t)(colon - str) : strlen(str);
-    const char *spec = colon != NULL ? colon + 1 : "";
+    char str[MED_BACKEND_ITEM_MAX];
+    size_t item_len = strcspn(list, ",");
+    const char *colon;
+    size_t name_len;
+    const char *spec;
+
+    if (item_len >= sizeof(str)) {
+        vgpu_set_err(err, err_len, "pool %c: backend '%s': too long",
+                     (char)(VGPU_POOL_FIRST + i), list);
+        return -ENAMETOOLONG;
+    }
+    memcpy(str, list, item_len);
+    str[item_len] = '\0';
+    colon = strchr(str, ':');
+    name_len = colon != NULL ? (size_t)(colon - str) : strlen(str);
+    spec = colon != NULL ? colon + 1 : "";
     char name[MED_BACKEND_NAME_MAX];
     char why[VGPU_MED_MSG_MAX] = "";
     int rc;

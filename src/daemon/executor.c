@@ -28,6 +28,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "backends.h"
 #include "executor.h"
 #include "vgpu/backend.h"
 #include "vgpu/common.h"
@@ -46,6 +47,7 @@ struct exec_group;
 struct executor {
     struct vgpu_executors *x;
     struct exec_group *g;
+    const struct vgpu_backend_ops *ops; /* of its item of the group's list */
     void *ctx;
     uint8_t *frame; /* the job's result: the executor's while it runs */
     pthread_t thread;
@@ -60,8 +62,7 @@ struct executor {
 };
 
 struct exec_group {
-    const char *str; /* the backend string, as configured */
-    const struct vgpu_backend_ops *ops;
+    const char *str;    /* the backend string or list, as configured */
     uint32_t pools;     /* bit i: pool 'A' + i */
     unsigned next_pool; /* round robin over the group's pools */
     struct executor *execs;
@@ -134,7 +135,7 @@ exec_thread(void *arg)
         if (j == NULL) {
             return NULL; /* stopped, with nothing handed over */
         }
-        vgpu_mediator_job_run(j, e->g->ops, e->ctx, e->frame, EXEC_FRAME_SIZE);
+        vgpu_mediator_job_run(j, e->ops, e->ctx, e->frame, EXEC_FRAME_SIZE);
         exec_post(e, j);
     }
 }
@@ -224,12 +225,12 @@ vgpu_executors_dispatch(struct vgpu_executors *x)
             }
             while ((j = exec_take(x, g)) != NULL) {
                 taken++;
-                if (!vgpu_mediator_job_inline(j, g->ops, e->ctx)) {
+                if (!vgpu_mediator_job_inline(j, e->ops, e->ctx)) {
                     break;
                 }
                 /* Cheap: run it here, with this idle executor's context,
                  * in the order the scheduler gave it. */
-                vgpu_mediator_job_run(j, g->ops, e->ctx, e->frame,
+                vgpu_mediator_job_run(j, e->ops, e->ctx, e->frame,
                                       EXEC_FRAME_SIZE);
                 vgpu_mediator_job_finish(j);
             }
@@ -274,62 +275,106 @@ exec_online_cores(void)
                : (uint32_t)n;
 }
 
-/* Open @g's backend once per executor and start the threads. */
+/* How many executors the list item @item has: cpu_workers for a cpu
+ * string, else one. Sets *@ops; 0 for a backend this build lacks. */
+static size_t
+exec_item_count(const char *item, uint32_t cpu_workers,
+                const struct vgpu_backend_ops **ops)
+{
+    size_t name_len = strcspn(item, ":");
+    char name[EXEC_NAME_MAX];
+
+    *ops = NULL;
+    if (name_len >= sizeof(name)) {
+        return 0;
+    }
+    memcpy(name, item, name_len);
+    name[name_len] = '\0';
+    *ops = vgpu_backend_find(name);
+    if (*ops == NULL) {
+        return 0;
+    }
+    return strcmp(name, VGPU_BACKEND_CPU_NAME) == 0 ? cpu_workers : 1;
+}
+
+/* Start executor @e: its frame, its context of @ops with @spec, its
+ * thread. */
+static int
+exec_start(struct executor *e, const struct vgpu_backend_ops *ops,
+           const char *spec, char *err, size_t err_len)
+{
+    char why[256] = "";
+    int rc;
+
+    e->ops = ops;
+    e->frame = malloc(EXEC_FRAME_SIZE);
+    if (e->frame == NULL) {
+        vgpu_set_err(err, err_len, "out of memory");
+        return -ENOMEM;
+    }
+    rc = ops->open(spec, &e->ctx, why, sizeof(why));
+    if (rc < 0) {
+        e->ctx = NULL;
+        vgpu_set_err(err, err_len, "executor of '%s': %s", e->g->str,
+                     why[0] != '\0' ? why : vgpu_strerror(rc));
+        return rc;
+    }
+    rc = pthread_create(&e->thread, NULL, exec_thread, e);
+    if (rc != 0) {
+        vgpu_set_err(err, err_len, "executor of '%s': thread: %s", e->g->str,
+                     strerror(rc));
+        return -rc;
+    }
+    e->started = 1;
+    return 0;
+}
+
+/* Open a context per executor of @g and start the threads: each item of
+ * its list ("cuda:0,cuda:1") is one backend instance, with cpu_workers
+ * executors for a cpu item and one for any other. */
 static int
 exec_group_start(struct vgpu_executors *x, struct exec_group *g,
                  uint32_t cpu_workers, char *err, size_t err_len)
 {
-    const char *colon = strchr(g->str, ':');
-    size_t name_len = colon != NULL ? (size_t)(colon - g->str) : strlen(g->str);
-    const char *spec = colon != NULL ? colon + 1 : "";
-    char name[EXEC_NAME_MAX];
+    char item[VGPU_BACKENDS_ITEM_MAX];
+    const struct vgpu_backend_ops *ops;
+    size_t k = 0;
 
-    if (name_len >= sizeof(name)) {
-        vgpu_set_err(err, err_len, "backend '%s': name too long", g->str);
-        return -EINVAL;
+    g->n = 0;
+    for (size_t i = 0;
+         vgpu_backends_list_item(g->str, i, item, sizeof(item)) == 0; i++) {
+        g->n += exec_item_count(item, cpu_workers, &ops);
+        if (ops == NULL) {
+            vgpu_set_err(err, err_len, "backend '%s': unknown backend '%s'",
+                         g->str, item);
+            return -ENOENT;
+        }
     }
-    memcpy(name, g->str, name_len);
-    name[name_len] = '\0';
-    g->ops = vgpu_backend_find(name);
-    if (g->ops == NULL) {
-        vgpu_set_err(err, err_len, "backend '%s': unknown backend", g->str);
-        return -ENOENT;
-    }
-    g->n = strcmp(name, VGPU_BACKEND_CPU_NAME) == 0 ? cpu_workers : 1;
     g->execs = calloc(g->n, sizeof(*g->execs));
-    if (g->execs == NULL) {
+    if (g->n == 0 || g->execs == NULL) {
         g->n = 0;
-        vgpu_set_err(err, err_len, "out of memory");
+        vgpu_set_err(err, err_len, "backend '%s': no executor", g->str);
         return -ENOMEM;
     }
     for (size_t i = 0; i < g->n; i++) {
-        struct executor *e = &g->execs[i];
-        char why[256] = "";
-        int rc;
+        g->execs[i].x = x;
+        g->execs[i].g = g;
+        pthread_mutex_init(&g->execs[i].mu, NULL);
+        pthread_cond_init(&g->execs[i].cv, NULL);
+    }
+    for (size_t i = 0;
+         vgpu_backends_list_item(g->str, i, item, sizeof(item)) == 0; i++) {
+        size_t count = exec_item_count(item, cpu_workers, &ops);
+        const char *colon = strchr(item, ':');
 
-        e->x = x;
-        e->g = g;
-        pthread_mutex_init(&e->mu, NULL);
-        pthread_cond_init(&e->cv, NULL);
-        e->frame = malloc(EXEC_FRAME_SIZE);
-        if (e->frame == NULL) {
-            vgpu_set_err(err, err_len, "out of memory");
-            return -ENOMEM;
+        for (size_t c = 0; c < count; c++, k++) {
+            int rc = exec_start(&g->execs[k], ops, colon ? colon + 1 : "", err,
+                                err_len);
+
+            if (rc < 0) {
+                return rc;
+            }
         }
-        rc = g->ops->open(spec, &e->ctx, why, sizeof(why));
-        if (rc < 0) {
-            e->ctx = NULL;
-            vgpu_set_err(err, err_len, "executor of '%s': %s", g->str,
-                         why[0] != '\0' ? why : vgpu_strerror(rc));
-            return rc;
-        }
-        rc = pthread_create(&e->thread, NULL, exec_thread, e);
-        if (rc != 0) {
-            vgpu_set_err(err, err_len, "executor of '%s': thread: %s", g->str,
-                         strerror(rc));
-            return -rc;
-        }
-        e->started = 1;
     }
     return 0;
 }
@@ -422,7 +467,7 @@ vgpu_executors_destroy(struct vgpu_executors *x)
             struct executor *e = &g->execs[i];
 
             if (e->ctx != NULL) {
-                g->ops->close(e->ctx);
+                e->ops->close(e->ctx);
             }
             free(e->frame);
             pthread_cond_destroy(&e->cv);

@@ -3,10 +3,11 @@
  * backend instance, so that a backend's exec never runs on the event loop.
  *
  * Pools that name the same backend string ("cpu", "cpu:delay_us=50000",
- * "cuda:1") share one group of executors, as they shared one backend
- * context before: a "cpu" group has cpu_workers executors, any other
- * backend one (a GPU is one instance). Each executor opens its own
- * context, so no context is ever used by two threads at once.
+ * "cuda:1", or a list "cuda:0,cuda:1") share one group of executors, as
+ * they shared one backend context before. Each item of the string is one
+ * backend instance: a "cpu" item has cpu_workers executors, any other one
+ * (a GPU is one instance). Each executor opens its own context, so no
+ * context is ever used by two threads at once.
  *
  * The event loop decides, the executors execute:
  * - vgpu_executors_dispatch() (the loop's before-sleep hook) gives every
