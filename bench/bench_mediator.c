@@ -2,18 +2,24 @@
  * bench_mediator: the mediator daemon's cost over a bare Unix socket.
  *
  * Against a running vgpu-mediator (--socket, started by bench/mediator.sh),
- * and in the same run against baselines served by threads of this process
- * with the same message sizes (a 40-byte NOP REQUEST frame in, a 32-byte
- * RESPONSE frame out):
+ * and in the same run against baselines served by a forked child process
+ * (never a thread of this one, which would share its scheduler slot and its
+ * allocator) with the same message sizes (a 40-byte NOP REQUEST frame in, a
+ * 32-byte RESPONSE frame out):
  * 1. NOP round-trip latency, p50 and p99 of --iters sequential NOPs on one
  *    connection, vs a ping-pong server thread that reads a request-sized
  *    message and writes a response-sized one.
- * 2. Aggregate NOP/s with 1, 4, 16 and 64 client threads (each its own
+ * 2. Aggregate NOP/s with 1, 4, 16, 64 and 256 client threads (each its own
  *    connection and vm_id, one request in flight, --seconds each), vs a bare
- *    epoll server thread (one epoll loop) serving the same clients.
+ *    epoll server process (one epoll loop) serving the same clients.
  * 3. With --daemon-pid: the daemon's VmRSS with 256 idle clients after
  *    HELLO, and its VmRSS and fd count before and after 10,000
  *    connect/HELLO/disconnect cycles.
+ * 4. With --daemon-pid: scaling with connected VMs: 8 clients sending NOPs
+ *    while 10, 100 and 1,000 VMs are connected in all (the rest idle after
+ *    HELLO): NOP/s, and the daemon's CPU time per request (utime + stime
+ *    from /proc over the round, divided by the requests answered), and its
+ *    VmRSS with the 1,000.
  * The client code is the same for the daemon and the baselines: encode the
  * frame, write it, read and decode the answer. The daemon and its baseline
  * take turns in ROUNDS alternating blocks, so that load from elsewhere on a
@@ -33,29 +39,36 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vgpu/proto.h"
 #include "vgpu/regs.h"
 
-#define REQ_SIZE         (VGPU_HDR_SIZE + VGPU_OP_HDR_SIZE)
-#define RESP_SIZE        VGPU_HDR_SIZE
-#define MAX_CLIENTS      64u
-#define IDLE_CLIENTS     256u
-#define CYCLES           10000u
-#define WARMUP_CYCLES    1000u
-#define RSS_NOISE_KIB    64 /* a few pages of allocator noise */
-#define VM_LATENCY       1000u
-#define VM_THROUGHPUT    2000u
-#define VM_IDLE          3000u
-#define VM_CYCLE         4000u
-#define IO_TIMEOUT_S     10
-#define EPOLL_BATCH      64
-#define ROUNDS           5u /* alternating rounds of subject and baseline */
-#define TARGET_LAT_RATIO 1.5
-#define TARGET_TPUT      0.8
-#define TARGET_RSS_KIB   (16u * 1024u)
+#define REQ_SIZE           (VGPU_HDR_SIZE + VGPU_OP_HDR_SIZE)
+#define RESP_SIZE          VGPU_HDR_SIZE
+#define MAX_CLIENTS        256u
+#define IDLE_CLIENTS       256u
+#define CYCLES             10000u
+#define WARMUP_CYCLES      1000u
+#define RSS_NOISE_KIB      64 /* a few pages of allocator noise */
+#define VM_LATENCY         1000u
+#define VM_THROUGHPUT      2000u
+#define VM_IDLE            3000u
+#define VM_CYCLE           4000u
+#define IO_TIMEOUT_S       10
+#define EPOLL_BATCH        64
+#define ROUNDS             5u /* alternating rounds of subject and baseline */
+#define TARGET_LAT_RATIO   1.1
+#define TARGET_TPUT        0.9
+#define TARGET_RSS_KIB     (16u * 1024u)
+/* Scaling: VMs connected in all, of which SCALE_ACTIVE send NOPs. */
+#define SCALE_ACTIVE       8u
+#define SCALE_MAX_VMS      1000u
+#define VM_SCALE           10000u
+#define TARGET_SCALE_RSS   (32u * 1024u) /* KiB, with SCALE_MAX_VMS */
+#define TARGET_SCALE_DRIFT 1.25 /* cost per request, most VMs over fewest */
 
 struct bench_opts {
     const char *socket;
@@ -250,8 +263,8 @@ struct baseline {
     char dir[64];
     char path[128];
     int listen_fd;
-    int stop_fd[2]; /* a pipe: a byte on it stops the server thread */
-    pthread_t thread;
+    int stop_fd[2]; /* a pipe: a byte on it stops the server */
+    pid_t pid;      /* the server: a forked child */
 };
 
 static void
@@ -275,13 +288,33 @@ baseline_listen(struct baseline *b)
     }
 }
 
+/* Run @fn(@b) in a forked child process, which exits when it returns. */
+static void
+baseline_spawn(struct baseline *b, void *(*fn)(void *))
+{
+    fflush(stdout);
+    b->pid = fork();
+    if (b->pid < 0) {
+        die("fork: %s", strerror(errno));
+    }
+    if (b->pid == 0) {
+        fn(b);
+        _exit(0);
+    }
+}
+
 static void
 baseline_stop(struct baseline *b)
 {
+    int status;
+
     if (write(b->stop_fd[1], "x", 1) != 1) {
         die("stop: %s", strerror(errno));
     }
-    pthread_join(b->thread, NULL);
+    if (waitpid(b->pid, &status, 0) != b->pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        die("the baseline server failed");
+    }
     close(b->listen_fd);
     close(b->stop_fd[0]);
     close(b->stop_fd[1]);
@@ -452,9 +485,7 @@ bench_latency(const struct bench_opts *o)
         die("out of memory");
     }
     baseline_listen(&b);
-    if (pthread_create(&b.thread, NULL, pingpong_main, &b) != 0) {
-        die("pthread_create");
-    }
+    baseline_spawn(&b, pingpong_main);
     client_open(&cd, o->socket, VM_LATENCY);
     client_hello(&cd);
     client_open(&cb, b.path, VM_LATENCY);
@@ -577,16 +608,14 @@ tput_stop(struct tput_set *s)
 static void
 bench_throughput(const struct bench_opts *o)
 {
-    static const unsigned counts[] = {1, 4, 16, MAX_CLIENTS};
+    static const unsigned counts[] = {1, 4, 16, 64, MAX_CLIENTS};
     static struct tput_set sd, sb;
     static struct tput_arg ad[MAX_CLIENTS], ab[MAX_CLIENTS];
     uint64_t ns = (uint64_t)(o->seconds * 1e9) / ROUNDS;
     struct baseline b;
 
     baseline_listen(&b);
-    if (pthread_create(&b.thread, NULL, epoll_main, &b) != 0) {
-        die("pthread_create");
-    }
+    baseline_spawn(&b, epoll_main);
     printf("== aggregate NOP/s, one request in flight per client, %.1f s "
            "each in %u alternating rounds (median round; min-max)\n",
            o->seconds, ROUNDS);
@@ -724,6 +753,97 @@ bench_memory(const struct bench_opts *o)
            rss3 - rss2 <= RSS_NOISE_KIB && fd3 <= fd2 ? "met" : "MISSED");
 }
 
+/* ---- 4. Scaling with connected VMs ----------------------------------------
+ */
+
+/* The daemon's CPU time so far (utime + stime), in nanoseconds. */
+static uint64_t
+proc_cpu_ns(long pid)
+{
+    char path[64], buf[1024];
+    unsigned long ut = 0, st = 0;
+    const char *p;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        die("%s: %s", path, strerror(errno));
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the ")" that ends the name. */
+    p = strrchr(buf, ')');
+    if (p == NULL || sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+                            "%*u %lu %lu",
+                            &ut, &st) != 2) {
+        die("%s: cannot parse", path);
+    }
+    return (uint64_t)(ut + st) * (1000000000u / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+static void
+bench_scaling(const struct bench_opts *o)
+{
+    static const unsigned vms[] = {10, 100, SCALE_MAX_VMS};
+    static struct client idle[SCALE_MAX_VMS];
+    static struct tput_set s;
+    static struct tput_arg args[SCALE_ACTIVE];
+    uint64_t ns = (uint64_t)(o->seconds * 1e9) / ROUNDS;
+    double cost[sizeof(vms) / sizeof(vms[0])];
+    unsigned open_idle = 0;
+    long rss = 0;
+
+    printf("== scaling: %u clients sending NOPs among N connected VMs, "
+           "%u rounds of %.2f s (median round)\n",
+           SCALE_ACTIVE, ROUNDS, (double)ns / 1e9);
+    s = (struct tput_set){.path = o->socket,
+                          .hello = true,
+                          .clients = SCALE_ACTIVE,
+                          .vm_base = VM_SCALE};
+    tput_start(&s, args);
+    for (size_t i = 0; i < sizeof(vms) / sizeof(vms[0]); i++) {
+        double rate[ROUNDS], per[ROUNDS];
+
+        while (open_idle + SCALE_ACTIVE < vms[i]) {
+            client_open(&idle[open_idle], o->socket,
+                        VM_SCALE + SCALE_ACTIVE + open_idle);
+            client_hello(&idle[open_idle]);
+            open_idle++;
+        }
+        for (unsigned r = 0; r < ROUNDS; r++) {
+            uint64_t c0 = proc_cpu_ns(o->daemon_pid);
+            uint64_t t0 = now_ns();
+            double nops;
+
+            rate[r] = tput_round(&s, ns);
+            nops = rate[r] * (double)(now_ns() - t0) / 1e9;
+            per[r] = (double)(proc_cpu_ns(o->daemon_pid) - c0) / 1e3 / nops;
+        }
+        qsort(rate, ROUNDS, sizeof(rate[0]), cmp_double);
+        qsort(per, ROUNDS, sizeof(per[0]), cmp_double);
+        cost[i] = per[ROUNDS / 2];
+        rss = proc_rss_kib(o->daemon_pid);
+        printf("%5u VMs: %8.0f NOP/s, daemon CPU %.2f us per request "
+               "(%.2f-%.2f), VmRSS %ld KiB\n",
+               vms[i], rate[ROUNDS / 2], cost[i], per[0], per[ROUNDS - 1], rss);
+    }
+    tput_stop(&s);
+    for (unsigned i = 0; i < open_idle; i++) {
+        close(idle[i].fd);
+    }
+    printf("VmRSS with %u VMs connected: %ld KiB (target <= %u KiB: %s); "
+           "cost per request %u VMs / %u VMs: %.2fx (target <= %.2fx, "
+           "flat: %s)\n",
+           SCALE_MAX_VMS, rss, TARGET_SCALE_RSS,
+           rss <= (long)TARGET_SCALE_RSS ? "met" : "MISSED", SCALE_MAX_VMS,
+           vms[0], cost[2] / cost[0], TARGET_SCALE_DRIFT,
+           cost[2] / cost[0] <= TARGET_SCALE_DRIFT ? "met" : "MISSED");
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void
@@ -775,6 +895,7 @@ main(int argc, char **argv)
     bench_throughput(&o);
     if (o.daemon_pid > 0) {
         bench_memory(&o);
+        bench_scaling(&o);
     }
     return 0;
 }

@@ -6,7 +6,8 @@
 #   asan       build/asan, -DVGPU_SANITIZE=address,undefined: every unit
 #              and integration test (vgpu-chaos included)
 #   tsan       build/tsan, -DVGPU_SANITIZE=thread: the threaded simulator
-#              (sim_threaded) and the daemon's integration tests
+#              (sim_threaded), the daemon's integration tests (its
+#              executor threads included) and a short vgpu-chaos run
 #   valgrind   build/valgrind, a plain build: the daemon under memcheck
 #              (tests/integration/mediator_valgrind.sh)
 #
@@ -114,6 +115,15 @@ tsan_tests() {
         echo "sim_threaded did not run in build/tsan"
         return 1
     }
+    # The daemon's executor threads (4 of them for pools A and B) under
+    # the chaos test's faults, shortened: a TSan daemon is some 10x slower.
+    rm -rf "$REPORTS"
+    mkdir -p "$REPORTS"
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$REPORTS/tsan" \
+        build/tsan/tests/chaos/vgpu-chaos --vms 32 --requests-per-vm 300 \
+        --duration-s 120 --seed 1 build/tsan/src/daemon/vgpu-mediator ||
+        return 1
+    no_reports
 }
 
 valgrind_daemon() {

@@ -105,6 +105,16 @@ struct vgpu_backend_ops {
      * open() may still fail after a 0 (out of device memory).
      */
     int (*probe)(const char *spec, char *why, size_t why_len);
+
+    /**
+     * cheap() - may exec(@ctx, @op) run on the mediator's event-loop thread?
+     * Optional: NULL means never. Say yes only for work that is bounded
+     * and far cheaper than a hand-off to another thread (some microseconds):
+     * the CPU backend says yes for NOP when it has no delay_us. The daemon
+     * then runs it inline, in scheduling order, instead of on an executor
+     * thread (docs/mediator.md, "Executors"). Thread-safe; reads @ctx only.
+     */
+    int (*cheap)(void *ctx, const struct vgpu_op_desc *op);
 };
 
 /* The largest N of the CPU backend's "delay_us=N" spec: 10 s. */

@@ -11,6 +11,8 @@
  *
  * Threading: a mediator and its connections are not thread-safe; the owner
  * serialises every call (the daemon's event loop, or the simulator's lock).
+ * The one exception is vgpu_mediator_job_run(), which an executor thread
+ * may call on a job it was handed (see "Executors" below).
  *
  * Ownership: the core never frees a connection on its own. When it decides a
  * connection must end (a protocol error, a refused HELLO, an output buffer
@@ -43,7 +45,9 @@ struct vgpu_mediator_ops {
      * close it and call vgpu_mediator_conn_close(). Must not call back into
      * the core from inside this call. */
     void (*close)(void *conn_opaque);
-    /* Monotonic nanoseconds, for queue wait, service time and aging. */
+    /* Monotonic nanoseconds, for queue wait, service time and aging.
+     * Called from executor threads too (vgpu_mediator_job_run()): it must
+     * be thread-safe (a clock read is). */
     uint64_t (*now_ns)(void *opaque);
     /* One log line, without a newline. May be NULL. */
     void (*log)(void *opaque, int level, const char *line);
@@ -159,6 +163,78 @@ VGPU_EXPORT void vgpu_mediator_conn_close(struct vgpu_mconn *c);
 VGPU_EXPORT size_t vgpu_mediator_dispatch(struct vgpu_mediator *m,
                                           size_t budget);
 
+/*
+ * Executors. vgpu_mediator_dispatch() is the inline executor: it takes,
+ * runs and finishes each request on the caller's thread. A transport with
+ * executor threads (the daemon) splits those three steps:
+ *
+ *   owner's thread               executor's thread
+ *   j = vgpu_mediator_take()  -> vgpu_mediator_job_run(j, its backend)
+ *   vgpu_mediator_job_finish(j) <- (the owner learns it has run)
+ *
+ * Between take and finish the job belongs to the executor: the owner does
+ * not touch it, and the request bytes it reads stay put even when its
+ * connection closes meanwhile (the job is then orphaned: finish drops the
+ * answer and counts it in vgpu_mediator_dropped_answers()). The owner must
+ * make run's writes visible before it calls finish (a lock, as any hand-off
+ * between threads), and must finish every job before
+ * vgpu_mediator_destroy().
+ */
+struct vgpu_mediator_job;
+
+/**
+ * vgpu_mediator_take() - the next request of @pool, per the scheduling
+ * policy at the current time, now owned by the caller as a job.
+ * Return: the job, or NULL when @pool has nothing queued. O(1).
+ */
+VGPU_EXPORT struct vgpu_mediator_job *
+vgpu_mediator_take(struct vgpu_mediator *m, uint8_t pool);
+
+/**
+ * vgpu_mediator_job_inline() - whether @ops says the job is cheap enough to
+ * run on the owner's thread (backend.h, cheap: a NOP on a backend without
+ * a delay). The daemon then runs it there instead of handing it to an
+ * executor thread, which saves two thread hops on the fast path.
+ */
+VGPU_EXPORT int vgpu_mediator_job_inline(const struct vgpu_mediator_job *j,
+                                         const struct vgpu_backend_ops *ops,
+                                         void *ctx);
+
+/**
+ * vgpu_mediator_job_run() - execute @j on the backend @ops with @ctx; the
+ * result is written at @frame + VGPU_HDR_SIZE, so that finish frames it
+ * in place. @frame (@frame_cap bytes, at least VGPU_HDR_SIZE plus the
+ * largest answer of the job's connection: VGPU_HDR_SIZE +
+ * VGPU_MAX_PAYLOAD covers every one) must stay untouched until finish.
+ * Thread-safe: it touches only @j, @frame and @ctx, and reads the clock;
+ * the caller serialises calls on one @ctx.
+ */
+VGPU_EXPORT void vgpu_mediator_job_run(struct vgpu_mediator_job *j,
+                                       const struct vgpu_backend_ops *ops,
+                                       void *ctx, uint8_t *frame,
+                                       size_t frame_cap);
+
+/**
+ * vgpu_mediator_job_finish() - on the owner's thread, after run: charge
+ * the service time to the scheduler, record the VM's stats, log the line,
+ * send the RESPONSE on the job's connection (or drop and count it when the
+ * connection is gone or closing) and free the request.
+ */
+VGPU_EXPORT void vgpu_mediator_job_finish(struct vgpu_mediator_job *j);
+
+/** vgpu_mediator_running() - jobs taken and not finished yet. */
+VGPU_EXPORT size_t vgpu_mediator_running(const struct vgpu_mediator *m);
+
+/** vgpu_mediator_conn_running() - of them, the jobs of connection @c. */
+VGPU_EXPORT uint32_t vgpu_mediator_conn_running(const struct vgpu_mconn *c);
+
+/**
+ * vgpu_mediator_dropped_answers() - answers of jobs whose connection went
+ * away while they ran: computed, then dropped, since start.
+ */
+VGPU_EXPORT uint64_t
+vgpu_mediator_dropped_answers(const struct vgpu_mediator *m);
+
 /**
  * vgpu_mediator_conn_inflight() - for a queue connection (its HELLO offered
  * VGPU_CAP_QUEUE), the requests it may have in flight, as its 12-byte
@@ -174,6 +250,12 @@ VGPU_EXPORT uint32_t vgpu_mediator_conn_inflight(const struct vgpu_mconn *c);
  * now (queued, running, or being received), over all connections.
  */
 VGPU_EXPORT uint64_t vgpu_mediator_held_bytes(const struct vgpu_mediator *m);
+
+/**
+ * vgpu_mediator_pending_pools() - the pools with requests waiting, as a
+ * bit mask: bit i for pool 'A' + i. O(1).
+ */
+VGPU_EXPORT uint32_t vgpu_mediator_pending_pools(const struct vgpu_mediator *m);
 
 /** vgpu_mediator_pending() - requests waiting in the scheduler. */
 VGPU_EXPORT size_t vgpu_mediator_pending(const struct vgpu_mediator *m);

@@ -297,9 +297,21 @@ cpu_close(void *ctx)
     }
 }
 
+/* A NOP computes nothing: cheaper inline than a thread hop, unless the
+ * context's delay makes it a slow device on purpose. */
+static int
+cpu_cheap(void *ctx, const struct vgpu_op_desc *op)
+{
+    const struct cpu_ctx *c = ctx;
+
+    return c != NULL && c->magic == CPU_CTX_MAGIC && c->delay_us == 0 &&
+           op->op == VGPU_OP_NOP;
+}
+
 const struct vgpu_backend_ops vgpu_backend_cpu = {
     .name = VGPU_BACKEND_CPU_NAME,
     .open = cpu_open,
     .exec = cpu_exec,
     .close = cpu_close,
+    .cheap = cpu_cheap,
 };

@@ -84,6 +84,55 @@ conn_vm_text(const struct vgpu_mconn *c, char *buf, size_t len)
 
 /* ---- Sending ------------------------------------------------------------- */
 
+/* Give @n encoded bytes of a @type frame to ops->send; on a failure the
+ * connection is aborted. */
+static int
+conn_transmit(struct vgpu_mconn *c, uint16_t type, const uint8_t *bytes,
+              size_t n)
+{
+    struct vgpu_mediator *m = c->m;
+    char vm[16];
+    int rc;
+
+    rc = m->ops->send(c->opaque, bytes, n);
+    if (rc != 0) {
+        rc = rc < 0 ? rc : -EPIPE;
+        vgpu_med_log(m, VGPU_LOG_WARN, "vm=%s: cannot send %s: %s; closing",
+                     conn_vm_text(c, vm, sizeof(vm)), conn_msg_name(type),
+                     vgpu_strerror(rc));
+        vgpu_med_conn_abort(c, rc);
+    }
+    return rc;
+}
+
+static void
+conn_hdr_of(struct vgpu_hdr *h, uint16_t type, const struct vgpu_med_ident *id,
+            uint32_t status)
+{
+    vgpu_hdr_init(h, type);
+    h->vm_id = id->vm_id;
+    h->request_id = id->request_id;
+    h->pool_id = id->pool;
+    h->priority = id->priority;
+    h->status = status;
+}
+
+int
+vgpu_med_send_framed(struct vgpu_mconn *c, uint16_t type,
+                     const struct vgpu_med_ident *id, uint32_t status,
+                     uint8_t *frame, size_t len)
+{
+    struct vgpu_hdr h;
+
+    if (c->state == VGPU_MCONN_CLOSING) {
+        return c->close_rc;
+    }
+    conn_hdr_of(&h, type, id, status);
+    h.payload_len = (uint32_t)len;
+    vgpu_hdr_pack(&h, frame);
+    return conn_transmit(c, type, frame, VGPU_HDR_SIZE + len);
+}
+
 int
 vgpu_med_send(struct vgpu_mconn *c, uint16_t type,
               const struct vgpu_med_ident *id, uint32_t status,
@@ -93,26 +142,17 @@ vgpu_med_send(struct vgpu_mconn *c, uint16_t type,
     struct vgpu_hdr h;
     char vm[16];
     int n;
-    int rc;
 
     if (c->state == VGPU_MCONN_CLOSING) {
         return c->close_rc;
     }
-    vgpu_hdr_init(&h, type);
-    h.vm_id = id->vm_id;
-    h.request_id = id->request_id;
-    h.pool_id = id->pool;
-    h.priority = id->priority;
-    h.status = status;
     if (payload == m->wire + VGPU_HDR_SIZE &&
         len <= m->wire_cap - VGPU_HDR_SIZE) {
         /* A result the backend wrote in place: frame it around itself. */
-        h.payload_len = (uint32_t)len;
-        vgpu_hdr_pack(&h, m->wire);
-        n = (int)(VGPU_HDR_SIZE + len);
-    } else {
-        n = vgpu_frame_encode(&h, payload, len, m->wire, m->wire_cap);
+        return vgpu_med_send_framed(c, type, id, status, m->wire, len);
     }
+    conn_hdr_of(&h, type, id, status);
+    n = vgpu_frame_encode(&h, payload, len, m->wire, m->wire_cap);
     if (n < 0) {
         /* Not reached: every payload the core sends fits the buffer. */
         vgpu_med_log(m, VGPU_LOG_ERROR, "vm=%s: cannot encode %s: %s",
@@ -121,16 +161,7 @@ vgpu_med_send(struct vgpu_mconn *c, uint16_t type,
         vgpu_med_conn_abort(c, n);
         return n;
     }
-    rc = m->ops->send(c->opaque, m->wire, (size_t)n);
-    if (rc != 0) {
-        rc = rc < 0 ? rc : -EPIPE;
-        vgpu_med_log(m, VGPU_LOG_WARN, "vm=%s: cannot send %s: %s; closing",
-                     conn_vm_text(c, vm, sizeof(vm)), conn_msg_name(type),
-                     vgpu_strerror(rc));
-        vgpu_med_conn_abort(c, rc);
-        return rc;
-    }
-    return 0;
+    return conn_transmit(c, type, m->wire, (size_t)n);
 }
 
 int
@@ -287,6 +318,9 @@ vgpu_mediator_conn_close(struct vgpu_mconn *c)
     conn_refusals_summary(c);
     vgpu_med_request_free(c->rx); /* a REQUEST cut short */
     c->rx = NULL;
+    if (c->running > 0) {
+        vgpu_med_orphan_running(c);
+    }
     /* Only the connection that owns the vm_id may take its work away: a
      * refused duplicate never owned it. */
     if (c->owns_vm) {
@@ -589,6 +623,7 @@ conn_request(struct vgpu_mconn *c, const struct vgpu_frame *f)
     }
     vgpu_sched_item_init(&r->item, c->vm_id, c->pool, c->priority);
     r->request_id = id.request_id;
+    r->stats = c->stats;
     r->desc = desc; /* desc.operands points into r->bytes already */
     rc = vgpu_sched_enqueue(m->sched, &r->item, vgpu_med_now(m));
     if (rc < 0) {
@@ -720,6 +755,12 @@ vgpu_mediator_conn_input(struct vgpu_mconn *c, const uint8_t *data, size_t len)
         }
     }
     return c->state == VGPU_MCONN_CLOSING ? c->close_rc : 0;
+}
+
+uint32_t
+vgpu_mediator_conn_running(const struct vgpu_mconn *c)
+{
+    return c->running;
 }
 
 uint32_t

@@ -19,6 +19,8 @@
 #define MED_DEFAULT_BACKEND  VGPU_BACKEND_CPU_NAME
 /* The longest backend name (before ':') that can be looked up. */
 #define MED_BACKEND_NAME_MAX 64u
+/* The longest item of a pool's backend list. */
+#define MED_BACKEND_ITEM_MAX 128u
 
 void
 vgpu_med_log(struct vgpu_mediator *m, int level, const char *fmt, ...)
@@ -80,6 +82,8 @@ vgpu_med_request_free(struct vgpu_med_request *r)
     m = r->m;
     if (r->conn != NULL) {
         r->conn->held_reqs--;
+        m->held_bytes -= r->len;
+    } else if (r->orphan) {
         m->held_bytes -= r->len;
     }
     if (r->cap == MED_SMALL_CAP && m->n_small_free < MED_SMALL_KEEP) {
@@ -147,14 +151,29 @@ med_pool_backend(const struct vgpu_mediator_config *cfg, size_t i)
     return MED_DEFAULT_BACKEND;
 }
 
-/* Open the backend "name[:spec]" @str for pool @i. */
+/* Open the backend "name[:spec]" @str for pool @i. Of a list "a,b" (the
+ * daemon's executors open every item; see docs/mediator.md) the core, whose
+ * vgpu_mediator_dispatch() is one inline executor, opens the first. */
 static int
-med_open_backend(struct vgpu_med_backend *b, size_t i, const char *str,
+med_open_backend(struct vgpu_med_backend *b, size_t i, const char *list,
                  char *err, size_t err_len)
 {
-    const char *colon = strchr(str, ':');
-    size_t name_len = colon != NULL ? (size_t)(colon - str) : strlen(str);
-    const char *spec = colon != NULL ? colon + 1 : "";
+    char str[MED_BACKEND_ITEM_MAX];
+    size_t item_len = strcspn(list, ",");
+    const char *colon;
+    size_t name_len;
+    const char *spec;
+
+    if (item_len >= sizeof(str)) {
+        vgpu_set_err(err, err_len, "pool %c: backend '%s': too long",
+                     (char)(VGPU_POOL_FIRST + i), list);
+        return -ENAMETOOLONG;
+    }
+    memcpy(str, list, item_len);
+    str[item_len] = '\0';
+    colon = strchr(str, ':');
+    name_len = colon != NULL ? (size_t)(colon - str) : strlen(str);
+    spec = colon != NULL ? colon + 1 : "";
     char name[MED_BACKEND_NAME_MAX];
     char why[VGPU_MED_MSG_MAX] = "";
     int rc;
@@ -402,12 +421,98 @@ med_elapsed(uint64_t from, uint64_t to)
     return to > from ? to - from : 0;
 }
 
-/* Run one request taken from the scheduler at @start, answer it, free it. */
-static void
-med_execute(struct vgpu_mediator *m, struct vgpu_med_request *r, uint64_t start)
+static struct vgpu_med_request *
+med_request_of_job(struct vgpu_mediator_job *j)
 {
-    const struct vgpu_med_backend *b =
-        &m->backends[r->item.pool - VGPU_POOL_FIRST];
+    return (struct vgpu_med_request *)((char *)j -
+                                       offsetof(struct vgpu_med_request, job));
+}
+
+struct vgpu_mediator_job *
+vgpu_mediator_take(struct vgpu_mediator *m, uint8_t pool)
+{
+    uint64_t now = vgpu_med_now(m);
+    struct vgpu_sched_item *item = vgpu_sched_next(m->sched, pool, now);
+    struct vgpu_med_request *r;
+    struct vgpu_mediator_job *j;
+
+    if (item == NULL) {
+        return NULL;
+    }
+    r = vgpu_med_request_of(item);
+    j = &r->job;
+    memset(j, 0, sizeof(*j));
+    j->start_ns = now;
+    j->run_next = m->running;
+    if (m->running != NULL) {
+        m->running->run_prev = j;
+    }
+    m->running = j;
+    m->n_running++;
+    r->conn->running++;
+    vgpu_med_log(
+        m, VGPU_LOG_DEBUG, "vm=%u req=%u op=%s taken wait_us=%llu",
+        (unsigned)r->item.vm_id, (unsigned)r->request_id,
+        vgpu_op_name(r->desc.op),
+        (unsigned long long)(med_elapsed(r->item.enqueue_ns, now) / 1000u));
+    return j;
+}
+
+int
+vgpu_mediator_job_inline(const struct vgpu_mediator_job *j,
+                         const struct vgpu_backend_ops *ops, void *ctx)
+{
+    const struct vgpu_med_request *r =
+        med_request_of_job((struct vgpu_mediator_job *)j);
+
+    return ops->cheap != NULL && ops->cheap(ctx, &r->desc);
+}
+
+void
+vgpu_mediator_job_run(struct vgpu_mediator_job *j,
+                      const struct vgpu_backend_ops *ops, void *ctx,
+                      uint8_t *frame, size_t frame_cap)
+{
+    struct vgpu_med_request *r = med_request_of_job(j);
+    struct vgpu_mediator *m = r->m;
+    size_t cap = frame_cap > VGPU_HDR_SIZE ? frame_cap - VGPU_HDR_SIZE : 0;
+
+    j->frame = frame;
+    j->frame_cap = frame_cap;
+    j->backend = ops->name;
+    j->msg[0] = '\0';
+    j->out_len = 0;
+    /* The result goes where the answer is framed: no copy. */
+    j->status = ops->exec(ctx, &r->desc, frame + VGPU_HDR_SIZE, cap,
+                          &j->out_len, j->msg, sizeof(j->msg));
+    if (j->status == VGPU_ERR_NONE && j->out_len > cap) {
+        j->out_len = cap;
+    }
+    /* now_ns is a clock read, safe from any thread (mediator.h). */
+    j->end_ns = vgpu_med_now(m);
+}
+
+/* The answer of @j, whose connection @c is still there and greeted. */
+static void
+med_answer(struct vgpu_mconn *c, struct vgpu_mediator_job *j,
+           const struct vgpu_med_ident *id, int status)
+{
+    if (status == VGPU_ERR_NONE) {
+        if (vgpu_med_send_framed(c, VGPU_MSG_RESPONSE, id, VGPU_ERR_NONE,
+                                 j->frame, j->out_len) == 0 &&
+            c->stats != NULL) {
+            vgpu_stats_response(c->stats, VGPU_ERR_NONE, j->out_len);
+        }
+        return;
+    }
+    vgpu_med_respond(c, id, (uint32_t)status, j->msg, strlen(j->msg));
+}
+
+void
+vgpu_mediator_job_finish(struct vgpu_mediator_job *j)
+{
+    struct vgpu_med_request *r = med_request_of_job(j);
+    struct vgpu_mediator *m = r->m;
     struct vgpu_mconn *c = r->conn;
     struct vgpu_med_ident id = {
         .vm_id = r->item.vm_id,
@@ -415,39 +520,39 @@ med_execute(struct vgpu_mediator *m, struct vgpu_med_request *r, uint64_t start)
         .pool = r->item.pool,
         .priority = r->item.priority,
     };
-    char msg[VGPU_MED_MSG_MAX] = "";
-    uint8_t *result = m->wire + VGPU_HDR_SIZE;
-    size_t result_cap = m->wire_cap - VGPU_HDR_SIZE;
-    const void *payload;
-    size_t out_len = 0;
+    uint64_t wait = med_elapsed(r->item.enqueue_ns, j->start_ns);
+    uint64_t service = med_elapsed(j->start_ns, j->end_ns);
+    int status = j->status;
     size_t len;
-    uint64_t wait;
-    uint64_t service;
-    int status;
 
-    /* The result goes where vgpu_med_send() frames it: no copy. */
-    status = b->ops->exec(b->ctx, &r->desc, result, result_cap, &out_len, msg,
-                          sizeof(msg));
-    service = med_elapsed(start, vgpu_med_now(m));
-    wait = med_elapsed(r->item.enqueue_ns, start);
-    vgpu_sched_charge(m->sched, &r->item, service);
-
-    if (status == VGPU_ERR_NONE) {
-        payload = result;
-        len = out_len <= result_cap ? out_len : result_cap;
+    if (j->run_prev != NULL) {
+        j->run_prev->run_next = j->run_next;
     } else {
+        m->running = j->run_next;
+    }
+    if (j->run_next != NULL) {
+        j->run_next->run_prev = j->run_prev;
+    }
+    m->n_running--;
+    if (c != NULL) {
+        c->running--;
+    }
+    vgpu_sched_charge(m->sched, &r->item, service);
+    if (status != VGPU_ERR_NONE) {
         if (status < 0 || status >= (int)VGPU_ERR_COUNT) {
             status = VGPU_ERR_BACKEND_ERROR;
         }
-        if (msg[0] == '\0') {
-            snprintf(msg, sizeof(msg), "%s backend: %s", b->ops->name,
+        if (j->msg[0] == '\0') {
+            snprintf(j->msg, sizeof(j->msg), "%s backend: %s",
+                     j->backend != NULL ? j->backend : "?",
                      vgpu_strerror(status));
         }
-        payload = msg;
-        len = strlen(msg);
     }
-    vgpu_hist_record(&c->stats->wait, wait);
-    vgpu_hist_record(&c->stats->service, service);
+    len = status == VGPU_ERR_NONE ? j->out_len : strlen(j->msg);
+    if (r->stats != NULL) {
+        vgpu_hist_record(&r->stats->wait, wait);
+        vgpu_hist_record(&r->stats->service, service);
+    }
     vgpu_med_log(m, status == VGPU_ERR_NONE ? VGPU_LOG_INFO : VGPU_LOG_WARN,
                  "vm=%u req=%u op=%s status=%s wait_us=%llu service_us=%llu "
                  "in=%zu out=%zu",
@@ -455,10 +560,44 @@ med_execute(struct vgpu_mediator *m, struct vgpu_med_request *r, uint64_t start)
                  vgpu_op_name(r->desc.op), vgpu_strerror(status),
                  (unsigned long long)(wait / 1000u),
                  (unsigned long long)(service / 1000u), r->len, len);
-    if (c->state == VGPU_MCONN_READY) {
-        vgpu_med_respond(c, &id, (uint32_t)status, payload, len);
+    if (c != NULL && c->state == VGPU_MCONN_READY) {
+        med_answer(c, j, &id, status);
+    } else {
+        /* Its VM disconnected while it ran: nobody reads the answer. */
+        m->dropped_answers++;
+        vgpu_med_log(m, VGPU_LOG_INFO,
+                     "vm=%u req=%u: answer dropped, the connection is gone",
+                     (unsigned)id.vm_id, (unsigned)id.request_id);
     }
     vgpu_med_request_free(r);
+}
+
+void
+vgpu_med_orphan_running(struct vgpu_mconn *c)
+{
+    for (struct vgpu_mediator_job *j = c->m->running; j != NULL;
+         j = j->run_next) {
+        struct vgpu_med_request *r = med_request_of_job(j);
+
+        if (r->conn == c) {
+            r->conn = NULL;
+            r->orphan = 1;
+            c->held_reqs--;
+            c->running--;
+        }
+    }
+}
+
+size_t
+vgpu_mediator_running(const struct vgpu_mediator *m)
+{
+    return m->n_running;
+}
+
+uint64_t
+vgpu_mediator_dropped_answers(const struct vgpu_mediator *m)
+{
+    return m->dropped_answers;
 }
 
 size_t
@@ -467,20 +606,23 @@ vgpu_mediator_dispatch(struct vgpu_mediator *m, size_t budget)
     uint32_t pending = vgpu_sched_pending(m->sched);
     size_t done = 0;
 
+    /* The inline executor: take, run and finish on the caller's thread,
+     * with the pool's own backend context and m->wire as the frame. */
     for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
         uint8_t pool = (uint8_t)(VGPU_POOL_FIRST + i);
+        const struct vgpu_med_backend *b = &m->backends[i];
 
         if ((pending & (1u << i)) == 0) {
             continue;
         }
         for (size_t n = 0; budget == 0 || n < budget; n++) {
-            uint64_t now = vgpu_med_now(m);
-            struct vgpu_sched_item *item = vgpu_sched_next(m->sched, pool, now);
+            struct vgpu_mediator_job *j = vgpu_mediator_take(m, pool);
 
-            if (item == NULL) {
+            if (j == NULL) {
                 break;
             }
-            med_execute(m, vgpu_med_request_of(item), now);
+            vgpu_mediator_job_run(j, b->ops, b->ctx, m->wire, m->wire_cap);
+            vgpu_mediator_job_finish(j);
             done++;
         }
     }
@@ -508,6 +650,12 @@ uint64_t
 vgpu_mediator_held_bytes(const struct vgpu_mediator *m)
 {
     return m->held_bytes;
+}
+
+uint32_t
+vgpu_mediator_pending_pools(const struct vgpu_mediator *m)
+{
+    return vgpu_sched_pending(m->sched);
 }
 
 size_t

@@ -46,6 +46,25 @@ struct vgpu_med_backend {
     int owner;
 };
 
+/* The executor's part of a request taken from the scheduler (mediator.h,
+ * vgpu_mediator_take()): where its result lies and how it went. Written by
+ * vgpu_mediator_job_run() on whatever thread runs it; read by
+ * vgpu_mediator_job_finish() on the owner's thread, after the owner has
+ * synchronised with that thread (the daemon: its completion lock). */
+struct vgpu_mediator_job {
+    int status;                 /* VGPU_ERR_*; NONE: the result is at frame */
+    size_t out_len;             /* result bytes at frame + VGPU_HDR_SIZE */
+    uint8_t *frame;             /* the runner's buffer; NULL before run */
+    size_t frame_cap;           /* bytes at frame */
+    uint64_t start_ns;          /* taken from the scheduler */
+    uint64_t end_ns;            /* exec returned */
+    const char *backend;        /* the backend's name, for messages */
+    char msg[VGPU_MED_MSG_MAX]; /* the backend's reason on failure */
+    /* m->running, the taken jobs (owner's thread only). */
+    struct vgpu_mediator_job *run_prev;
+    struct vgpu_mediator_job *run_next;
+};
+
 /* A request: the scheduler's item, where to answer, and the request bytes,
  * which the decoder writes here directly (desc.operands points into bytes):
  * they are held once, from the header to the answer, never copied. Counted
@@ -56,6 +75,13 @@ struct vgpu_med_request {
     struct vgpu_mconn *conn;
     struct vgpu_mediator *m;
     struct vgpu_med_request *next_free; /* in m->small_free */
+    /* The VM's stats record (records live as long as the mediator), so an
+     * answer dropped after its connection closed is still counted. */
+    struct vgpu_stats_vm *stats;
+    /* Taken by an executor and its connection closed meanwhile: conn is
+     * NULL, the bytes are still counted in held_bytes until it is freed. */
+    int orphan;
+    struct vgpu_mediator_job job;
     uint32_t request_id;
     struct vgpu_op_desc desc;
     size_t len;
@@ -92,6 +118,11 @@ struct vgpu_mediator {
     struct vgpu_stats *stats;
     struct vgpu_med_backend backends[VGPU_POOL_COUNT];
     struct vgpu_mconn *conns; /* every open connection, newest first */
+    /* Jobs taken from the scheduler and not finished yet, and answers
+     * dropped because their connection had gone (vgpu/mediator.h). */
+    struct vgpu_mediator_job *running;
+    size_t n_running;
+    uint64_t dropped_answers;
     /* Scratch space of one call: an encoded frame. A backend writes its
      * result at wire + VGPU_HDR_SIZE, so a response is not copied again.
      * wire_cap bytes: VGPU_MED_WIRE_SMALL until the first queue
@@ -129,6 +160,7 @@ struct vgpu_mconn {
     int queue;
     uint32_t inflight_max; /* accepted; 0 before HELLO */
     uint32_t held_reqs;    /* live requests of this connection */
+    uint32_t running;      /* of them, taken by an executor */
     /* The REQUEST being received (its payload goes straight into rx), or
      * NULL; when a header was refused, rx_why says why. */
     struct vgpu_med_request *rx;
@@ -164,6 +196,22 @@ uint64_t vgpu_med_now(struct vgpu_mediator *m);
 int vgpu_med_send(struct vgpu_mconn *c, uint16_t type,
                   const struct vgpu_med_ident *id, uint32_t status,
                   const void *payload, size_t len);
+
+/**
+ * vgpu_med_send_framed() - as vgpu_med_send(), for a payload of @len bytes
+ * already at @frame + VGPU_HDR_SIZE: the header is packed into @frame and
+ * nothing is copied (an executor's result, in the executor's buffer).
+ */
+int vgpu_med_send_framed(struct vgpu_mconn *c, uint16_t type,
+                         const struct vgpu_med_ident *id, uint32_t status,
+                         uint8_t *frame, size_t len);
+
+/**
+ * vgpu_med_orphan_running() - @c is closing for good: its jobs that an
+ * executor runs now lose their connection (their answers will be dropped
+ * and counted when they finish). O(running jobs).
+ */
+void vgpu_med_orphan_running(struct vgpu_mconn *c);
 
 /**
  * vgpu_med_respond() - send one RESPONSE and count it in the VM's stats.

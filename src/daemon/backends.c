@@ -57,13 +57,59 @@ vgpu_backends_report(FILE *out)
 }
 
 /* "cuda" or "cuda:<spec>". */
+int
+vgpu_backends_list_item(const char *list, size_t index, char *buf, size_t len)
+{
+    const char *p = list;
+    size_t n;
+
+    for (size_t i = 0; i < index; i++) {
+        p = strchr(p, ',');
+        if (p == NULL) {
+            return -ENOENT;
+        }
+        p++;
+    }
+    n = strcspn(p, ",");
+    if (n >= len) {
+        return -ENAMETOOLONG;
+    }
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+/* Whether some item of the list @str names the cuda backend. */
 static int
 backends_is_cuda(const char *str)
 {
     size_t len = strlen(VGPU_BACKEND_CUDA_NAME);
+    char item[VGPU_BACKENDS_ITEM_MAX];
 
-    return strncmp(str, VGPU_BACKEND_CUDA_NAME, len) == 0 &&
-           (str[len] == '\0' || str[len] == ':');
+    for (size_t i = 0;
+         vgpu_backends_list_item(str, i, item, sizeof(item)) != -ENOENT; i++) {
+        if (strncmp(item, VGPU_BACKEND_CUDA_NAME, len) == 0 &&
+            (item[len] == '\0' || item[len] == ':')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+vgpu_backends_list_each(const char *list,
+                        int (*fn)(const char *item, char *why, size_t why_len),
+                        char *why, size_t why_len)
+{
+    char item[VGPU_BACKENDS_ITEM_MAX];
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && vgpu_backends_list_item(
+                                      list, i, item, sizeof(item)) != -ENOENT;
+         i++) {
+        rc = fn(item, why, why_len);
+    }
+    return rc;
 }
 
 /* "pool A" or "default backend", for messages. */
@@ -153,7 +199,8 @@ vgpu_backends_apply_fallback(struct vgpu_daemon_config *cfg, char *note,
         if (*str == NULL || !backends_is_cuda(*str)) {
             continue;
         }
-        rc = vgpu_backend_probe(*str, why, sizeof(why));
+        rc =
+            vgpu_backends_list_each(*str, vgpu_backend_probe, why, sizeof(why));
         if (rc == 0) {
             continue;
         }

@@ -54,4 +54,28 @@ int vgpu_backends_report(FILE *out);
 int vgpu_backends_apply_fallback(struct vgpu_daemon_config *cfg, char *note,
                                  size_t note_len, char *err, size_t err_len);
 
+/* The longest backend string of one list item ("cuda:12", "cpu:delay_us=N"). */
+#define VGPU_BACKENDS_ITEM_MAX 128u
+
+/**
+ * vgpu_backends_list_item() - item @index of a pool's backend list, "a,b"
+ * (docs/mediator.md: `A = cuda:0, cuda:1`: one backend instance per item,
+ * stored without blanks), copied NUL-terminated into @buf. A string
+ * without a comma is a list of one. Thread-safe.
+ * Return: 0; -ENOENT past the last item; -ENAMETOOLONG when the item does
+ * not fit @len bytes.
+ */
+int vgpu_backends_list_item(const char *list, size_t index, char *buf,
+                            size_t len);
+
+/**
+ * vgpu_backends_list_each() - @fn(item, @why, @why_len) on each item of
+ * @list in order, until one fails (vgpu_backend_probe(), or an open and
+ * close). Return: 0, or the first failure.
+ */
+int vgpu_backends_list_each(const char *list,
+                            int (*fn)(const char *item, char *why,
+                                      size_t why_len),
+                            char *why, size_t why_len);
+
 #endif /* VGPU_MEDIATOR_BACKENDS_H */

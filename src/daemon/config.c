@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends.h"
 #include "config_internal.h"
 #include "log.h"
 #include "util.h"
@@ -142,33 +143,70 @@ config_known_backends(char *buf, size_t len)
 }
 
 /* "<name>[:<spec>]" with a name this build has. */
+/* Whether the backend string @item (@len bytes) names a backend. */
+static int
+config_names_backend(const char *item, size_t len)
+{
+    char name[32];
+    size_t n = strcspn(item, ":");
+
+    if (n > len) {
+        n = len;
+    }
+    if (n == 0 || n >= sizeof(name)) {
+        return 0;
+    }
+    memcpy(name, item, n);
+    name[n] = '\0';
+    return vgpu_backend_find(name) != NULL ||
+           strcmp(name, VGPU_BACKEND_CUDA_NAME) == 0;
+}
+
+/* A pool's backend is one string or a list of them, "cuda:0, cuda:1" (one
+ * executor per item): each item is checked, and the list is stored without
+ * blanks ("cuda:0,cuda:1"), as backends.h's list helper reads it. */
 int
 vgpu_config_parse_backend(const char *value, char **out, char *why,
                           size_t why_len)
 {
     char known[64];
-    char name[32];
-    size_t len = strcspn(value, ":");
-    char *copy;
+    char *copy = malloc(strlen(value) + 1);
+    size_t n = 0;
+    const char *p = value;
 
-    if (len > 0 && len < sizeof(name)) {
-        memcpy(name, value, len);
-        name[len] = '\0';
-        if (vgpu_backend_find(name) != NULL ||
-            strcmp(name, VGPU_BACKEND_CUDA_NAME) == 0) {
-            copy = strdup(value);
-            if (copy == NULL) {
-                return -ENOMEM;
-            }
-            vgpu_config_replace(out, copy);
-            return 0;
-        }
+    if (copy == NULL) {
+        return -ENOMEM;
     }
-    config_known_backends(known, sizeof(known));
-    return config_why(why, why_len,
-                      "'%s' does not name a backend (known: %s; the form is "
-                      "NAME[:SPEC])",
-                      value, known);
+    for (;;) {
+        size_t len;
+
+        p += strspn(p, " \t");
+        len = strcspn(p, ",");
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+            len--;
+        }
+        if (len == 0 || len >= VGPU_BACKENDS_ITEM_MAX ||
+            memchr(p, ' ', len) != NULL || !config_names_backend(p, len)) {
+            free(copy);
+            config_known_backends(known, sizeof(known));
+            return config_why(why, why_len,
+                              "'%s' does not name a backend (known: %s; the "
+                              "form is NAME[:SPEC], or a list NAME[:SPEC], "
+                              "NAME[:SPEC] ...)",
+                              value, known);
+        }
+        memcpy(copy + n, p, len);
+        n += len;
+        p += strcspn(p, ",");
+        if (*p != ',') {
+            break;
+        }
+        copy[n++] = ',';
+        p++;
+    }
+    copy[n] = '\0';
+    vgpu_config_replace(out, copy);
+    return 0;
 }
 
 int
@@ -312,6 +350,10 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
             cfg->output_kib = u;
         }
         return rc;
+    case KEY_CPU_WORKERS:
+        return vgpu_parse_u32(value, VGPU_CONFIG_CPU_WORKERS_MIN,
+                              VGPU_CONFIG_CPU_WORKERS_MAX, &cfg->cpu_workers,
+                              why, why_len);
     case KEY_LOG_LEVEL:
         rc = vgpu_log_level_parse(value);
         if (rc < 0) {
@@ -373,7 +415,7 @@ vgpu_config_finish(struct vgpu_daemon_config *cfg, char *err, size_t err_len)
 
 /* Open and close the backend @value ("<name>[:<spec>]"). */
 static int
-config_try_backend(const char *value, char *why, size_t why_len)
+config_try_item(const char *value, char *why, size_t why_len)
 {
     const struct vgpu_backend_ops *ops;
     const char *colon = strchr(value, ':');
@@ -406,7 +448,8 @@ vgpu_config_check_backends(const struct vgpu_daemon_config *cfg, char *err,
     char why[192];
     int rc;
 
-    rc = config_try_backend(cfg->default_backend, why, sizeof(why));
+    rc = vgpu_backends_list_each(cfg->default_backend, config_try_item, why,
+                                 sizeof(why));
     if (rc < 0) {
         snprintf(err, err_len, "default backend '%s': %s", cfg->default_backend,
                  why);
@@ -416,7 +459,8 @@ vgpu_config_check_backends(const struct vgpu_daemon_config *cfg, char *err,
         if (cfg->pool_backend[i] == NULL) {
             continue;
         }
-        rc = config_try_backend(cfg->pool_backend[i], why, sizeof(why));
+        rc = vgpu_backends_list_each(cfg->pool_backend[i], config_try_item, why,
+                                     sizeof(why));
         if (rc < 0) {
             snprintf(err, err_len, "pool %c: backend '%s': %s",
                      (char)(VGPU_POOL_FIRST + i), cfg->pool_backend[i], why);

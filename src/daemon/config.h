@@ -56,6 +56,8 @@
 #define VGPU_CONFIG_DEFAULT_REQUEST_MEMORY_MIB 1024u
 #define VGPU_CONFIG_WEIGHT_MIN                 1u
 #define VGPU_CONFIG_WEIGHT_MAX                 1000u
+#define VGPU_CONFIG_CPU_WORKERS_MIN            1u
+#define VGPU_CONFIG_CPU_WORKERS_MAX            64u
 
 /* The control socket's default path is the device socket's plus this. */
 #define VGPU_CONFIG_CONTROL_SUFFIX ".ctl"
@@ -89,6 +91,10 @@ struct vgpu_daemon_config {
      * set; NULL: none, every VM is served. */
     char *registry_file;
     char *legacy_dir; /* --legacy-dir: the legacy file transport; NULL: off */
+    /* cpu_workers, --cpu-workers: executor threads of each "cpu" backend
+     * string, 1..VGPU_CONFIG_CPU_WORKERS_MAX; 0 (the default): the number
+     * of online cores. */
+    uint32_t cpu_workers;
 };
 
 /**

@@ -48,6 +48,7 @@ static const struct option config_options[] = {
     {"stats", no_argument, NULL, OPT_STATS},
     {"cuda-fallback", required_argument, NULL,
      OPT_KEY_BASE + KEY_CUDA_FALLBACK},
+    {"cpu-workers", required_argument, NULL, OPT_KEY_BASE + KEY_CPU_WORKERS},
     {"backends", no_argument, NULL, OPT_BACKENDS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -271,6 +272,9 @@ vgpu_config_usage(FILE *out, const char *prog)
         "                         GPU runs on cpu (MODE cpu, the default) or "
         "stops\n"
         "                         the daemon at start (fail)\n"
+        "  --cpu-workers N        executor threads per cpu backend, "
+        "%u..%u\n"
+        "                         (default: the number of cores)\n"
         "  --backends             list the backends of this build and "
         "whether each\n"
         "                         can run here, and exit\n"
@@ -301,5 +305,7 @@ vgpu_config_usage(FILE *out, const char *prog)
         (unsigned)VGPU_CONFIG_DEFAULT_REQUEST_MEMORY_MIB,
         (unsigned)VGPU_CONFIG_MIN_OUTPUT_KIB,
         (unsigned)VGPU_CONFIG_MAX_OUTPUT_KIB,
-        (unsigned)VGPU_CONFIG_DEFAULT_OUTPUT_KIB);
+        (unsigned)VGPU_CONFIG_DEFAULT_OUTPUT_KIB,
+        (unsigned)VGPU_CONFIG_CPU_WORKERS_MIN,
+        (unsigned)VGPU_CONFIG_CPU_WORKERS_MAX);
 }

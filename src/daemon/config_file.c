@@ -40,6 +40,7 @@ static const char *const config_ini_keys[KEY_COUNT] = {
     [KEY_LEGACY_DIR] = "legacy_dir",
     [KEY_REGISTRY] = "registry",
     [KEY_CUDA_FALLBACK] = "cuda_fallback",
+    [KEY_CPU_WORKERS] = "cpu_workers",
 };
 
 #define CONFIG_SECTION_MEDIATOR "mediator"

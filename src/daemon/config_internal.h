@@ -32,6 +32,7 @@ enum config_key {
     KEY_LEGACY_DIR,
     KEY_REGISTRY,
     KEY_CUDA_FALLBACK,
+    KEY_CPU_WORKERS,
     KEY_COUNT
 };
 

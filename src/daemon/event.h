@@ -115,9 +115,9 @@ void vgpu_event_set_before_sleep(struct vgpu_event_loop *loop,
 
 /**
  * vgpu_event_set_dont_wait() - while @flag is non-zero, the wait does not
- * block: the iteration only collects what is ready now. The daemon sets it
- * from the before-sleep hook while requests are still queued, so socket I/O
- * and execution interleave.
+ * block: the iteration only collects what is ready now (a hook with work
+ * left that it wants to interleave with I/O). The daemon no longer needs
+ * it: executor threads wake the loop through an eventfd (executor.h).
  */
 void vgpu_event_set_dont_wait(struct vgpu_event_loop *loop, int flag);
 

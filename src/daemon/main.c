@@ -2,10 +2,10 @@
  * vgpu-mediator: the daemon (SPEC.md section 9). Wires the configuration,
  * the log, the event loop, the server and the mediator core together.
  *
- * The scheduler runs in the loop's before-sleep hook: one request per pool
- * with work per iteration, and while work remains the next wait does not
- * block, so reading new requests, writing responses and executing take
- * turns. Signals arrive on a signalfd in the same loop.
+ * The loop does I/O, scheduling decisions and completions; executor
+ * threads (executor.h) run the backends. The before-sleep hook hands the
+ * next request to every idle executor; an executor's completion wakes the
+ * loop through an eventfd. Signals arrive on a signalfd in the same loop.
  *
  * Exit status: 0 on success, 1 on a runtime failure, 2 on a bad flag or
  * configuration.
@@ -22,6 +22,7 @@
 #include "backends.h"
 #include "config.h"
 #include "event.h"
+#include "executor.h"
 #include "legacy.h"
 #include "log.h"
 #include "server.h"
@@ -54,6 +55,7 @@ struct daemon {
     struct vgpu_server *srv;
     struct vgpu_legacy *legacy; /* --legacy-dir; NULL: off */
     struct vgpu_mediator *m;
+    struct vgpu_executors *x;
     struct vgpu_mediator_ops ops;
     struct vgpu_registry *registry; /* --registry; NULL: none */
     int sigfd;
@@ -90,10 +92,10 @@ main_before_sleep(struct vgpu_event_loop *loop, void *data)
     struct daemon *d = data;
 
     vgpu_server_reap(d->srv);
-    if (vgpu_mediator_dispatch(d->m, 1) > 0) {
+    if (vgpu_executors_dispatch(d->x) > 0) {
+        /* An inline answer may have failed a connection. */
         vgpu_server_reap(d->srv);
     }
-    vgpu_event_set_dont_wait(loop, vgpu_mediator_pending(d->m) > 0);
     if (d->draining && vgpu_server_conn_count(d->srv) == 0) {
         vgpu_event_loop_stop(loop);
     }
@@ -246,7 +248,8 @@ main_log_start(const struct daemon *d)
         d->log, VGPU_LOG_INFO,
         "vgpu-mediator %s listening on %s (control %s); policy=%s "
         "weights=%u:%u:%u max_wait_ms=%u vm_queue_cap=%u queue_inflight=%u "
-        "request_memory_mib=%u output_kib=%u pools:%s default=%s",
+        "request_memory_mib=%u output_kib=%u executors=%zu pools:%s "
+        "default=%s",
         VGPU_VERSION_STRING, cfg->socket_path, cfg->control_path,
         vgpu_config_policy_name(cfg->policy),
         (unsigned)cfg->weights[VGPU_PRIO_HIGH],
@@ -254,7 +257,8 @@ main_log_start(const struct daemon *d)
         (unsigned)cfg->weights[VGPU_PRIO_LOW], (unsigned)cfg->max_wait_ms,
         (unsigned)cfg->vm_queue_cap, (unsigned)cfg->queue_inflight,
         (unsigned)cfg->request_memory_mib, (unsigned)cfg->output_kib,
-        n ? pools : " (none)", cfg->default_backend);
+        vgpu_executors_count(d->x), n ? pools : " (none)",
+        cfg->default_backend);
 }
 
 /* A failure at start: to stderr, and to the log when it is a file. */
@@ -345,6 +349,12 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
         goto err_server;
     }
     vgpu_server_set_mediator(d.srv, d.m);
+    d.x = vgpu_executors_create(d.loop, d.m, &core, cfg->cpu_workers, err,
+                                sizeof(err));
+    if (d.x == NULL) {
+        status = main_fail(&d, MAIN_EXIT_FAIL, err);
+        goto err_mediator;
+    }
     rc = vgpu_server_listen(d.srv, err, sizeof(err));
     if (rc < 0) {
         status = main_fail(&d, MAIN_EXIT_FAIL, err);
@@ -384,7 +394,9 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
     vgpu_log_printf(d.log, VGPU_LOG_INFO, "stopped");
 
 err_mediator:
-    /* Connections first: the core frees nothing on its own. */
+    /* What runs ends and is answered first, then the connections: the core
+     * frees nothing on its own. */
+    vgpu_executors_destroy(d.x);
     vgpu_legacy_destroy(d.legacy);
     vgpu_server_close_all(d.srv);
     vgpu_mediator_destroy(d.m);

@@ -194,6 +194,19 @@ vgpu_server_arm_sweep(struct vgpu_server *srv)
     }
 }
 
+/* Put @c at the tail of the reap list. */
+static void
+server_reap_append(struct vgpu_server *srv, struct server_conn *c)
+{
+    c->reap_next = NULL;
+    if (srv->reap_tail != NULL) {
+        srv->reap_tail->reap_next = c;
+    } else {
+        srv->reap_head = c;
+    }
+    srv->reap_tail = c;
+}
+
 /* Stop reading and queue the connection for vgpu_server_reap(). Safe from
  * inside any call into the core: it frees nothing. */
 void
@@ -212,13 +225,7 @@ vgpu_server_mark_closing(struct server_conn *c)
         return;
     }
     c->queued = 1;
-    c->reap_next = NULL;
-    if (srv->reap_tail != NULL) {
-        srv->reap_tail->reap_next = c;
-    } else {
-        srv->reap_head = c;
-    }
-    srv->reap_tail = c;
+    server_reap_append(srv, c);
 }
 
 /* Discard what the peer sent and we will not read, so that it sees the end
@@ -277,6 +284,7 @@ vgpu_server_conn_free(struct server_conn *c)
 void
 vgpu_server_reap(struct vgpu_server *srv)
 {
+    struct server_conn *wait_head = NULL;
     struct server_conn *c;
 
     while ((c = srv->reap_head) != NULL) {
@@ -284,8 +292,16 @@ vgpu_server_reap(struct vgpu_server *srv)
         if (srv->reap_head == NULL) {
             srv->reap_tail = NULL;
         }
-        c->queued = 0;
         c->reap_next = NULL;
+        if (srv->draining && !c->broken && c->mc != NULL &&
+            vgpu_mediator_conn_running(c->mc) > 0) {
+            /* SIGTERM waits for what runs: its answer still goes out.
+             * Looked at again at the next reap, after a completion. */
+            c->reap_next = wait_head;
+            wait_head = c;
+            continue;
+        }
+        c->queued = 0;
         if (c->out_len > 0 && !c->broken && !c->overflowed) {
             (void)vgpu_server_flush(c);
         }
@@ -304,6 +320,12 @@ vgpu_server_reap(struct vgpu_server *srv)
             continue;
         }
         vgpu_server_arm_sweep(srv);
+    }
+    /* Back on the list (still marked queued), in any order. */
+    while (wait_head != NULL) {
+        c = wait_head;
+        wait_head = c->reap_next;
+        server_reap_append(srv, c);
     }
 }
 
@@ -362,7 +384,8 @@ server_size_output(struct server_conn *c)
                  (size_t)inflight * (VGPU_HDR_SIZE + VGPU_MAX_PAYLOAD);
 }
 
-/* Read once and feed the core. Return: 1 if bytes were read, else 0. */
+/* Read once and feed the core. Return: 2 if a whole chunk was read (more
+ * may wait), 1 if fewer bytes, else 0. */
 static int
 server_device_read(struct server_conn *c)
 {
@@ -395,15 +418,22 @@ server_device_read(struct server_conn *c)
     if (rc < 0) {
         vgpu_server_mark_closing(c); /* the core has called ops->close too */
     }
-    return 1;
+    return n == (ssize_t)sizeof(buf) ? 2 : 1;
 }
 
+/* Every frame the peer has sent is read in one turn (a short read means
+ * the socket is empty), so the dispatch that follows sees all of them:
+ * at most SERVER_MAILBOX_READS chunks for a mailbox device, one whole
+ * 1 MiB request for a queue device. */
 void
 vgpu_server_device_input(struct server_conn *c)
 {
-    int reads = 1;
+    int reads = SERVER_MAILBOX_READS;
 
-    for (int i = 0; i < reads && !c->closing && server_device_read(c); i++) {
+    for (int i = 0; i < reads && !c->closing; i++) {
+        if (server_device_read(c) != 2) {
+            break;
+        }
         if (c->mc != NULL && vgpu_mediator_conn_inflight(c->mc) > 0) {
             reads = SERVER_QUEUE_READS;
         }
@@ -491,6 +521,7 @@ vgpu_server_drain(struct vgpu_server *srv, int linger_ms)
 {
     uint64_t deadline = vgpu_event_now_ms() + (uint64_t)linger_ms;
 
+    srv->draining = 1;
     for (struct server_conn *c = srv->conns; c != NULL; c = c->next) {
         /* What a device sent before the signal is read now, so that the
          * core answers each of its requests (REJECTED, as it is shutting

@@ -16,9 +16,12 @@
 #include "vgpu/common.h"
 #include "vgpu/regs.h"
 
-/* Bytes read per readiness event; the loop is level-triggered, so a peer
- * with more waiting is read again at the next iteration. */
-#define SERVER_READ_CHUNK 16384
+/* Bytes read per recv(); the loop is level-triggered, so a peer with more
+ * waiting than one turn reads is read again at the next iteration. */
+#define SERVER_READ_CHUNK    16384
+/* Chunks read per wakeup of a mailbox device, while each fills the
+ * buffer: more than any well-behaved device has in flight. */
+#define SERVER_MAILBOX_READS 4
 /* Reads per wakeup of a queue device: one whole 1 MiB request, so that a
  * busy executor (one request per pool per loop turn) does not slow the
  * intake of large requests to a chunk per turn. A mailbox device is read
@@ -95,6 +98,7 @@ struct vgpu_server {
     struct server_conn *reap_head, *reap_tail;
     int64_t sweep_timer; /* 0: not armed */
     int current_fd;      /* the connection whose input the core handles */
+    int draining;        /* vgpu_server_drain() ran: wait for running jobs */
 };
 
 /* Write what @c's output buffer holds, as much as the socket takes.

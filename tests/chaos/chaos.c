@@ -89,23 +89,24 @@
 #define EXIT_ARGS 2
 #define EXIT_SKIP 77
 
-#define DEF_VMS        64u
-#define DEF_REQUESTS   2000u
-#define DEF_DURATION_S 60u
-#define DEF_SEED       1u
-#define DEF_TIMEOUT_MS 2000u
-#define DEF_THINK_MS   25u
-#define DEF_GAP_MIN_MS 100u
-#define DEF_GAP_MAX_MS 600u
-#define MAX_REQUESTS   1000000u /* seq stays exact as a float tag */
-#define MAX_DURATION_S 3600u
-#define MAX_THINK_MS   10000u
-#define MIN_GAP_MS     10u
-#define MAX_GAP_MS     60000u
-#define CHAOS_POOLS    "AB"
-#define HIST           16u /* expected results kept per VM */
-#define REPORTS_MAX    10u /* failures printed in detail */
-#define PCT_ALL        100u
+#define DEF_VMS         64u
+#define DEF_REQUESTS    2000u
+#define DEF_DURATION_S  60u
+#define DEF_SEED        1u
+#define DEF_TIMEOUT_MS  2000u
+#define DEF_THINK_MS    25u
+#define DEF_GAP_MIN_MS  100u
+#define DEF_GAP_MAX_MS  600u
+#define MAX_REQUESTS    1000000u /* seq stays exact as a float tag */
+#define MAX_DURATION_S  3600u
+#define MAX_THINK_MS    10000u
+#define MIN_GAP_MS      10u
+#define MAX_GAP_MS      60000u
+#define CHAOS_POOLS     "AB"
+#define CHAOS_EXECUTORS "4" /* the daemon's --cpu-workers */
+#define HIST            16u /* expected results kept per VM */
+#define REPORTS_MAX     10u /* failures printed in detail */
+#define PCT_ALL         100u
 
 #define NS_PER_MS          1000000ull
 #define NS_PER_S           1000000000ull
@@ -1167,6 +1168,10 @@ daemon_start(struct chaos *ch)
         "A=cpu",
         "--pool",
         "B=cpu",
+        /* Several executors share pools A and B: the requests of one VM
+         * may run on any of them, and answers still go to their VM. */
+        "--cpu-workers",
+        CHAOS_EXECUTORS,
         NULL,
     };
     uint64_t deadline = vgpu_wl_now_ns() + (uint64_t)READY_MS * NS_PER_MS;

@@ -68,7 +68,7 @@ wait_exit() {
 expect_rc 0 "$DAEMON" --help
 for flag in --config --socket --control --policy --weights --max-wait-ms \
     --vm-queue-cap --pool --default-backend --output-kib --log-level \
-    --log-file --check-config --stats --help --version; do
+    --log-file --check-config --stats --cpu-workers --help --version; do
     grep -qE -- "^ +(-h, )?$flag( |\$)" "$T/out" ||
         fail "--help does not list $flag"
 done
@@ -87,6 +87,9 @@ expect_rc 2 "$DAEMON" --max-wait-ms 3600001
 grep -q -- "--max-wait-ms: '3600001'" "$T/out" || fail "bad --max-wait-ms"
 expect_rc 2 "$DAEMON" --socket
 grep -q -- "--socket" "$T/out" || fail "missing value not named"
+expect_rc 2 "$DAEMON" --cpu-workers 0
+grep -q -- "^vgpu-mediator: --cpu-workers: '0' is not an integer in 1..64" \
+    "$T/out" || fail "bad --cpu-workers: $(cat "$T/out")"
 
 # ---- --check-config
 cat >"$T/good.conf" <<EOF
@@ -96,6 +99,7 @@ policy = weighted
 weight_high = 8
 max_wait_ms = 500
 output_kib = 64
+cpu_workers = 3
 
 [pools]
 A = cpu
@@ -103,11 +107,15 @@ B = cpu:delay_us=1000
 EOF
 printf '[mediator]\npolicy = weighted\npolicy = fast\n' >"$T/bad.conf"
 printf '[mediator]\n[nosuch]\n' >"$T/badsec.conf"
+printf '[mediator]\ncpu_workers = many\n' >"$T/badworkers.conf"
 expect_rc 0 "$DAEMON" --check-config "$T/good.conf"
 grep -qx "$T/good.conf: ok" "$T/out" || fail "check-config: $(cat "$T/out")"
 expect_rc 2 "$DAEMON" --check-config "$T/bad.conf"
 grep -q "^$T/bad.conf:3: policy: 'fast' is not one of priority, weighted" \
     "$T/out" || fail "check-config bad: $(cat "$T/out")"
+expect_rc 2 "$DAEMON" --check-config "$T/badworkers.conf"
+grep -q "^$T/badworkers.conf:2: cpu_workers: 'many' is not an integer" \
+    "$T/out" || fail "check-config cpu_workers: $(cat "$T/out")"
 expect_rc 2 "$DAEMON" --check-config "$T/badsec.conf"
 grep -q "^$T/badsec.conf:2: unknown section \[nosuch\]" "$T/out" ||
     fail "check-config unknown section: $(cat "$T/out")"
@@ -124,6 +132,10 @@ SOCK=$T/run/vgpu/mediator.sock
 DPID=$!
 wait_socket "$SOCK" "$DPID"
 [ -S "$SOCK.ctl" ] || fail "no control socket at $SOCK.ctl"
+# cpu_workers = 3 for each cpu string: "cpu" (A and the unmapped pools)
+# and "cpu:delay_us=1000" (B).
+grep -q " executors=6 " "$T/log" ||
+    fail "cpu_workers = 3 did not start 6 executors: $(head -n 2 "$T/log")"
 mode=$(stat -c %a "$SOCK")
 [ "$mode" = 660 ] || fail "socket mode $mode, not 660"
 mode=$(stat -c %a "$T/run/vgpu")

@@ -14,6 +14,9 @@
 # the daemon's log on failure.
 
 # it_init DAEMON PEER: check the binaries, make $T, set the trap.
+# VGPU_IT_WORKERS in the environment (the scheduling tests run with 1, 2
+# and 4) is given to every daemon as --cpu-workers; without it the
+# daemon's default (the cores) holds. W is VGPU_IT_WORKERS, or 1.
 it_init() {
     if [ $# -lt 2 ]; then
         echo "usage: $0 VGPU_MEDIATOR VGPU_TESTPEER" >&2
@@ -21,6 +24,8 @@ it_init() {
     fi
     DAEMON=$1
     PEER=$2
+    WORKERS=${VGPU_IT_WORKERS:-}
+    W=${WORKERS:-1}
     for b in "$DAEMON" "$PEER"; do
         if [ ! -x "$b" ]; then
             echo "SKIP: $b is not built"
@@ -73,6 +78,9 @@ is_sanitized() {
 # wait (at most 10 s) for the socket to appear. Sets DPID.
 start_daemon() {
     : >"$LOG"
+    if [ -n "$WORKERS" ]; then
+        set -- --cpu-workers "$WORKERS" "$@"
+    fi
     "$DAEMON" --socket "$SOCK" --log-file "$LOG" "$@" \
         >"$T/daemon.out" 2>&1 &
     DPID=$!
@@ -203,4 +211,24 @@ done_order() {
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         print v["t_ns"], v["vm"]
     }' | sort -n | awk '{ print $2 }' | tr '\n' ' '
+}
+
+# taken_order VM...: the vm of every request of those VMs in the order the
+# scheduler gave them to an executor (the daemon's debug "taken" lines;
+# start it with --log-level debug). With several executors this, not the
+# completion order, is what the policy decides.
+taken_order() {
+    awk -v vms=" $* " '/ taken wait_us=/ {
+        for (i = 1; i <= NF; i++) if ($i ~ /^vm=/) { v = substr($i, 4); break }
+        if (index(vms, " " v " ")) printf "%s ", v
+    }' "$LOG"
+}
+
+# repeat N WORD: WORD, N times, each followed by a space.
+repeat() {
+    i=0
+    while [ "$i" -lt "$1" ]; do
+        printf '%s ' "$2"
+        i=$((i + 1))
+    done
 }

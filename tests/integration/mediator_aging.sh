@@ -4,11 +4,11 @@
 # without aging (a huge --max-wait-ms) the same request starves until the
 # high VM stops.
 #
-# Measured at the peer, the latency is: the rest of the exec that runs when
-# the request arrives (the daemon executes on its event-loop thread, so the
-# request is read only after it; at most one service time), then its wait in
-# the queue (max_wait_ms, rounded up to the next exec boundary), then its own
-# service time. Each exec also costs a little overhead past its delay_us,
+# Measured at the peer, the latency is: its wait in the queue (max_wait_ms,
+# rounded up to the next exec boundary of the first executor to free, at
+# most one service time), then its own service time. With W executors
+# (VGPU_IT_WORKERS) the high VM keeps 8 W requests in flight, so every
+# executor stays busy. Each exec also costs a little overhead past its delay_us,
 # and the peer's socket hops and wake-ups on 2 loaded cores add more, hence
 # SLACK_MS. The daemon's own wait_us is what aging bounds, so it is checked
 # against max_wait_ms plus one service time (the exec boundary); the peer's
@@ -24,7 +24,8 @@ SLACK_MS=100 # exec overhead, wake-ups and socket hops on 2 loaded cores
 # microseconds.
 run_case() {
     start_daemon --max-wait-ms "$1" --pool A=cpu:delay_us=$((SERVICE_MS * 1000))
-    peer_bg high --vm-id 1 --priority high --pipeline 8 --duration-ms 2500
+    peer_bg high --vm-id 1 --priority high --pipeline $((8 * W)) \
+        --duration-ms 2500
     sleep 0.5
     peer low --vm-id 2 --priority low --timestamps ||
         { cat "$T/low.out"; fail "the low peer failed"; }

@@ -6,12 +6,15 @@
 # Pool A sleeps 20 ms in every exec, so the heavy VM's 64 take about 1.3 s;
 # the light VM sends at about 0.5 s, with some 40 of them still queued. The
 # order is read from the daemon's log (debug: a "queued" line per request,
-# then a line per execution), so that no client's reading speed matters.
+# then a "taken" line when an executor gets it), so that neither a client's
+# reading speed nor the number of executors (several run at once) matters.
 set -eu
 . "$(dirname "$0")/lib.sh"
 it_init "$@"
+# One executor: the timing above assumes one request at a time (the
+# rotation with several executors is mediator_round_robin_x2 and _x4).
 start_daemon --pool A=cpu:delay_us=20000 --max-wait-ms 3600000 \
-    --log-level debug
+    --log-level debug --cpu-workers 1
 
 peer_bg light --vm-id 22 --queue --op echo --n 4096 --count 1 \
     --ready-file "$T/light.ready" --start-at-ms $(($(mono_ms) + 600))
@@ -20,13 +23,13 @@ peer_bg heavy --vm-id 21 --queue --op echo --n 4096 --count 64 \
     --pipeline 64
 peer_check heavy
 peer_check light
-# In log order: heavy's requests queued and run before light's arrival,
-# then heavy's runs between light's arrival and light's run.
+# In log order: heavy's requests queued and taken before light's arrival,
+# then heavy's requests taken between light's arrival and light's turn.
 set -- $(awk '
     / vm=21 req=[0-9]+ op=ECHO queued/ { if (!arrived) q++ }
-    / vm=21 req=[0-9]+ op=ECHO status=/ { if (arrived) between++; else r++ }
+    / vm=21 req=[0-9]+ op=ECHO taken/ { if (arrived) between++; else r++ }
     / vm=22 req=1 op=ECHO queued/ { arrived = 1 }
-    / vm=22 req=1 op=ECHO status=/ { print q - r, between + 0; exit }
+    / vm=22 req=1 op=ECHO taken/ { print q - r, between + 0; exit }
 ' "$LOG")
 [ $# -eq 2 ] || fail "the light VM's request is not in the log"
 echo "heavy VM's backlog when the light VM's request arrived: $1;" \

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Policy weighted (4:2:1): three saturating peers, high, medium and low, on a
-# pool that takes 2 ms per request. In the window where all three are
+# pool that takes 2 ms per request, run by W executors (VGPU_IT_WORKERS;
+# each peer keeps 8 W requests in flight, so all of them stay busy). In the window where all three are
 # served, their shares of completions must be 4/7, 2/7 and 1/7, each within
 # 5 percentage points.
 set -eu
@@ -9,11 +10,11 @@ it_init "$@"
 start_daemon --policy weighted --weights 4:2:1 --pool A=cpu:delay_us=2000
 
 start=$(($(mono_ms) + 300))
-peer_bg low --vm-id 1 --priority low --pipeline 8 --duration-ms 4000 \
+peer_bg low --vm-id 1 --priority low --pipeline $((8 * W)) --duration-ms 4000 \
     --timestamps --start-at-ms $start
-peer_bg medium --vm-id 2 --priority medium --pipeline 8 --duration-ms 4000 \
+peer_bg medium --vm-id 2 --priority medium --pipeline $((8 * W)) --duration-ms 4000 \
     --timestamps --start-at-ms $start
-peer_bg high --vm-id 3 --priority high --pipeline 8 --duration-ms 4000 \
+peer_bg high --vm-id 3 --priority high --pipeline $((8 * W)) --duration-ms 4000 \
     --timestamps --start-at-ms $start
 for p in low medium high; do
     peer_check $p

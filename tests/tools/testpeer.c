@@ -68,6 +68,7 @@
     362u /* 2 n*n <= (VGPU_MAX_PAYLOAD - VGPU_MATMUL_HDR_SIZE) / 4 */
 #define PEER_DOT_REL_TOL 1e-5
 #define PEER_NS_PER_MS   UINT64_C(1000000)
+#define PEER_NS_PER_US   UINT64_C(1000)
 #define PEER_OP_RANDOM   UINT32_MAX
 #define PEER_BAD_MAGIC   0x41414141u /* "AAAA" */
 #define PEER_BAD_VERSION 0x63u
@@ -178,6 +179,7 @@ struct peer {
     uint64_t status_count[VGPU_ERR_COUNT];
     uint64_t lat_max_us;
     uint64_t lat_sum_us;
+    uint64_t hello_us; /* connect + HELLO until HELLO_ACK */
 };
 
 /* ---- Small helpers ------------------------------------------------------- */
@@ -591,6 +593,7 @@ static int
 peer_open(struct peer *p)
 {
     struct vgpu_frame f;
+    uint64_t t0 = peer_now_ns();
     int rc = peer_connect(p);
 
     if (rc == -ETIMEDOUT) {
@@ -610,6 +613,7 @@ peer_open(struct peer *p)
     if (rc < 0) {
         return -rc;
     }
+    p->hello_us = (peer_now_ns() - t0) / PEER_NS_PER_US;
     if (p->o.ready_file != NULL) {
         FILE *rf = fopen(p->o.ready_file, "w");
 
@@ -1404,7 +1408,8 @@ peer_usage(FILE *f)
         "limits\n"
         "  --clock                print CLOCK_MONOTONIC in ms and exit\n"
         "  --help                 this text\n"
-        "Prints `vm=V requests=K done=D errors=E bad=B` last. Exit: 0 when\n"
+        "Prints `vm=V requests=K done=D errors=E bad=B ... hello_us=H` last. "
+        "Exit: 0 when\n"
         "every expectation held, 1 when not, 2 bad usage, 3 a wait timed "
         "out.\n",
         PEER_NAME);
@@ -1693,9 +1698,9 @@ main(int argc, char **argv)
     }
     printf("vm=%" PRIu32 " requests=%" PRIu64 " done=%" PRIu64
            " errors=%" PRIu64 " bad=%" PRIu64 " lat_avg_us=%" PRIu64
-           " lat_max_us=%" PRIu64 "\n",
+           " lat_max_us=%" PRIu64 " hello_us=%" PRIu64 "\n",
            p.o.vm_id, p.sent, p.done, p.errors, p.bad,
-           p.done ? p.lat_sum_us / p.done : 0, p.lat_max_us);
+           p.done ? p.lat_sum_us / p.done : 0, p.lat_max_us, p.hello_us);
     if (rc == 0 && p.bad != 0) {
         rc = PEER_EXIT_FAIL;
     }

@@ -1366,6 +1366,174 @@ test_shutdown(void **state)
     fake_free(f);
 }
 
+/* ---- Executors: take, run, finish --------------------------------------- */
+
+/* A CPU backend context for a test executor, and its frame. */
+struct test_exec {
+    void *ctx;
+    uint8_t frame[VGPU_HDR_SIZE + VGPU_BUF_SIZE];
+};
+
+static void
+test_exec_open(struct test_exec *e, const char *spec)
+{
+    char why[128] = "";
+
+    assert_int_equal(vgpu_backend_cpu.open(spec, &e->ctx, why, sizeof(why)), 0);
+}
+
+/* Run @j on @e's context and finish it: one executor's whole turn. */
+static void
+test_exec_turn(struct test_exec *e, struct vgpu_mediator_job *j)
+{
+    vgpu_mediator_job_run(j, &vgpu_backend_cpu, e->ctx, e->frame,
+                          sizeof(e->frame));
+    vgpu_mediator_job_finish(j);
+}
+
+/* Two ADD_I32 requests (1 and 2) queued by @a, the first taken. */
+static struct vgpu_mediator_job *
+test_take_first_of_two(struct fake *f, struct fake_conn *a, struct test_exec *e)
+{
+    struct vgpu_mediator_job *j;
+
+    test_exec_open(e, "");
+    queue_add(a, 1, 1, 2);
+    queue_add(a, 2, 1, 2);
+    j = vgpu_mediator_take(f->m, POOL_A);
+    assert_non_null(j);
+    return j;
+}
+
+/* The steps of dispatch, apart: taking moves a request from the queue to
+ * the running jobs, and the answer goes out only at finish. */
+static void
+test_job_take_run_finish(void **state)
+{
+    struct fake *f = fake_new();
+    struct fake_conn *a = greeted(f, 0, 1, POOL_A, MED);
+    struct vgpu_mediator_job *j1;
+    struct vgpu_mediator_job *j2;
+    struct test_exec e1;
+    struct test_exec e2;
+    int32_t sum;
+
+    (void)state;
+    test_exec_open(&e1, "");
+    test_exec_open(&e2, "");
+    queue_add(a, 1, 100, 200);
+    queue_add(a, 2, 5, 6);
+    assert_null(vgpu_mediator_take(f->m, POOL_B));
+    j1 = vgpu_mediator_take(f->m, POOL_A);
+    j2 = vgpu_mediator_take(f->m, POOL_A);
+    assert_non_null(j1);
+    assert_non_null(j2);
+    assert_null(vgpu_mediator_take(f->m, POOL_A));
+    assert_int_equal(vgpu_mediator_pending(f->m), 0);
+    assert_int_equal(vgpu_mediator_running(f->m), 2);
+    assert_int_equal(vgpu_mediator_conn_running(a->mc), 2);
+    /* An ADD is no NOP: not inline. */
+    assert_false(vgpu_mediator_job_inline(j1, &vgpu_backend_cpu, e1.ctx));
+    /* Two executors, finished in the other order. */
+    vgpu_mediator_job_run(j2, &vgpu_backend_cpu, e2.ctx, e2.frame,
+                          sizeof(e2.frame));
+    vgpu_mediator_job_run(j1, &vgpu_backend_cpu, e1.ctx, e1.frame,
+                          sizeof(e1.frame));
+    no_more_frames(a);
+    vgpu_mediator_job_finish(j2);
+    vgpu_mediator_job_finish(j1);
+    memcpy(&sum, expect_response(a, 2, 0, NULL)->payload, sizeof(sum));
+    assert_int_equal(sum, 11);
+    memcpy(&sum, expect_response(a, 1, 0, NULL)->payload, sizeof(sum));
+    assert_int_equal(sum, 300);
+    assert_int_equal(vgpu_mediator_running(f->m), 0);
+    assert_int_equal(vgpu_mediator_conn_running(a->mc), 0);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), 0);
+    assert_int_equal(vgpu_mediator_dropped_answers(f->m), 0);
+    vgpu_backend_cpu.close(e1.ctx);
+    vgpu_backend_cpu.close(e2.ctx);
+    fake_free(f);
+}
+
+/* A job whose VM disconnects while it runs is finished all the same: its
+ * answer is dropped and counted, and its bytes are released at finish. */
+static void
+test_job_orphan(void **state)
+{
+    struct fake *f = fake_new();
+    struct fake_conn *a = greeted(f, 0, 1, POOL_A, MED);
+    struct fake_conn *b = greeted(f, 1, 2, POOL_A, MED);
+    struct vgpu_mediator_job *j;
+    struct test_exec e;
+
+    (void)state;
+    j = test_take_first_of_two(f, a, &e);
+    assert_true(vgpu_mediator_held_bytes(f->m) > 0);
+    fake_close_conn(a); /* drops req 2, still queued; req 1 runs */
+    assert_int_equal(vgpu_mediator_pending(f->m), 0);
+    assert_int_equal(vgpu_mediator_running(f->m), 1);
+    assert_true(vgpu_mediator_held_bytes(f->m) > 0);
+    /* The vm_id is free again while the orphan runs. */
+    assert_int_equal(send_hello(fake_open(f, 2), 1, POOL_A, MED), 0);
+    test_exec_turn(&e, j);
+    assert_int_equal(vgpu_mediator_dropped_answers(f->m), 1);
+    assert_int_equal(vgpu_mediator_running(f->m), 0);
+    assert_int_equal(vgpu_mediator_held_bytes(f->m), 0);
+    expect_log(f, VGPU_LOG_INFO, "vm=1 req=1: answer dropped");
+    no_more_frames(b);
+    vgpu_backend_cpu.close(e.ctx);
+    fake_free(f);
+}
+
+/* SIGTERM with a job running: what is queued is answered REJECTED at
+ * once; what runs is answered with its result when it finishes. */
+static void
+test_job_shutdown_running(void **state)
+{
+    struct fake *f = fake_new();
+    struct fake_conn *a = greeted(f, 0, 1, POOL_A, MED);
+    struct vgpu_mediator_job *j;
+    struct test_exec e;
+
+    (void)state;
+    j = test_take_first_of_two(f, a, &e);
+    assert_int_equal(vgpu_mediator_shutdown(f->m), 1);
+    expect_response(a, 2, VGPU_ERR_REJECTED, "mediator shutting down");
+    test_exec_turn(&e, j);
+    expect_response(a, 1, 0, NULL);
+    no_more_frames(a);
+    vgpu_backend_cpu.close(e.ctx);
+    fake_free(f);
+}
+
+/* Only a NOP on a CPU context without delay_us is cheap enough to run on
+ * the loop thread. */
+static void
+test_job_inline(void **state)
+{
+    struct fake *f = fake_new();
+    struct fake_conn *a = greeted(f, 0, 1, POOL_A, MED);
+    struct vgpu_mediator_job *j;
+    struct test_exec plain;
+    struct test_exec slow;
+    struct req r;
+
+    (void)state;
+    test_exec_open(&plain, "");
+    test_exec_open(&slow, "delay_us=1");
+    req_begin(&r, VGPU_OP_NOP, 0);
+    assert_int_equal(send_req(a, 1, 1, POOL_A, MED, &r), 0);
+    j = vgpu_mediator_take(f->m, POOL_A);
+    assert_non_null(j);
+    assert_true(vgpu_mediator_job_inline(j, &vgpu_backend_cpu, plain.ctx));
+    assert_false(vgpu_mediator_job_inline(j, &vgpu_backend_cpu, slow.ctx));
+    test_exec_turn(&plain, j);
+    expect_response(a, 1, 0, NULL);
+    vgpu_backend_cpu.close(plain.ctx);
+    vgpu_backend_cpu.close(slow.ctx);
+    fake_free(f);
+}
+
 /* A send that fails closes the connection once and drops its work; the
  * other connection is served. */
 static void
@@ -2268,6 +2436,10 @@ main(void)
         VGPU_TEST("/mediator/close/queued", test_close_queued),
         VGPU_TEST("/mediator/destroy/open-conns", test_destroy_open_conns),
         VGPU_TEST("/mediator/shutdown", test_shutdown),
+        VGPU_TEST("/mediator/job/take_run_finish", test_job_take_run_finish),
+        VGPU_TEST("/mediator/job/orphan", test_job_orphan),
+        VGPU_TEST("/mediator/job/shutdown_running", test_job_shutdown_running),
+        VGPU_TEST("/mediator/job/inline", test_job_inline),
         VGPU_TEST("/mediator/send-fail/dispatch", test_send_fail_dispatch),
         VGPU_TEST("/mediator/send-fail/input", test_send_fail_input),
         VGPU_TEST("/mediator/dispatch/priority", test_dispatch_priority),
