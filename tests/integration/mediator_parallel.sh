@@ -60,10 +60,15 @@ if [ $((100 * pair)) -gt $((FREE_MAX * alone)) ]; then
     exit 77
 fi
 
+# The best of two runs each: another process taking a core only adds time.
 run_both 1
 one=$ELAPSED_MS
+run_both 1
+[ "$ELAPSED_MS" -ge "$one" ] || one=$ELAPSED_MS
 run_both 2
 two=$ELAPSED_MS
+run_both 2
+[ "$ELAPSED_MS" -ge "$two" ] || two=$ELAPSED_MS
 echo "two pools of MATMUL_F32 ${N}x${N} (${COUNT} each): one executor" \
     "${one} ms, two executors ${two} ms ($((100 * two / one))%," \
     "bound ${RATIO_MAX}%)"
