@@ -122,6 +122,32 @@ config_bad_option(char **argv, int c, char *err, size_t err_len)
     return -EINVAL;
 }
 
+static int
+config_twice(int c, char *err, size_t err_len)
+{
+    snprintf(err, err_len,
+             "--%s is given twice: give it once (only --pool is a list)",
+             config_option_name(c));
+    return -EINVAL;
+}
+
+/* A setting flag other than --pool may be given once: which of two would
+ * win is not obvious to whoever reads the command line. */
+static int
+config_once(const struct config_flag *flags, size_t nflags, int c, char *err,
+            size_t err_len)
+{
+    if (c - OPT_KEY_BASE == KEY_POOL) {
+        return 0;
+    }
+    for (size_t i = 0; i < nflags; i++) {
+        if (flags[i].key == c - OPT_KEY_BASE) {
+            return config_twice(c, err, err_len);
+        }
+    }
+    return 0;
+}
+
 int
 vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
                        char *err, size_t err_len)
@@ -153,10 +179,18 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
             config_set_action(cfg, VGPU_CONFIG_BACKENDS);
             break;
         case OPT_CHECK:
+            if (cfg->check_file != NULL) {
+                rc = config_twice(c, err, err_len);
+                goto out;
+            }
             config_set_action(cfg, VGPU_CONFIG_CHECK);
             rc = config_save_string(&cfg->check_file, optarg);
             break;
         case OPT_CONFIG:
+            if (cfg->config_file != NULL) {
+                rc = config_twice(c, err, err_len);
+                goto out;
+            }
             rc = config_save_string(&cfg->config_file, optarg);
             break;
         case ':':
@@ -164,6 +198,10 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
             rc = config_bad_option(argv, c, err, err_len);
             goto out;
         default:
+            rc = config_once(flags, nflags, c, err, err_len);
+            if (rc < 0) {
+                goto out;
+            }
             flags[nflags].key = c - OPT_KEY_BASE;
             flags[nflags].name = config_option_name(c);
             flags[nflags].value = optarg;

@@ -101,7 +101,7 @@ output_kib = 64
 A = cpu
 B = cpu:delay_us=1000
 EOF
-printf '[mediator]\npolicy = weighted\npolicy = fast\n' >"$T/bad.conf"
+printf '[mediator]\nlog_level = info\npolicy = fast\n' >"$T/bad.conf"
 printf '[mediator]\n[nosuch]\n' >"$T/badsec.conf"
 expect_rc 0 "$DAEMON" --check-config "$T/good.conf"
 grep -qx "$T/good.conf: ok" "$T/out" || fail "check-config: $(cat "$T/out")"
