@@ -36,6 +36,25 @@ it_init() {
     trap 'exit 130' INT TERM
 }
 
+# it_need PATH NAME: skip the test (77) when the binary NAME at PATH is not
+# built.
+it_need() {
+    if [ -z "$1" ] || [ ! -x "$1" ]; then
+        echo "SKIP: $2 is not built"
+        exit 77
+    fi
+}
+
+# wait_file PATH: at most 10 s for PATH to appear.
+wait_file() {
+    i=0
+    while [ ! -e "$1" ]; do
+        i=$((i + 1))
+        [ "$i" -le 200 ] || fail "no $1 after 10 s"
+        sleep 0.05
+    done
+}
+
 # Kill every background job this test started, then remove $T.
 it_cleanup() {
     rc=$?
