@@ -267,6 +267,13 @@ admin_parse(struct admin *a, int argc, char **argv)
             if (c < 0 || c >= OPT_COUNT) {
                 return admin_bad_option(argv, '?');
             }
+            /* No option is a list: which of two would win is not obvious
+             * to whoever reads the command line. */
+            if (a->given & ADMIN_BIT(c)) {
+                return admin_fail(ADMIN_EXIT_USAGE,
+                                  "--%s is given twice: give it once",
+                                  admin_options[c].name);
+            }
             a->given |= ADMIN_BIT(c);
             a->value[c] = optarg;
             if (c == OPT_REGISTRY) {
