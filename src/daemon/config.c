@@ -53,6 +53,7 @@ vgpu_config_init(struct vgpu_daemon_config *cfg)
     cfg->queue_inflight = core.queue_inflight;
     cfg->request_memory_mib = (uint32_t)(core.request_memory >> 20);
     cfg->output_kib = VGPU_CONFIG_DEFAULT_OUTPUT_KIB;
+    cfg->hello_timeout_ms = VGPU_CONFIG_DEFAULT_HELLO_TIMEOUT_MS;
     cfg->log_level = VGPU_LOG_INFO;
     cfg->socket_path = strdup(VGPU_DEFAULT_SOCKET);
     cfg->default_backend = strdup(core.default_backend ? core.default_backend
@@ -312,6 +313,13 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
             cfg->output_kib = u;
         }
         return rc;
+    case KEY_HELLO_TIMEOUT_MS:
+        return vgpu_parse_u32(value, VGPU_CONFIG_MIN_HELLO_TIMEOUT_MS,
+                              VGPU_CONFIG_MAX_HELLO_TIMEOUT_MS,
+                              &cfg->hello_timeout_ms, why, why_len);
+    case KEY_MAX_CONNECTIONS:
+        return vgpu_parse_u32(value, 0, VGPU_CONFIG_MAX_CONNECTIONS,
+                              &cfg->max_connections, why, why_len);
     case KEY_LOG_LEVEL:
         rc = vgpu_log_level_parse(value);
         if (rc < 0) {

@@ -40,6 +40,10 @@ static const struct option config_options[] = {
     {"default-backend", required_argument, NULL,
      OPT_KEY_BASE + KEY_DEFAULT_BACKEND},
     {"output-kib", required_argument, NULL, OPT_KEY_BASE + KEY_OUTPUT_KIB},
+    {"hello-timeout-ms", required_argument, NULL,
+     OPT_KEY_BASE + KEY_HELLO_TIMEOUT_MS},
+    {"max-connections", required_argument, NULL,
+     OPT_KEY_BASE + KEY_MAX_CONNECTIONS},
     {"log-level", required_argument, NULL, OPT_KEY_BASE + KEY_LOG_LEVEL},
     {"log-file", required_argument, NULL, OPT_KEY_BASE + KEY_LOG_FILE},
     {"legacy-dir", required_argument, NULL, OPT_KEY_BASE + KEY_LEGACY_DIR},
@@ -287,6 +291,13 @@ vgpu_config_usage(FILE *out, const char *prog)
         "                         (default %u); a peer that never reads "
         "is\n"
         "                         disconnected when it fills\n"
+        "  --hello-timeout-ms N   a connection (device or control) silent "
+        "this long\n"
+        "                         is closed, %u..%u (default %u)\n"
+        "  --max-connections N    device connections at once; more are "
+        "closed at\n"
+        "                         once (default 0: RLIMIT_NOFILE less a "
+        "reserve)\n"
         "  --log-level LEVEL      error, warn, info or debug (default info)\n"
         "  --log-file PATH        log to PATH (default stderr); reopened on "
         "SIGHUP\n"
@@ -339,5 +350,8 @@ vgpu_config_usage(FILE *out, const char *prog)
         (unsigned)VGPU_CONFIG_DEFAULT_REQUEST_MEMORY_MIB,
         (unsigned)VGPU_CONFIG_MIN_OUTPUT_KIB,
         (unsigned)VGPU_CONFIG_MAX_OUTPUT_KIB,
-        (unsigned)VGPU_CONFIG_DEFAULT_OUTPUT_KIB);
+        (unsigned)VGPU_CONFIG_DEFAULT_OUTPUT_KIB,
+        (unsigned)VGPU_CONFIG_MIN_HELLO_TIMEOUT_MS,
+        (unsigned)VGPU_CONFIG_MAX_HELLO_TIMEOUT_MS,
+        (unsigned)VGPU_CONFIG_DEFAULT_HELLO_TIMEOUT_MS);
 }

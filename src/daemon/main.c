@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,9 @@
  * the whole shutdown after it. */
 #define MAIN_DRAIN_MS 2000
 #define MAIN_STOP_MS  2500
+
+/* The descriptor limit assumed when getrlimit() fails: Linux's default. */
+#define MAIN_NOFILE_UNKNOWN 1024
 
 /* --stats: how long to wait for the daemon's answer. */
 #define MAIN_STATS_TIMEOUT_MS 5000
@@ -145,6 +149,37 @@ main_admit(void *opaque, uint32_t vm_id, uint8_t pool, uint8_t priority,
 
     return vgpu_registry_admit(d->registry, vm_id, pool, priority, why,
                                why_len);
+}
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit (systemd starts services
+ * at 1024 soft; the unit's LimitNOFILE sets the hard one), and derive the
+ * connection cap from it unless max_connections is set. @line: what was
+ * done, for the log. */
+static void
+main_raise_nofile(struct vgpu_server_config *scfg, char *line, size_t len)
+{
+    struct rlimit rl;
+    unsigned long long before;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        rl.rlim_cur = rl.rlim_max = MAIN_NOFILE_UNKNOWN;
+    }
+    before = (unsigned long long)rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            rl.rlim_cur = (rlim_t)before;
+        }
+    }
+    if (scfg->max_connections == 0) {
+        scfg->max_connections = vgpu_server_default_max_connections(
+            (unsigned long long)rl.rlim_cur);
+    }
+    snprintf(line, len,
+             "descriptors: soft limit %llu (was %llu); at most %zu device "
+             "connections; HELLO within %u ms",
+             (unsigned long long)rl.rlim_cur, before, scfg->max_connections,
+             scfg->hello_timeout_ms);
 }
 
 /* SIGHUP: read the registry again. A file that does not load leaves the one
@@ -292,7 +327,10 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
         .socket_path = cfg->socket_path,
         .control_path = cfg->control_path,
         .output_cap = (size_t)cfg->output_kib * 1024u,
+        .hello_timeout_ms = cfg->hello_timeout_ms,
+        .max_connections = cfg->max_connections,
     };
+    char limits[192];
     struct daemon d = {.cfg = cfg, .sigfd = -1};
     struct vgpu_mediator_config core;
     sigset_t old_mask;
@@ -318,6 +356,8 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
     if (note[0] != '\0') {
         vgpu_log_write(d.log, VGPU_LOG_WARN, note);
     }
+    main_raise_nofile(&scfg, limits, sizeof(limits));
+    vgpu_log_write(d.log, VGPU_LOG_INFO, limits);
     d.sigfd = main_signals(&old_mask);
     if (d.sigfd < 0) {
         snprintf(err, sizeof(err), "signalfd: %s", strerror(-d.sigfd));
