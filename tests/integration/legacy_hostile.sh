@@ -47,12 +47,7 @@ mkdir -p "$LG/vm3" "$LG/vm4" "$T/secret"
 printf 'TOPSECRET:the-root-password\n' >"$SECRET"
 chmod 0600 "$SECRET"
 start_daemon --pool A=cpu --legacy-dir "$LG"
-i=0
-until grep -q 'legacy: serving' "$LOG" 2>/dev/null; do
-    i=$((i + 1))
-    [ "$i" -le 200 ] || fail "the legacy transport did not start"
-    sleep 0.05
-done
+wait_log 'legacy: serving' "the legacy transport did not start"
 
 # A hard link: same inode as the secret, so its content would be read.
 ln "$SECRET" "$LG/vm3/request.txt"

@@ -55,6 +55,17 @@ wait_file() {
     done
 }
 
+# wait_log PATTERN WHAT: at most 10 s for the daemon's log to match PATTERN
+# (grep); fails naming WHAT.
+wait_log() {
+    i=0
+    until grep -q "$1" "$LOG" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -le 200 ] || fail "$2 (no '$1' in the log after 10 s)"
+        sleep 0.05
+    done
+}
+
 # Kill every background job this test started, then remove $T.
 it_cleanup() {
     rc=$?
