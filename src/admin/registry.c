@@ -131,7 +131,9 @@ reg_unindex(struct vgpu_registry *reg)
 {
     for (int k = 0; k < REG_INDEX_COUNT; k++) {
         free(reg->index[k]);
+        free(reg->first[k]);
         reg->index[k] = NULL;
+        reg->first[k] = NULL;
         reg->index_len[k] = 0;
     }
     reg->indexed = 0;
@@ -200,7 +202,10 @@ reg_sort_cmp(const void *pa, const void *pb, void *arg)
     return a < b ? -1 : a > b;
 }
 
-/* Build the three sorted views. Return: 0, or -ENOMEM (lookups scan). */
+/* Build the three sorted views and, from each, the first entry of every
+ * key: in a view sorted by key then position, the first of a run of equal
+ * keys is the first entry with that key. Return: 0, or -ENOMEM (lookups
+ * scan). */
 static int
 reg_index_build(struct vgpu_registry *reg)
 {
@@ -210,9 +215,12 @@ reg_index_build(struct vgpu_registry *reg)
     for (int k = 0; k < REG_INDEX_COUNT; k++) {
         struct reg_sort s = {.reg = reg, .which = (enum reg_index)k};
         size_t *ix = malloc((reg->n ? reg->n : 1) * sizeof(*ix));
+        size_t *first = malloc((reg->n ? reg->n : 1) * sizeof(*first));
         size_t len = 0;
 
-        if (ix == NULL) {
+        if (ix == NULL || first == NULL) {
+            free(ix);
+            free(first);
             reg_unindex(reg);
             return -ENOMEM;
         }
@@ -222,27 +230,43 @@ reg_index_build(struct vgpu_registry *reg)
             }
         }
         qsort_r(ix, len, sizeof(*ix), reg_sort_cmp, &s);
+        for (size_t i = 0; i < reg->n; i++) {
+            first[i] = i;
+        }
+        for (size_t j = 1; j < len; j++) {
+            if (reg_key_cmp(s.which, &reg->v[ix[j - 1]], &reg->v[ix[j]]) == 0) {
+                first[ix[j]] = first[ix[j - 1]];
+            }
+        }
         free(reg->index[k]);
+        free(reg->first[k]);
         reg->index[k] = ix;
+        reg->first[k] = first;
         reg->index_len[k] = len;
     }
     reg->indexed = 1;
     return 0;
 }
 
+int
+vgpu_registry_index(struct vgpu_registry *reg)
+{
+    return reg_index_build(reg);
+}
+
 /* The first entry (lowest position) whose key @which equals @key's, or
- * NULL. The lookups take a const table and build its views on the first
- * call: the views are a cache, not the table's content. */
+ * NULL: a binary search of the sorted view when the table has one, else a
+ * scan (one lookup in a table about to change, as vgpu-admin register-vm
+ * makes, costs less than a sort). */
 static const struct vgpu_vm_entry *
 reg_lookup(const struct vgpu_registry *reg, enum reg_index which,
            const struct vgpu_vm_entry *key)
 {
-    struct vgpu_registry *mut = (struct vgpu_registry *)reg;
     const size_t *ix;
     size_t lo = 0;
     size_t hi;
 
-    if (reg_index_build(mut) < 0) {
+    if (!reg->indexed) {
         for (size_t i = 0; i < reg->n; i++) {
             if ((which != REG_BY_UUID || reg->v[i].uuid[0] != '\0') &&
                 reg_key_cmp(which, &reg->v[i], key) == 0) {
@@ -277,6 +301,13 @@ vgpu_registry_first_dup(const struct vgpu_registry *reg, size_t i,
 
     if (which == REG_BY_UUID && reg->v[i].uuid[0] == '\0') {
         return NULL;
+    }
+    /* The views are a cache, not the table's content: a const table may
+     * build them. */
+    if (reg_index_build((struct vgpu_registry *)reg) == 0) {
+        size_t f = reg->first[which][i];
+
+        return f < i ? &reg->v[f] : NULL;
     }
     first = reg_lookup(reg, which, &reg->v[i]);
     return first != NULL && first < &reg->v[i] ? first : NULL;

@@ -25,13 +25,17 @@ struct vgpu_registry {
      * every change: a lookup costs O(log n). */
     size_t *index[REG_INDEX_COUNT];
     size_t index_len[REG_INDEX_COUNT];
+    /* first[k][i]: the position of the first entry whose key k equals
+     * v[i]'s (i itself when none before it has it; the uuid view's is i
+     * for an entry without a uuid). */
+    size_t *first[REG_INDEX_COUNT];
     int indexed;
 };
 
 /**
  * vgpu_registry_first_dup() - the first entry before v[@i] whose key
  * @which (REG_BY_ID, REG_BY_NAME, REG_BY_UUID) equals v[@i]'s, or NULL.
- * Builds the index when needed; O(log n) once it is built, O(n) without
+ * Builds the index when needed; O(1) once it is built, O(n) without
  * memory for it.
  */
 const struct vgpu_vm_entry *

@@ -25,6 +25,7 @@
 #include "event.h"
 #include "legacy.h"
 #include "log.h"
+#include "reload.h"
 #include "server.h"
 #include "vgpu/ctl.h"
 #include "vgpu/mediator.h"
@@ -60,6 +61,7 @@ struct daemon {
     struct vgpu_mediator *m;
     struct vgpu_mediator_ops ops;
     struct vgpu_registry *registry; /* --registry; NULL: none */
+    struct vgpu_reload *reload;     /* SIGHUP's reload of it */
     int sigfd;
     int draining;
 };
@@ -182,19 +184,15 @@ main_raise_nofile(struct vgpu_server_config *scfg, char *line, size_t len)
              scfg->hello_timeout_ms);
 }
 
-/* SIGHUP: read the registry again. A file that does not load leaves the one
- * in force. Connections already admitted stay up either way: the registry
- * is checked at HELLO (docs/admin-guide.md). */
+/* SIGHUP's reload is done (reload.h): swap the new registry in, or keep
+ * the one in force when the file did not load. Connections already
+ * admitted stay up either way: the registry is checked at HELLO
+ * (docs/admin-guide.md). */
 static void
-main_reload_registry(struct daemon *d)
+main_registry_reloaded(void *arg, struct vgpu_registry *reg, const char *err)
 {
-    struct vgpu_registry *reg;
-    char err[512];
+    struct daemon *d = arg;
 
-    if (d->registry == NULL) {
-        return;
-    }
-    reg = vgpu_registry_load(d->cfg->registry_file, 0, err, sizeof(err));
     if (reg == NULL) {
         vgpu_log_printf(d->log, VGPU_LOG_ERROR,
                         "SIGHUP: registry not reloaded, keeping the one "
@@ -207,6 +205,23 @@ main_reload_registry(struct daemon *d)
     vgpu_log_printf(d->log, VGPU_LOG_INFO,
                     "SIGHUP: registry %s reloaded: %zu VMs",
                     d->cfg->registry_file, vgpu_registry_count(reg));
+}
+
+/* SIGHUP: read the registry again, aside (reload.h). */
+static void
+main_reload_registry(struct daemon *d)
+{
+    int rc;
+
+    if (d->reload == NULL) {
+        return;
+    }
+    rc = vgpu_reload_start(d->reload);
+    if (rc < 0) {
+        vgpu_log_printf(d->log, VGPU_LOG_ERROR,
+                        "SIGHUP: registry not reloaded: no thread: %s",
+                        strerror(-rc));
+    }
 }
 
 static void
@@ -342,8 +357,7 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
         return main_fail(&d, MAIN_EXIT_CONFIG, err);
     }
     if (cfg->registry_file != NULL) {
-        d.registry =
-            vgpu_registry_load(cfg->registry_file, 0, err, sizeof(err));
+        d.registry = vgpu_reload_registry(cfg->registry_file, err, sizeof(err));
         if (d.registry == NULL) {
             return main_fail(&d, MAIN_EXIT_CONFIG, err);
         }
@@ -397,6 +411,15 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
         status = main_fail(&d, MAIN_EXIT_FAIL, err);
         goto err_mediator;
     }
+    if (d.registry != NULL) {
+        d.reload = vgpu_reload_create(d.loop, cfg->registry_file,
+                                      main_registry_reloaded, &d);
+        if (d.reload == NULL) {
+            status = main_fail(&d, MAIN_EXIT_FAIL,
+                               "cannot set up the registry's reload");
+            goto err_mediator;
+        }
+    }
     if (cfg->legacy_dir != NULL) {
         d.legacy = vgpu_legacy_create(d.loop, d.log, d.m, cfg->legacy_dir, err,
                                       sizeof(err));
@@ -425,6 +448,7 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
 
 err_mediator:
     /* Connections first: the core frees nothing on its own. */
+    vgpu_reload_destroy(d.reload);
     vgpu_legacy_destroy(d.legacy);
     vgpu_server_close_all(d.srv);
     vgpu_mediator_destroy(d.m);

@@ -44,7 +44,7 @@ ini_read_line(struct ini_reader *r)
     int ch = EOF;
 
     r->lineno++;
-    while ((ch = fgetc(r->file)) != EOF && ch != '\n') {
+    while ((ch = getc_unlocked(r->file)) != EOF && ch != '\n') {
         unsigned char c = (unsigned char)ch;
         size_t col = len + 1;
 
