@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "vgpu/ctl.h"
 #include "vgpu/registry.h"
 #include "vgpu/regs.h"
@@ -815,7 +816,15 @@ admin_check(struct admin *a)
         return ADMIN_EXIT_PROBLEM;
     }
     n = vgpu_registry_count(reg);
+    /* The lookups below are O(log n) with the index (100,000 VMs). */
+    (void)vgpu_registry_index(reg);
     (void)vgpu_registry_check(reg, admin_problem, &ck);
+    if (a->value[OPT_LEGACY_DIR] != NULL &&
+        vgpu_path_check(a->value[OPT_LEGACY_DIR], VGPU_PATH_DIR, 0, err,
+                        sizeof(err)) < 0) {
+        vgpu_registry_destroy(reg);
+        return admin_fail(ADMIN_EXIT_USAGE, "check: --legacy-dir: %s", err);
+    }
     if (a->value[OPT_LEGACY_DIR] != NULL) {
         for (size_t i = 0; i < n; i++) {
             const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);

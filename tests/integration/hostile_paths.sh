@@ -6,7 +6,8 @@
 #     a device: exit 2 naming the path and what it is; a FIFO never blocks
 #     (each run has a 10 s timeout: 124 fails the test);
 #   - --log-file on a directory or a FIFO, --legacy-dir on a FIFO: exit 2;
-#   - vgpu-admin --registry on a directory or a FIFO: exit 2;
+#   - vgpu-admin --registry on a directory or a FIFO, check --legacy-dir on
+#     a FIFO: exit 2;
 #   - an INI file with a NUL or a byte that is not ASCII: line and column;
 #   - a 300-character log_file path works; a key given twice names both
 #     lines; a flag given twice, and --socket X --control X, exit 2.
@@ -52,6 +53,10 @@ for kind in dir fifo; do
     refused "vgpu-admin --registry $kind list" "$p is $name" \
         "$ADMIN" --registry "$p" list
 done
+printf '[vm "a"]\nvm_id = 1\npool = A\npriority = low\n' >"$T/vms.conf"
+refused "vgpu-admin check --legacy-dir fifo" \
+    "check: --legacy-dir: $T/fifo is a FIFO, not a directory" \
+    "$ADMIN" --registry "$T/vms.conf" check --legacy-dir "$T/fifo"
 if [ -S "$T/sock" ]; then
     refused "--check-config socket" "is a socket, not a regular file" \
         "$DAEMON" --check-config "$T/sock"
