@@ -54,6 +54,7 @@ vgpu_config_init(struct vgpu_daemon_config *cfg)
     cfg->request_memory_mib = (uint32_t)(core.request_memory >> 20);
     cfg->output_kib = VGPU_CONFIG_DEFAULT_OUTPUT_KIB;
     cfg->hello_timeout_ms = VGPU_CONFIG_DEFAULT_HELLO_TIMEOUT_MS;
+    cfg->reconnect_ms = -1;
     cfg->log_level = VGPU_LOG_INFO;
     cfg->socket_path = strdup(VGPU_DEFAULT_SOCKET);
     cfg->default_backend = strdup(core.default_backend ? core.default_backend

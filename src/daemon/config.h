@@ -50,6 +50,8 @@
 /* max_connections: device connections at once; 0 (the default) derives it
  * from RLIMIT_NOFILE (server.h, VGPU_SERVER_FD_RESERVE). */
 #define VGPU_CONFIG_MAX_CONNECTIONS          1000000u
+/* --reconnect-ms (--stats): at most an hour. */
+#define VGPU_CONFIG_MAX_RECONNECT_MS         3600000u
 
 /* Bounds of the numeric settings. */
 #define VGPU_CONFIG_MAX_WAIT_MS_MAX            3600000u
@@ -76,6 +78,7 @@ struct vgpu_daemon_config {
     int action;        /* VGPU_CONFIG_* */
     char *config_file; /* --config; NULL: none */
     char *check_file;  /* --check-config */
+    int reconnect_ms;  /* --reconnect-ms: --stats's window; -1: default */
     char *socket_path;
     char *control_path; /* set by vgpu_config_parse_args() when not given */
     int policy;         /* VGPU_SCHED_PRIORITY or VGPU_SCHED_WEIGHTED */

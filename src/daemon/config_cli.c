@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "util.h"
+#include "vgpu/ctl.h"
 #include "vgpu/scheduler.h"
 
 /* getopt_long() values of the options that take no setting. */
@@ -20,6 +22,7 @@ enum config_opt {
     OPT_CONFIG = OPT_KEY_BASE + KEY_COUNT,
     OPT_CHECK,
     OPT_STATS,
+    OPT_RECONNECT,
     OPT_VERSION,
     OPT_BACKENDS
 };
@@ -50,6 +53,7 @@ static const struct option config_options[] = {
     {"registry", required_argument, NULL, OPT_KEY_BASE + KEY_REGISTRY},
     {"check-config", required_argument, NULL, OPT_CHECK},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"reconnect-ms", required_argument, NULL, OPT_RECONNECT},
     {"cuda-fallback", required_argument, NULL,
      OPT_KEY_BASE + KEY_CUDA_FALLBACK},
     {"backends", no_argument, NULL, OPT_BACKENDS},
@@ -159,6 +163,7 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
     struct config_flag *flags = calloc((size_t)argc + 1, sizeof(*flags));
     size_t nflags = 0;
     char why[256];
+    uint32_t u;
     int rc = 0;
     int c;
 
@@ -175,6 +180,19 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
             break;
         case OPT_VERSION:
             config_set_action(cfg, VGPU_CONFIG_VERSION);
+            break;
+        case OPT_RECONNECT:
+            if (cfg->reconnect_ms >= 0) {
+                rc = config_twice(c, err, err_len);
+                goto out;
+            }
+            rc = vgpu_parse_u32(optarg, 0, VGPU_CONFIG_MAX_RECONNECT_MS, &u,
+                                why, sizeof(why));
+            if (rc < 0) {
+                snprintf(err, err_len, "--reconnect-ms: %s", why);
+                goto out;
+            }
+            cfg->reconnect_ms = (int)u;
             break;
         case OPT_STATS:
             config_set_action(cfg, VGPU_CONFIG_STATS);
@@ -312,6 +330,10 @@ vgpu_config_usage(FILE *out, const char *prog)
         "  --check-config FILE    validate FILE: print 'FILE: ok' and exit 0, "
         "or\n"
         "                         the error and exit 2\n"
+        "  --reconnect-ms N       --stats: try the control socket again "
+        "while it is\n"
+        "                         missing or refuses, for N ms (default "
+        "%d)\n"
         "  --stats                print the per-VM counters of the running "
         "daemon\n"
         "                         (at --socket/--control) and exit\n"
@@ -353,5 +375,5 @@ vgpu_config_usage(FILE *out, const char *prog)
         (unsigned)VGPU_CONFIG_DEFAULT_OUTPUT_KIB,
         (unsigned)VGPU_CONFIG_MIN_HELLO_TIMEOUT_MS,
         (unsigned)VGPU_CONFIG_MAX_HELLO_TIMEOUT_MS,
-        (unsigned)VGPU_CONFIG_DEFAULT_HELLO_TIMEOUT_MS);
+        (unsigned)VGPU_CONFIG_DEFAULT_HELLO_TIMEOUT_MS, VGPU_CTL_RECONNECT_MS);
 }

@@ -473,8 +473,10 @@ main_stats(const struct vgpu_daemon_config *cfg)
     char *text = NULL;
     int rc;
 
-    rc = vgpu_ctl_query(cfg->control_path, VGPU_CTL_STATS,
-                        MAIN_STATS_TIMEOUT_MS, VGPU_CTL_ANSWER_MAX, &text);
+    rc = vgpu_ctl_query_within(
+        cfg->control_path, VGPU_CTL_STATS,
+        cfg->reconnect_ms >= 0 ? cfg->reconnect_ms : VGPU_CTL_RECONNECT_MS,
+        MAIN_STATS_TIMEOUT_MS, VGPU_CTL_ANSWER_MAX, &text);
     if (rc < 0) {
         fprintf(stderr, "%s: cannot reach the mediator at %s: %s\n", MAIN_PROG,
                 cfg->control_path, strerror(-rc));
