@@ -92,4 +92,20 @@ VGPU_EXPORT int vgpu_ctl_parse_stats(const char *text, struct vgpu_ctl_vm **vms,
 VGPU_EXPORT int vgpu_ctl_query(const char *path, const char *cmd,
                                int timeout_ms, size_t max, char **answer);
 
+/* The reconnect window of the tools that ask the control socket (--stats,
+ * vgpu-admin check) unless told otherwise, and the pause between tries. */
+#define VGPU_CTL_RECONNECT_MS       5000
+#define VGPU_CTL_RECONNECT_PAUSE_MS 100
+
+/**
+ * vgpu_ctl_query_within() - vgpu_ctl_query(), tried again every
+ * VGPU_CTL_RECONNECT_PAUSE_MS while the socket is missing or refuses
+ * (-ENOENT, -ECONNREFUSED: a daemon restarting), for at most
+ * @reconnect_ms; 0 tries once.
+ * Return: as vgpu_ctl_query(), the last try's. Thread-safe.
+ */
+VGPU_EXPORT int vgpu_ctl_query_within(const char *path, const char *cmd,
+                                      int reconnect_ms, int timeout_ms,
+                                      size_t max, char **answer);
+
 #endif /* VGPU_CTL_H */

@@ -95,13 +95,23 @@ vgpu_registry_entry(const struct vgpu_registry *reg, size_t i);
 
 /**
  * vgpu_registry_find_id() / vgpu_registry_find_name() - the first entry
- * with that vm_id or name (names compare exactly).
+ * with that vm_id or name (names compare exactly). O(log n) once the table
+ * has its index (vgpu_registry_index(); a load that refuses duplicates
+ * builds it), O(n) before.
  * Return: a pointer into @reg, valid until it changes; NULL when none.
  */
 VGPU_EXPORT const struct vgpu_vm_entry *
 vgpu_registry_find_id(const struct vgpu_registry *reg, uint32_t vm_id);
 VGPU_EXPORT const struct vgpu_vm_entry *
 vgpu_registry_find_name(const struct vgpu_registry *reg, const char *name);
+
+/**
+ * vgpu_registry_index() - build the lookup index of @reg (sorted views by
+ * vm_id, name and uuid): O(n log n) once; every change drops it. A reader
+ * that looks up many times (the daemon, at each HELLO) builds it first.
+ * Return: 0, or -ENOMEM (lookups then scan).
+ */
+VGPU_EXPORT int vgpu_registry_index(struct vgpu_registry *reg);
 
 /**
  * vgpu_registry_add() - append a copy of @e (its line is set to 0).

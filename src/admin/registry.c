@@ -125,12 +125,27 @@ vgpu_registry_create(void)
     return calloc(1, sizeof(struct vgpu_registry));
 }
 
+/* The table changed: the sorted views are stale. */
+static void
+reg_unindex(struct vgpu_registry *reg)
+{
+    for (int k = 0; k < REG_INDEX_COUNT; k++) {
+        free(reg->index[k]);
+        free(reg->first[k]);
+        reg->index[k] = NULL;
+        reg->first[k] = NULL;
+        reg->index_len[k] = 0;
+    }
+    reg->indexed = 0;
+}
+
 void
 vgpu_registry_destroy(struct vgpu_registry *reg)
 {
     if (reg == NULL) {
         return;
     }
+    reg_unindex(reg);
     free(reg->v);
     free(reg->path);
     free(reg);
@@ -148,38 +163,186 @@ vgpu_registry_entry(const struct vgpu_registry *reg, size_t i)
     return i < reg->n ? &reg->v[i] : NULL;
 }
 
+/* ---- The sorted views ---------------------------------------------------- */
+
+/* Compare v[@a]'s key @which with the key of @e; 0 when equal. */
+static int
+reg_key_cmp(enum reg_index which, const struct vgpu_vm_entry *a,
+            const struct vgpu_vm_entry *b)
+{
+    switch (which) {
+    case REG_BY_ID:
+        return a->vm_id < b->vm_id ? -1 : a->vm_id > b->vm_id;
+    case REG_BY_NAME:
+        return strcmp(a->name, b->name);
+    case REG_BY_UUID:
+        return strcasecmp(a->uuid, b->uuid);
+    case REG_INDEX_COUNT:
+        break;
+    }
+    return 0;
+}
+
+struct reg_sort {
+    const struct vgpu_registry *reg;
+    enum reg_index which;
+};
+
+static int
+reg_sort_cmp(const void *pa, const void *pb, void *arg)
+{
+    const struct reg_sort *s = arg;
+    size_t a = *(const size_t *)pa;
+    size_t b = *(const size_t *)pb;
+    int c = reg_key_cmp(s->which, &s->reg->v[a], &s->reg->v[b]);
+
+    if (c != 0) {
+        return c;
+    }
+    return a < b ? -1 : a > b;
+}
+
+/* Build the three sorted views and, from each, the first entry of every
+ * key: in a view sorted by key then position, the first of a run of equal
+ * keys is the first entry with that key. Return: 0, or -ENOMEM (lookups
+ * scan). */
+static int
+reg_index_build(struct vgpu_registry *reg)
+{
+    if (reg->indexed) {
+        return 0;
+    }
+    for (int k = 0; k < REG_INDEX_COUNT; k++) {
+        struct reg_sort s = {.reg = reg, .which = (enum reg_index)k};
+        size_t *ix = malloc((reg->n ? reg->n : 1) * sizeof(*ix));
+        size_t *first = malloc((reg->n ? reg->n : 1) * sizeof(*first));
+        size_t len = 0;
+
+        if (ix == NULL || first == NULL) {
+            free(ix);
+            free(first);
+            reg_unindex(reg);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < reg->n; i++) {
+            if (k != REG_BY_UUID || reg->v[i].uuid[0] != '\0') {
+                ix[len++] = i;
+            }
+        }
+        qsort_r(ix, len, sizeof(*ix), reg_sort_cmp, &s);
+        for (size_t i = 0; i < reg->n; i++) {
+            first[i] = i;
+        }
+        for (size_t j = 1; j < len; j++) {
+            if (reg_key_cmp(s.which, &reg->v[ix[j - 1]], &reg->v[ix[j]]) == 0) {
+                first[ix[j]] = first[ix[j - 1]];
+            }
+        }
+        free(reg->index[k]);
+        free(reg->first[k]);
+        reg->index[k] = ix;
+        reg->first[k] = first;
+        reg->index_len[k] = len;
+    }
+    reg->indexed = 1;
+    return 0;
+}
+
+int
+vgpu_registry_index(struct vgpu_registry *reg)
+{
+    return reg_index_build(reg);
+}
+
+/* The first entry (lowest position) whose key @which equals @key's, or
+ * NULL: a binary search of the sorted view when the table has one, else a
+ * scan (one lookup in a table about to change, as vgpu-admin register-vm
+ * makes, costs less than a sort). */
+static const struct vgpu_vm_entry *
+reg_lookup(const struct vgpu_registry *reg, enum reg_index which,
+           const struct vgpu_vm_entry *key)
+{
+    const size_t *ix;
+    size_t lo = 0;
+    size_t hi;
+
+    if (!reg->indexed) {
+        for (size_t i = 0; i < reg->n; i++) {
+            if ((which != REG_BY_UUID || reg->v[i].uuid[0] != '\0') &&
+                reg_key_cmp(which, &reg->v[i], key) == 0) {
+                return &reg->v[i];
+            }
+        }
+        return NULL;
+    }
+    ix = reg->index[which];
+    hi = reg->index_len[which];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (reg_key_cmp(which, &reg->v[ix[mid]], key) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < reg->index_len[which] &&
+        reg_key_cmp(which, &reg->v[ix[lo]], key) == 0) {
+        return &reg->v[ix[lo]];
+    }
+    return NULL;
+}
+
+const struct vgpu_vm_entry *
+vgpu_registry_first_dup(const struct vgpu_registry *reg, size_t i,
+                        enum reg_index which)
+{
+    const struct vgpu_vm_entry *first;
+
+    if (which == REG_BY_UUID && reg->v[i].uuid[0] == '\0') {
+        return NULL;
+    }
+    /* The views are a cache, not the table's content: a const table may
+     * build them. */
+    if (reg_index_build((struct vgpu_registry *)reg) == 0) {
+        size_t f = reg->first[which][i];
+
+        return f < i ? &reg->v[f] : NULL;
+    }
+    first = reg_lookup(reg, which, &reg->v[i]);
+    return first != NULL && first < &reg->v[i] ? first : NULL;
+}
+
 const struct vgpu_vm_entry *
 vgpu_registry_find_id(const struct vgpu_registry *reg, uint32_t vm_id)
 {
-    for (size_t i = 0; i < reg->n; i++) {
-        if (reg->v[i].vm_id == vm_id) {
-            return &reg->v[i];
-        }
-    }
-    return NULL;
+    struct vgpu_vm_entry key = {.vm_id = vm_id};
+
+    return reg_lookup(reg, REG_BY_ID, &key);
 }
 
 const struct vgpu_vm_entry *
 vgpu_registry_find_name(const struct vgpu_registry *reg, const char *name)
 {
-    for (size_t i = 0; i < reg->n; i++) {
-        if (strcmp(reg->v[i].name, name) == 0) {
-            return &reg->v[i];
-        }
+    struct vgpu_vm_entry key;
+
+    if (strlen(name) >= sizeof(key.name)) {
+        return NULL;
     }
-    return NULL;
+    strcpy(key.name, name);
+    return reg_lookup(reg, REG_BY_NAME, &key);
 }
 
 const struct vgpu_vm_entry *
 vgpu_registry_find_uuid(const struct vgpu_registry *reg, const char *uuid)
 {
-    for (size_t i = 0; i < reg->n; i++) {
-        if (reg->v[i].uuid[0] != '\0' &&
-            strcasecmp(reg->v[i].uuid, uuid) == 0) {
-            return &reg->v[i];
-        }
+    struct vgpu_vm_entry key;
+
+    if (uuid[0] == '\0' || strlen(uuid) >= sizeof(key.uuid)) {
+        return NULL;
     }
-    return NULL;
+    strcpy(key.uuid, uuid);
+    return reg_lookup(reg, REG_BY_UUID, &key);
 }
 
 /* A new zeroed entry at the end. Return: it, or NULL when out of memory. */
@@ -196,6 +359,7 @@ vgpu_registry_append(struct vgpu_registry *reg)
         reg->v = v;
         reg->cap = cap;
     }
+    reg_unindex(reg);
     memset(&reg->v[reg->n], 0, sizeof(reg->v[0]));
     return &reg->v[reg->n++];
 }
@@ -285,6 +449,7 @@ vgpu_registry_remove(struct vgpu_registry *reg, const char *name)
         reg->v[kept++] = reg->v[i];
     }
     reg->n = kept;
+    reg_unindex(reg);
     return removed > 0 ? removed : -ENOENT;
 }
 
@@ -324,24 +489,13 @@ vgpu_registry_check(const struct vgpu_registry *reg,
 
     for (size_t i = 0; i < reg->n; i++) {
         const struct vgpu_vm_entry *e = &reg->v[i];
-        const struct vgpu_vm_entry *id = NULL;
-        const struct vgpu_vm_entry *name = NULL;
-        const struct vgpu_vm_entry *uuid = NULL;
+        const struct vgpu_vm_entry *id =
+            vgpu_registry_first_dup(reg, i, REG_BY_ID);
+        const struct vgpu_vm_entry *name =
+            vgpu_registry_first_dup(reg, i, REG_BY_NAME);
+        const struct vgpu_vm_entry *uuid =
+            vgpu_registry_first_dup(reg, i, REG_BY_UUID);
 
-        for (size_t j = 0; j < i; j++) {
-            const struct vgpu_vm_entry *o = &reg->v[j];
-
-            if (id == NULL && o->vm_id == e->vm_id) {
-                id = o;
-            }
-            if (name == NULL && strcmp(o->name, e->name) == 0) {
-                name = o;
-            }
-            if (uuid == NULL && e->uuid[0] != '\0' &&
-                strcasecmp(o->uuid, e->uuid) == 0) {
-                uuid = o;
-            }
-        }
         reg_where(reg, e, where, sizeof(where));
         if (id != NULL) {
             reg_at_line(id, at, sizeof(at));

@@ -2,18 +2,12 @@
  * The VM registry's file (vgpu/registry.h): reading the INI file, and its
  * atomic rewrite under a lock.
  *
- * libinih hands its handler neither a line number nor the sections that have
- * no keys, so the file is fed to ini_parse_stream() through a reader that
- * counts lines and reads each section header itself (as config_file.c does for
- * the daemon's file): inih calls the reader once per line and the handler
- * right after, so the count is the handler's line, and the reader's own view
- * of the header decides which entry the next keys belong to. The reader
- * stops the parse at the first error, so the message is about the first bad
- * line.
+ * The file is read with the one INI reader of src/util (util.h); the
+ * duplicates (a name, vm_id or uuid given twice) are found once it is read,
+ * through the registry's sorted views, so a load costs O(n log n).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +24,6 @@
 #define REG_SECTION_CLOSE "\""
 
 #define REG_TMP_SUFFIX    ".tmp.XXXXXX"
-#define REG_UTF8_BOM      "\xEF\xBB\xBF"
 #define REG_NEW_FILE_MODE 0644
 
 enum reg_key {
@@ -50,41 +43,51 @@ static const char *const reg_key_names[REG_KEY_COUNT] = {
 
 /* ---- Reading the file ---------------------------------------------------- */
 
+/* Where an entry's keys were, for the messages about duplicates, which are
+ * found once the whole file is read. */
+struct reg_lines {
+    int vm_id;
+    int uuid;
+};
+
 struct reg_ini {
     struct vgpu_registry *reg;
     const char *path;
     unsigned flags;
-    struct vgpu_ini_lines lines; /* the file, and the line inih works on */
-    int rc;                      /* our first error, 0 if none */
-    int err_line;                /* its line */
+    int rc;       /* our first error, 0 if none */
+    int err_line; /* its line */
     char *err;
     size_t err_len;
     int in_section;              /* the last entry is the open section */
     int key_line[REG_KEY_COUNT]; /* where each key of it was, 0: not yet */
+    struct reg_lines *lines;     /* one per entry */
+    size_t lines_cap;
 };
 
-static void reg_fail(struct reg_ini *ini, int rc, int line, const char *fmt,
-                     ...) __attribute__((format(printf, 4, 5)));
+static int reg_fail(struct reg_ini *ini, int rc, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-/* Keep the first error: "PATH:LINE: " + the formatted text. */
-static void
+/* Keep the error of the smallest line: "PATH:LINE: " + the formatted text.
+ * Return: the error kept. */
+static int
 reg_fail(struct reg_ini *ini, int rc, int line, const char *fmt, ...)
 {
     va_list ap;
     int n;
 
-    if (ini->rc != 0) {
-        return;
+    if (ini->rc != 0 && ini->err_line <= line) {
+        return ini->rc;
     }
     ini->rc = rc;
     ini->err_line = line;
     n = snprintf(ini->err, ini->err_len, "%s:%d: ", ini->path, line);
     if (n < 0 || (size_t)n >= ini->err_len) {
-        return;
+        return rc;
     }
     va_start(ap, fmt);
     vsnprintf(ini->err + n, ini->err_len - (size_t)n, fmt, ap);
     va_end(ap);
+    return rc;
 }
 
 static struct vgpu_vm_entry *
@@ -94,7 +97,7 @@ reg_ini_current(struct reg_ini *ini)
 }
 
 /* The open section is complete: each required key was given. */
-static void
+static int
 reg_ini_end_section(struct reg_ini *ini)
 {
     static const enum reg_key required[] = {REG_KEY_VM_ID, REG_KEY_POOL,
@@ -102,58 +105,44 @@ reg_ini_end_section(struct reg_ini *ini)
     struct vgpu_vm_entry *e;
 
     if (!ini->in_section) {
-        return;
+        return 0;
     }
     ini->in_section = 0;
     e = reg_ini_current(ini);
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         if (ini->key_line[required[i]] == 0) {
-            reg_fail(ini, -EINVAL, e->line, "[vm \"%s\"]: %s is missing",
-                     e->name, reg_key_names[required[i]]);
-            return;
+            return reg_fail(ini, -EINVAL, e->line, "[vm \"%s\"]: %s is missing",
+                            e->name, reg_key_names[required[i]]);
         }
     }
+    return 0;
 }
 
-/* A line that starts with '[': a new section, which must be [vm "NAME"]. */
-static void
-reg_ini_section(struct reg_ini *ini, const char *p)
+/* A section header: it must be [vm "NAME"]. */
+static int
+reg_ini_section(struct reg_ini *ini, const struct vgpu_ini_entry *ie)
 {
-    const char *end = strchr(p + 1, ']');
-    const char *inner = p + 1;
+    const char *inner = ie->section;
     const size_t open = strlen(REG_SECTION_OPEN);
     const size_t close = strlen(REG_SECTION_CLOSE);
-    const struct vgpu_vm_entry *other;
     struct vgpu_vm_entry *e;
     char name[VGPU_REGISTRY_NAME_MAX + 2];
     char why[192];
-    size_t inner_len;
+    size_t inner_len = strlen(inner);
     size_t name_len;
-    const char *q;
+    int rc;
 
-    reg_ini_end_section(ini);
-    if (ini->rc != 0) {
-        return;
+    rc = reg_ini_end_section(ini);
+    if (rc < 0) {
+        return rc;
     }
-    if (end == NULL) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno,
-                 "'[' without ']' (a VM's section is [vm \"NAME\"])");
-        return;
-    }
-    q = end + 1 + strspn(end + 1, " \t\r\n");
-    if (*q != '\0' && *q != ';' && *q != '#') {
-        reg_fail(ini, -EINVAL, ini->lines.lineno, "text after ']': '%.*s'",
-                 (int)strcspn(q, "\r\n"), q);
-        return;
-    }
-    inner_len = (size_t)(end - inner);
     if (inner_len < open + close ||
         strncmp(inner, REG_SECTION_OPEN, open) != 0 ||
-        strncmp(end - close, REG_SECTION_CLOSE, close) != 0) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno,
-                 "unknown section [%.*s] (a VM's section is [vm \"NAME\"])",
-                 (int)inner_len, inner);
-        return;
+        strncmp(inner + inner_len - close, REG_SECTION_CLOSE, close) != 0) {
+        return reg_fail(ini, -EINVAL, ie->line,
+                        "unknown section [%s] (a VM's section is [vm "
+                        "\"NAME\"])",
+                        inner);
     }
     name_len = inner_len - open - close;
     if (name_len > VGPU_REGISTRY_NAME_MAX) {
@@ -162,154 +151,134 @@ reg_ini_section(struct reg_ini *ini, const char *p)
     memcpy(name, inner + open, name_len);
     name[name_len] = '\0';
     if (vgpu_registry_check_name(name, why, sizeof(why)) < 0) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno, "[%.*s]: %s", (int)inner_len,
-                 inner, why);
-        return;
+        return reg_fail(ini, -EINVAL, ie->line, "[%s]: %s", inner, why);
     }
-    other = vgpu_registry_find_name(ini->reg, name);
-    if (other != NULL && !(ini->flags & VGPU_REGISTRY_ALLOW_DUPS)) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno,
-                 "[vm \"%s\"] is already defined at line %d (names are "
-                 "unique)",
-                 name, other->line);
-        return;
+    if (ini->reg->n == ini->lines_cap) {
+        size_t cap = ini->lines_cap ? ini->lines_cap * 2 : 8;
+        struct reg_lines *l = realloc(ini->lines, cap * sizeof(*l));
+
+        if (l == NULL) {
+            return reg_fail(ini, -ENOMEM, ie->line, "out of memory");
+        }
+        ini->lines = l;
+        ini->lines_cap = cap;
     }
     e = vgpu_registry_append(ini->reg);
     if (e == NULL) {
-        reg_fail(ini, -ENOMEM, ini->lines.lineno, "out of memory");
-        return;
+        return reg_fail(ini, -ENOMEM, ie->line, "out of memory");
     }
+    memset(&ini->lines[ini->reg->n - 1], 0, sizeof(ini->lines[0]));
     memcpy(e->name, name, name_len + 1);
-    e->line = ini->lines.lineno;
+    e->line = ie->line;
     ini->in_section = 1;
     memset(ini->key_line, 0, sizeof(ini->key_line));
-}
-
-/* inih's reader: fgets() plus the line count, the section headers and the
- * refusal of indented lines. Returns NULL (the end) after an error. */
-static char *
-reg_ini_read(char *str, int num, void *stream)
-{
-    struct reg_ini *ini = stream;
-    const char *p;
-    int rc;
-
-    if (ini->rc != 0) {
-        return NULL;
-    }
-    rc = vgpu_ini_line_read(&ini->lines, str, num);
-    if (rc == 0) {
-        return NULL;
-    }
-    if (rc == -E2BIG) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno,
-                 "line is longer than %d characters", num - 2);
-        return NULL;
-    }
-    p = str;
-    if (ini->lines.lineno == 1 &&
-        strncmp(p, REG_UTF8_BOM, strlen(REG_UTF8_BOM)) == 0) {
-        p += strlen(REG_UTF8_BOM);
-    }
-    if (*p == ' ' || *p == '\t') {
-        const char *q = p + strspn(p, " \t\r\n");
-
-        if (*q != '\0' && *q != ';' && *q != '#') {
-            reg_fail(ini, -EINVAL, ini->lines.lineno,
-                     "indented line '%.*s' (inih would read it as the rest "
-                     "of the previous value): start it at column 1",
-                     (int)strcspn(q, "\r\n"), q);
-            return NULL;
-        }
-    } else if (*p == '[') {
-        reg_ini_section(ini, p);
-    }
-    return ini->rc != 0 ? NULL : str;
+    return 0;
 }
 
 static int
-reg_ini_handler(void *user, const char *section, const char *name,
-                const char *value)
+reg_ini_handler(void *user, const struct vgpu_ini_entry *ie)
 {
     struct reg_ini *ini = user;
-    const struct vgpu_vm_entry *other = NULL;
     struct vgpu_vm_entry *e;
-    int dups = (ini->flags & VGPU_REGISTRY_ALLOW_DUPS) != 0;
     char why[192];
     int k;
     int rc = 0;
 
-    if (ini->rc != 0) {
-        return 0;
+    if (ie->indented) {
+        return reg_fail(ini, -EINVAL, ie->line,
+                        "indented line: start it at column 1");
+    }
+    if (ie->name == NULL) {
+        return reg_ini_section(ini, ie);
     }
     if (!ini->in_section) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno,
-                 "key '%s' is outside any section (start with [vm \"NAME\"])",
-                 name);
-        return 0;
+        return reg_fail(ini, -EINVAL, ie->line,
+                        "key '%s' is outside any section (start with [vm "
+                        "\"NAME\"])",
+                        ie->name);
     }
     e = reg_ini_current(ini);
     for (k = 0; k < REG_KEY_COUNT; k++) {
-        if (strcmp(name, reg_key_names[k]) == 0) {
+        if (strcmp(ie->name, reg_key_names[k]) == 0) {
             break;
         }
     }
     if (k == REG_KEY_COUNT) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno,
-                 "unknown key '%s' in [vm \"%s\"] (keys: %s, %s, %s, %s)", name,
-                 e->name, reg_key_names[REG_KEY_VM_ID],
-                 reg_key_names[REG_KEY_POOL], reg_key_names[REG_KEY_PRIORITY],
-                 reg_key_names[REG_KEY_UUID]);
-        return 0;
+        return reg_fail(
+            ini, -EINVAL, ie->line,
+            "unknown key '%s' in [vm \"%s\"] (keys: %s, %s, %s, %s)", ie->name,
+            e->name, reg_key_names[REG_KEY_VM_ID], reg_key_names[REG_KEY_POOL],
+            reg_key_names[REG_KEY_PRIORITY], reg_key_names[REG_KEY_UUID]);
     }
     if (ini->key_line[k] != 0) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno,
-                 "%s: given twice in [vm \"%s\"] (first at line %d)", name,
-                 e->name, ini->key_line[k]);
-        return 0;
+        return reg_fail(ini, -EINVAL, ie->line,
+                        "%s: given twice in [vm \"%s\"] (first at line %d)",
+                        ie->name, e->name, ini->key_line[k]);
     }
-    ini->key_line[k] = ini->lines.lineno;
-    /* The entry being filled is the last one: the duplicate checks look at
-     * the entries before it. */
-    ini->reg->n--;
+    ini->key_line[k] = ie->line;
     switch ((enum reg_key)k) {
     case REG_KEY_VM_ID:
-        rc = vgpu_registry_parse_vm_id(value, &e->vm_id, why, sizeof(why));
-        if (rc == 0 && !dups) {
-            other = vgpu_registry_find_id(ini->reg, e->vm_id);
-        }
+        rc = vgpu_registry_parse_vm_id(ie->value, &e->vm_id, why, sizeof(why));
+        ini->lines[ini->reg->n - 1].vm_id = ie->line;
         break;
     case REG_KEY_POOL:
-        rc = vgpu_registry_parse_pool(value, &e->pool, why, sizeof(why));
+        rc = vgpu_registry_parse_pool(ie->value, &e->pool, why, sizeof(why));
         break;
     case REG_KEY_PRIORITY:
-        rc =
-            vgpu_registry_parse_priority(value, &e->priority, why, sizeof(why));
+        rc = vgpu_registry_parse_priority(ie->value, &e->priority, why,
+                                          sizeof(why));
         break;
     case REG_KEY_UUID:
-        rc = vgpu_registry_check_uuid(value, why, sizeof(why));
+        rc = vgpu_registry_check_uuid(ie->value, why, sizeof(why));
         if (rc == 0) {
-            memcpy(e->uuid, value, VGPU_REGISTRY_UUID_LEN + 1);
-            if (!dups) {
-                other = vgpu_registry_find_uuid(ini->reg, e->uuid);
-            }
+            memcpy(e->uuid, ie->value, VGPU_REGISTRY_UUID_LEN + 1);
         }
+        ini->lines[ini->reg->n - 1].uuid = ie->line;
         break;
     case REG_KEY_COUNT:
         break;
     }
-    ini->reg->n++;
     if (rc < 0) {
-        reg_fail(ini, rc, ini->lines.lineno, "%s: %s", name, why);
-        return 0;
+        return reg_fail(ini, rc, ie->line, "%s: %s", ie->name, why);
     }
-    if (other != NULL) {
-        reg_fail(ini, -EINVAL, ini->lines.lineno,
-                 "%s: '%s' is already the %s of '%s' (line %d)", name, value,
-                 name, other->name, other->line);
-        return 0;
+    return 0;
+}
+
+/* The whole file is read: a name, vm_id or uuid given to two VMs is
+ * refused at the later one (the error of the smallest line is kept).
+ * O(n log n): the registry's sorted views find the first of each key. */
+static int
+reg_ini_check_dups(struct reg_ini *ini)
+{
+    const struct vgpu_registry *reg = ini->reg;
+
+    for (size_t i = 0; i < reg->n; i++) {
+        const struct vgpu_vm_entry *e = &reg->v[i];
+        const struct vgpu_vm_entry *o;
+
+        o = vgpu_registry_first_dup(reg, i, REG_BY_NAME);
+        if (o != NULL) {
+            reg_fail(ini, -EINVAL, e->line,
+                     "[vm \"%s\"] is already defined at line %d (names are "
+                     "unique)",
+                     e->name, o->line);
+        }
+        o = vgpu_registry_first_dup(reg, i, REG_BY_ID);
+        if (o != NULL) {
+            reg_fail(ini, -EINVAL, ini->lines[i].vm_id,
+                     "%s: '%u' is already the %s of '%s' (line %d)",
+                     reg_key_names[REG_KEY_VM_ID], (unsigned)e->vm_id,
+                     reg_key_names[REG_KEY_VM_ID], o->name, o->line);
+        }
+        o = vgpu_registry_first_dup(reg, i, REG_BY_UUID);
+        if (o != NULL) {
+            reg_fail(ini, -EINVAL, ini->lines[i].uuid,
+                     "%s: '%s' is already the %s of '%s' (line %d)",
+                     reg_key_names[REG_KEY_UUID], e->uuid,
+                     reg_key_names[REG_KEY_UUID], o->name, o->line);
+        }
     }
-    return 1;
+    return ini->rc;
 }
 
 static int
@@ -318,6 +287,7 @@ reg_load(const char *path, unsigned flags, struct vgpu_registry **out,
 {
     struct reg_ini ini = {
         .path = path, .flags = flags, .err = err, .err_len = err_len};
+    FILE *file;
     int rc;
 
     ini.reg = vgpu_registry_create();
@@ -331,43 +301,32 @@ reg_load(const char *path, unsigned flags, struct vgpu_registry **out,
         rc = -ENOMEM;
         goto err;
     }
-    ini.lines.file = fopen(path, "re");
-    if (ini.lines.file == NULL) {
-        rc = -errno;
-        if (rc == -ENOENT && (flags & VGPU_REGISTRY_MISSING_OK)) {
+    file = vgpu_file_open_read(path, err, err_len);
+    if (file == NULL) {
+        rc = errno == ENOMEM ? -ENOMEM : -EINVAL;
+        if (errno == ENOENT && (flags & VGPU_REGISTRY_MISSING_OK)) {
             *out = ini.reg;
             return 0;
         }
-        vgpu_set_err(err, err_len, "%s: cannot read: %s", path, strerror(-rc));
-        rc = rc == -ENOMEM ? rc : -EINVAL;
         goto err;
     }
-    rc = ini_parse_stream(reg_ini_read, &ini, reg_ini_handler, &ini);
-    if (ini.rc == 0 && rc == 0) {
-        reg_ini_end_section(&ini);
+    rc = vgpu_ini_parse(file, path, reg_ini_handler, &ini, err, err_len);
+    fclose(file);
+    if (rc == 0) {
+        rc = reg_ini_end_section(&ini);
     }
-    fclose(ini.lines.file);
-    if (rc > 0 && (ini.rc == 0 || rc < ini.err_line)) {
-        vgpu_set_err(err, err_len,
-                     "%s:%d: syntax error (expected [vm \"NAME\"] or key = "
-                     "value)",
-                     path, rc);
-        rc = -EINVAL;
-        goto err;
-    }
-    if (ini.rc != 0) {
-        rc = ini.rc;
-        goto err;
+    if (rc == 0 && !(flags & VGPU_REGISTRY_ALLOW_DUPS)) {
+        rc = reg_ini_check_dups(&ini);
     }
     if (rc < 0) {
-        vgpu_set_err(err, err_len, "%s: out of memory", path);
-        rc = -ENOMEM;
         goto err;
     }
+    free(ini.lines);
     *out = ini.reg;
     return 0;
 
 err:
+    free(ini.lines);
     vgpu_registry_destroy(ini.reg);
     return rc;
 }

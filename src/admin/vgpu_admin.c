@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "vgpu/ctl.h"
 #include "vgpu/registry.h"
 #include "vgpu/regs.h"
@@ -40,6 +41,8 @@
 
 /* check: how long the mediator has to answer. */
 #define ADMIN_STATS_TIMEOUT_MS 5000
+/* check --reconnect-ms: at most an hour. */
+#define ADMIN_RECONNECT_MAX_MS 3600000u
 /* The longest -device option or xe command line. */
 #define ADMIN_LINE_MAX         512
 #define ADMIN_ERR_MAX          512
@@ -58,6 +61,7 @@ enum admin_opt {
     OPT_APPLY,
     OPT_REMOVE,
     OPT_LEGACY_DIR,
+    OPT_RECONNECT,
     OPT_VERSION,
     OPT_HELP,
     OPT_COUNT
@@ -82,6 +86,7 @@ static const struct option admin_options[] = {
     {"apply", no_argument, NULL, ADMIN_OPT_VAL(OPT_APPLY)},
     {"remove", no_argument, NULL, ADMIN_OPT_VAL(OPT_REMOVE)},
     {"legacy-dir", required_argument, NULL, ADMIN_OPT_VAL(OPT_LEGACY_DIR)},
+    {"reconnect-ms", required_argument, NULL, ADMIN_OPT_VAL(OPT_RECONNECT)},
     {"version", no_argument, NULL, ADMIN_OPT_VAL(OPT_VERSION)},
     {"help", no_argument, NULL, ADMIN_OPT_VAL(OPT_HELP)},
     {NULL, 0, NULL, 0},
@@ -93,6 +98,7 @@ struct admin {
     const char *operand; /* NAME of show, remove, qemu-args, xe-args */
     unsigned given;      /* ADMIN_BIT(OPT_*) of each option given */
     const char *value[OPT_COUNT];
+    int reconnect_ms; /* check: --reconnect-ms */
 };
 
 struct admin_cmd {
@@ -124,7 +130,8 @@ static const struct admin_cmd admin_cmds[] = {
          ADMIN_BIT(OPT_REMOVE),
      1, admin_xe_args},
     {"check",
-     ADMIN_BIT(OPT_LEGACY_DIR) | ADMIN_BIT(OPT_SOCKET) | ADMIN_BIT(OPT_CONTROL),
+     ADMIN_BIT(OPT_LEGACY_DIR) | ADMIN_BIT(OPT_SOCKET) |
+         ADMIN_BIT(OPT_CONTROL) | ADMIN_BIT(OPT_RECONNECT),
      0, admin_check},
 };
 
@@ -169,7 +176,10 @@ admin_usage(FILE *out)
         "DIR/vm<N>\n"
         "        directory, and VMs the mediator at PATH has never seen "
         "(its\n"
-        "        control socket: --control, or the --socket path + %s)\n"
+        "        control socket: --control, or the --socket path + %s),\n"
+        "        trying it again for --reconnect-ms N (default %d) while "
+        "it is\n"
+        "        missing or refuses\n"
         "\n"
         "Options:\n"
         "  --registry FILE  the registry (default %s), before or\n"
@@ -186,7 +196,8 @@ admin_usage(FILE *out)
         "command\n"
         "line or value, a refused registration, a registry that does not "
         "load.\n",
-        ADMIN_PROG, VGPU_CTL_SUFFIX, VGPU_REGISTRY_DEFAULT_PATH);
+        ADMIN_PROG, VGPU_CTL_SUFFIX, VGPU_CTL_RECONNECT_MS,
+        VGPU_REGISTRY_DEFAULT_PATH);
 }
 
 static int admin_fail(int status, const char *fmt, ...)
@@ -270,6 +281,13 @@ admin_parse(struct admin *a, int argc, char **argv)
             c -= ADMIN_OPT_VAL(0);
             if (c < 0 || c >= OPT_COUNT) {
                 return admin_bad_option(argv, '?');
+            }
+            /* No option is a list: which of two would win is not obvious
+             * to whoever reads the command line. */
+            if (a->given & ADMIN_BIT(c)) {
+                return admin_fail(ADMIN_EXIT_USAGE,
+                                  "--%s is given twice: give it once",
+                                  admin_options[c].name);
             }
             a->given |= ADMIN_BIT(c);
             a->value[c] = optarg;
@@ -744,8 +762,9 @@ admin_check_mediator(const struct admin *a, const struct vgpu_registry *reg,
         snprintf(control, sizeof(control), "%s%s", a->value[OPT_SOCKET],
                  VGPU_CTL_SUFFIX);
     }
-    rc = vgpu_ctl_query(control, VGPU_CTL_STATS, ADMIN_STATS_TIMEOUT_MS,
-                        VGPU_CTL_ANSWER_MAX, &text);
+    rc = vgpu_ctl_query_within(control, VGPU_CTL_STATS, a->reconnect_ms,
+                               ADMIN_STATS_TIMEOUT_MS, VGPU_CTL_ANSWER_MAX,
+                               &text);
     if (rc == -ENAMETOOLONG) {
         admin_problemf(ck,
                        "cannot reach the mediator at %s: the path is longer "
@@ -816,10 +835,18 @@ admin_check(struct admin *a)
     char err[ADMIN_ERR_MAX];
     size_t n;
 
+    uint32_t u = VGPU_CTL_RECONNECT_MS;
+
     if (a->value[OPT_SOCKET] != NULL && a->value[OPT_CONTROL] != NULL) {
         return admin_fail(ADMIN_EXIT_USAGE,
                           "check: give --socket or --control, not both");
     }
+    if (a->value[OPT_RECONNECT] != NULL &&
+        vgpu_parse_u32(a->value[OPT_RECONNECT], 0, ADMIN_RECONNECT_MAX_MS, &u,
+                       err, sizeof(err)) < 0) {
+        return admin_fail(ADMIN_EXIT_USAGE, "check: --reconnect-ms: %s", err);
+    }
+    a->reconnect_ms = (int)u;
     reg = vgpu_registry_load(a->registry, VGPU_REGISTRY_ALLOW_DUPS, err,
                              sizeof(err));
     if (reg == NULL) {
@@ -828,7 +855,15 @@ admin_check(struct admin *a)
         return ADMIN_EXIT_PROBLEM;
     }
     n = vgpu_registry_count(reg);
+    /* The lookups below are O(log n) with the index (100,000 VMs). */
+    (void)vgpu_registry_index(reg);
     (void)vgpu_registry_check(reg, admin_problem, &ck);
+    if (a->value[OPT_LEGACY_DIR] != NULL &&
+        vgpu_path_check(a->value[OPT_LEGACY_DIR], VGPU_PATH_DIR, 0, err,
+                        sizeof(err)) < 0) {
+        vgpu_registry_destroy(reg);
+        return admin_fail(ADMIN_EXIT_USAGE, "check: --legacy-dir: %s", err);
+    }
     if (a->value[OPT_LEGACY_DIR] != NULL) {
         for (size_t i = 0; i < n; i++) {
             const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);

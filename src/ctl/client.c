@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vgpu/ctl.h"
@@ -145,4 +146,30 @@ vgpu_ctl_query(const char *path, const char *cmd, int timeout_ms, size_t max,
 out:
     close(fd);
     return rc;
+}
+
+static long long
+client_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+vgpu_ctl_query_within(const char *path, const char *cmd, int reconnect_ms,
+                      int timeout_ms, size_t max, char **answer)
+{
+    long long end = client_now_ms() + (reconnect_ms > 0 ? reconnect_ms : 0);
+    int rc;
+
+    for (;;) {
+        rc = vgpu_ctl_query(path, cmd, timeout_ms, max, answer);
+        if ((rc != -ENOENT && rc != -ECONNREFUSED) ||
+            client_now_ms() + VGPU_CTL_RECONNECT_PAUSE_MS > end) {
+            return rc;
+        }
+        (void)poll(NULL, 0, VGPU_CTL_RECONNECT_PAUSE_MS);
+    }
 }

@@ -54,6 +54,8 @@ vgpu_config_init(struct vgpu_daemon_config *cfg)
     cfg->queue_inflight = core.queue_inflight;
     cfg->request_memory_mib = (uint32_t)(core.request_memory >> 20);
     cfg->output_kib = VGPU_CONFIG_DEFAULT_OUTPUT_KIB;
+    cfg->hello_timeout_ms = VGPU_CONFIG_DEFAULT_HELLO_TIMEOUT_MS;
+    cfg->reconnect_ms = -1;
     cfg->log_level = VGPU_LOG_INFO;
     cfg->socket_path = strdup(VGPU_DEFAULT_SOCKET);
     cfg->default_backend = strdup(core.default_backend ? core.default_backend
@@ -354,6 +356,13 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
         return vgpu_parse_u32(value, VGPU_CONFIG_CPU_WORKERS_MIN,
                               VGPU_CONFIG_CPU_WORKERS_MAX, &cfg->cpu_workers,
                               why, why_len);
+    case KEY_HELLO_TIMEOUT_MS:
+        return vgpu_parse_u32(value, VGPU_CONFIG_MIN_HELLO_TIMEOUT_MS,
+                              VGPU_CONFIG_MAX_HELLO_TIMEOUT_MS,
+                              &cfg->hello_timeout_ms, why, why_len);
+    case KEY_MAX_CONNECTIONS:
+        return vgpu_parse_u32(value, 0, VGPU_CONFIG_MAX_CONNECTIONS,
+                              &cfg->max_connections, why, why_len);
     case KEY_LOG_LEVEL:
         rc = vgpu_log_level_parse(value);
         if (rc < 0) {
@@ -365,12 +374,24 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
         }
         cfg->log_level = rc;
         return 0;
+    /* A path of the wrong type is refused here, naming what it is; one
+     * that does not exist yet is created (the log, the legacy directory)
+     * or refused when it is read (the registry). */
     case KEY_LOG_FILE:
-        return config_parse_path(value, 0, &cfg->log_file, why, why_len);
+        rc = vgpu_path_check(value, VGPU_PATH_FILE, 1, why, why_len);
+        return rc < 0
+                   ? rc
+                   : config_parse_path(value, 0, &cfg->log_file, why, why_len);
     case KEY_LEGACY_DIR:
-        return config_parse_path(value, 0, &cfg->legacy_dir, why, why_len);
+        rc = vgpu_path_check(value, VGPU_PATH_DIR, 1, why, why_len);
+        return rc < 0 ? rc
+                      : config_parse_path(value, 0, &cfg->legacy_dir, why,
+                                          why_len);
     case KEY_REGISTRY:
-        return config_parse_path(value, 0, &cfg->registry_file, why, why_len);
+        rc = vgpu_path_check(value, VGPU_PATH_FILE, 1, why, why_len);
+        return rc < 0 ? rc
+                      : config_parse_path(value, 0, &cfg->registry_file, why,
+                                          why_len);
     case KEY_CUDA_FALLBACK:
         if (strcmp(value, "cpu") == 0 || strcmp(value, "fail") == 0) {
             cfg->cuda_fallback = value[0] == 'c'
@@ -391,6 +412,14 @@ vgpu_config_finish(struct vgpu_daemon_config *cfg, char *err, size_t err_len)
     size_t len;
 
     if (cfg->control_path != NULL) {
+        if (strcmp(cfg->control_path, cfg->socket_path) == 0) {
+            snprintf(err, err_len,
+                     "--socket and --control (socket, control_socket) are "
+                     "the same path '%s': the device socket and the control "
+                     "socket need one each",
+                     cfg->socket_path);
+            return -EINVAL;
+        }
         return 0;
     }
     len = strlen(cfg->socket_path) + strlen(VGPU_CONFIG_CONTROL_SUFFIX);

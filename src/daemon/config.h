@@ -42,6 +42,17 @@
 #define VGPU_CONFIG_MIN_OUTPUT_KIB     2u
 #define VGPU_CONFIG_MAX_OUTPUT_KIB     65536u
 
+/* hello_timeout_ms: how long a new connection (device or control) may stay
+ * silent before it is closed; bounds 100 ms .. 10 min. */
+#define VGPU_CONFIG_DEFAULT_HELLO_TIMEOUT_MS 5000u
+#define VGPU_CONFIG_MIN_HELLO_TIMEOUT_MS     100u
+#define VGPU_CONFIG_MAX_HELLO_TIMEOUT_MS     600000u
+/* max_connections: device connections at once; 0 (the default) derives it
+ * from RLIMIT_NOFILE (server.h, VGPU_SERVER_FD_RESERVE). */
+#define VGPU_CONFIG_MAX_CONNECTIONS          1000000u
+/* --reconnect-ms (--stats): at most an hour. */
+#define VGPU_CONFIG_MAX_RECONNECT_MS         3600000u
+
 /* Bounds of the numeric settings. */
 #define VGPU_CONFIG_MAX_WAIT_MS_MAX            3600000u
 #define VGPU_CONFIG_QUEUE_CAP_MIN              1u
@@ -69,6 +80,7 @@ struct vgpu_daemon_config {
     int action;        /* VGPU_CONFIG_* */
     char *config_file; /* --config; NULL: none */
     char *check_file;  /* --check-config */
+    int reconnect_ms;  /* --reconnect-ms: --stats's window; -1: default */
     char *socket_path;
     char *control_path; /* set by vgpu_config_parse_args() when not given */
     int policy;         /* VGPU_SCHED_PRIORITY or VGPU_SCHED_WEIGHTED */
@@ -82,8 +94,10 @@ struct vgpu_daemon_config {
     char *pool_backend[VGPU_POOL_COUNT];
     char *default_backend;
     uint32_t output_kib;
-    int log_level;  /* VGPU_LOG_* */
-    char *log_file; /* NULL: stderr */
+    uint32_t hello_timeout_ms; /* hello_timeout_ms, --hello-timeout-ms */
+    uint32_t max_connections;  /* max_connections; 0: from RLIMIT_NOFILE */
+    int log_level;             /* VGPU_LOG_* */
+    char *log_file;            /* NULL: stderr */
 
     /* VGPU_CONFIG_CUDA_FALLBACK_*: cuda_fallback, --cuda-fallback. */
     int cuda_fallback;

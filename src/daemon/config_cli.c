@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "util.h"
+#include "vgpu/ctl.h"
 #include "vgpu/scheduler.h"
 
 /* getopt_long() values of the options that take no setting. */
@@ -20,6 +22,7 @@ enum config_opt {
     OPT_CONFIG = OPT_KEY_BASE + KEY_COUNT,
     OPT_CHECK,
     OPT_STATS,
+    OPT_RECONNECT,
     OPT_VERSION,
     OPT_BACKENDS
 };
@@ -40,12 +43,17 @@ static const struct option config_options[] = {
     {"default-backend", required_argument, NULL,
      OPT_KEY_BASE + KEY_DEFAULT_BACKEND},
     {"output-kib", required_argument, NULL, OPT_KEY_BASE + KEY_OUTPUT_KIB},
+    {"hello-timeout-ms", required_argument, NULL,
+     OPT_KEY_BASE + KEY_HELLO_TIMEOUT_MS},
+    {"max-connections", required_argument, NULL,
+     OPT_KEY_BASE + KEY_MAX_CONNECTIONS},
     {"log-level", required_argument, NULL, OPT_KEY_BASE + KEY_LOG_LEVEL},
     {"log-file", required_argument, NULL, OPT_KEY_BASE + KEY_LOG_FILE},
     {"legacy-dir", required_argument, NULL, OPT_KEY_BASE + KEY_LEGACY_DIR},
     {"registry", required_argument, NULL, OPT_KEY_BASE + KEY_REGISTRY},
     {"check-config", required_argument, NULL, OPT_CHECK},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"reconnect-ms", required_argument, NULL, OPT_RECONNECT},
     {"cuda-fallback", required_argument, NULL,
      OPT_KEY_BASE + KEY_CUDA_FALLBACK},
     {"cpu-workers", required_argument, NULL, OPT_KEY_BASE + KEY_CPU_WORKERS},
@@ -123,6 +131,32 @@ config_bad_option(char **argv, int c, char *err, size_t err_len)
     return -EINVAL;
 }
 
+static int
+config_twice(int c, char *err, size_t err_len)
+{
+    snprintf(err, err_len,
+             "--%s is given twice: give it once (only --pool is a list)",
+             config_option_name(c));
+    return -EINVAL;
+}
+
+/* A setting flag other than --pool may be given once: which of two would
+ * win is not obvious to whoever reads the command line. */
+static int
+config_once(const struct config_flag *flags, size_t nflags, int c, char *err,
+            size_t err_len)
+{
+    if (c - OPT_KEY_BASE == KEY_POOL) {
+        return 0;
+    }
+    for (size_t i = 0; i < nflags; i++) {
+        if (flags[i].key == c - OPT_KEY_BASE) {
+            return config_twice(c, err, err_len);
+        }
+    }
+    return 0;
+}
+
 int
 vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
                        char *err, size_t err_len)
@@ -130,6 +164,7 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
     struct config_flag *flags = calloc((size_t)argc + 1, sizeof(*flags));
     size_t nflags = 0;
     char why[256];
+    uint32_t u;
     int rc = 0;
     int c;
 
@@ -147,6 +182,19 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
         case OPT_VERSION:
             config_set_action(cfg, VGPU_CONFIG_VERSION);
             break;
+        case OPT_RECONNECT:
+            if (cfg->reconnect_ms >= 0) {
+                rc = config_twice(c, err, err_len);
+                goto out;
+            }
+            rc = vgpu_parse_u32(optarg, 0, VGPU_CONFIG_MAX_RECONNECT_MS, &u,
+                                why, sizeof(why));
+            if (rc < 0) {
+                snprintf(err, err_len, "--reconnect-ms: %s", why);
+                goto out;
+            }
+            cfg->reconnect_ms = (int)u;
+            break;
         case OPT_STATS:
             config_set_action(cfg, VGPU_CONFIG_STATS);
             break;
@@ -154,10 +202,18 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
             config_set_action(cfg, VGPU_CONFIG_BACKENDS);
             break;
         case OPT_CHECK:
+            if (cfg->check_file != NULL) {
+                rc = config_twice(c, err, err_len);
+                goto out;
+            }
             config_set_action(cfg, VGPU_CONFIG_CHECK);
             rc = config_save_string(&cfg->check_file, optarg);
             break;
         case OPT_CONFIG:
+            if (cfg->config_file != NULL) {
+                rc = config_twice(c, err, err_len);
+                goto out;
+            }
             rc = config_save_string(&cfg->config_file, optarg);
             break;
         case ':':
@@ -165,6 +221,10 @@ vgpu_config_parse_args(struct vgpu_daemon_config *cfg, int argc, char **argv,
             rc = config_bad_option(argv, c, err, err_len);
             goto out;
         default:
+            rc = config_once(flags, nflags, c, err, err_len);
+            if (rc < 0) {
+                goto out;
+            }
             flags[nflags].key = c - OPT_KEY_BASE;
             flags[nflags].name = config_option_name(c);
             flags[nflags].value = optarg;
@@ -250,6 +310,13 @@ vgpu_config_usage(FILE *out, const char *prog)
         "                         (default %u); a peer that never reads "
         "is\n"
         "                         disconnected when it fills\n"
+        "  --hello-timeout-ms N   a connection (device or control) silent "
+        "this long\n"
+        "                         is closed, %u..%u (default %u)\n"
+        "  --max-connections N    device connections at once; more are "
+        "closed at\n"
+        "                         once (default 0: RLIMIT_NOFILE less a "
+        "reserve)\n"
         "  --log-level LEVEL      error, warn, info or debug (default info)\n"
         "  --log-file PATH        log to PATH (default stderr); reopened on "
         "SIGHUP\n"
@@ -264,6 +331,10 @@ vgpu_config_usage(FILE *out, const char *prog)
         "  --check-config FILE    validate FILE: print 'FILE: ok' and exit 0, "
         "or\n"
         "                         the error and exit 2\n"
+        "  --reconnect-ms N       --stats: try the control socket again "
+        "while it is\n"
+        "                         missing or refuses, for N ms (default "
+        "%d)\n"
         "  --stats                print the per-VM counters of the running "
         "daemon\n"
         "                         (at --socket/--control) and exit\n"
@@ -306,6 +377,9 @@ vgpu_config_usage(FILE *out, const char *prog)
         (unsigned)VGPU_CONFIG_MIN_OUTPUT_KIB,
         (unsigned)VGPU_CONFIG_MAX_OUTPUT_KIB,
         (unsigned)VGPU_CONFIG_DEFAULT_OUTPUT_KIB,
+        (unsigned)VGPU_CONFIG_MIN_HELLO_TIMEOUT_MS,
+        (unsigned)VGPU_CONFIG_MAX_HELLO_TIMEOUT_MS,
+        (unsigned)VGPU_CONFIG_DEFAULT_HELLO_TIMEOUT_MS, VGPU_CTL_RECONNECT_MS,
         (unsigned)VGPU_CONFIG_CPU_WORKERS_MIN,
         (unsigned)VGPU_CONFIG_CPU_WORKERS_MAX);
 }

@@ -4,15 +4,11 @@
  * (config.c); and --check-config, which loads a file and checks it as the
  * daemon's start would.
  *
- * libinih (Debian's build) hands its handler no line number, so the file is
- * fed to ini_parse_stream() through a reader that counts lines: inih calls
- * the reader once per line and the handler right after, so the count is the
- * handler's line. The reader also catches what inih would let pass quietly:
- * a line longer than inih's buffer (which inih would split in two) and an
- * unknown section with no keys in it.
+ * The file is read with the one INI reader of src/util (util.h), which
+ * names the line and column of what it refuses; this file refuses what the
+ * reader would let pass: an unknown section or key, and a key given twice.
  */
 #include <errno.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +31,8 @@ static const char *const config_ini_keys[KEY_COUNT] = {
     [KEY_REQUEST_MEMORY_MIB] = "request_memory_mib",
     [KEY_DEFAULT_BACKEND] = "default_backend",
     [KEY_OUTPUT_KIB] = "output_kib",
+    [KEY_HELLO_TIMEOUT_MS] = "hello_timeout_ms",
+    [KEY_MAX_CONNECTIONS] = "max_connections",
     [KEY_LOG_LEVEL] = "log_level",
     [KEY_LOG_FILE] = "log_file",
     [KEY_LEGACY_DIR] = "legacy_dir",
@@ -51,148 +49,128 @@ static const char *const config_ini_keys[KEY_COUNT] = {
 struct config_ini {
     struct vgpu_daemon_config *cfg;
     const char *path;
-    struct vgpu_ini_lines lines; /* the file, and the line inih works on */
-    int rc;                      /* first error, 0 if none */
+    int in_mediator;                /* the open section is [mediator] */
+    int in_pools;                   /* ... [pools] */
+    int key_line[KEY_COUNT];        /* where each key was, 0: not yet */
+    int pool_line[VGPU_POOL_COUNT]; /* where each pool letter was */
     char *err;
     size_t err_len;
 };
 
-static void config_ini_fail(struct config_ini *ini, int rc, const char *fmt,
-                            ...) __attribute__((format(printf, 3, 4)));
+static int config_ini_fail(struct config_ini *ini, int line, int rc,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-/* Keep the first error: "PATH:LINE: " + the formatted text. */
-static void
-config_ini_fail(struct config_ini *ini, int rc, const char *fmt, ...)
+/* "PATH:LINE: " + the formatted text. Return: @rc. */
+static int
+config_ini_fail(struct config_ini *ini, int line, int rc, const char *fmt, ...)
 {
     va_list ap;
     int n;
 
-    if (ini->rc != 0) {
-        return;
+    n = snprintf(ini->err, ini->err_len, "%s:%d: ", ini->path, line);
+    if (n >= 0 && (size_t)n < ini->err_len) {
+        va_start(ap, fmt);
+        vsnprintf(ini->err + n, ini->err_len - (size_t)n, fmt, ap);
+        va_end(ap);
     }
-    ini->rc = rc;
-    n = snprintf(ini->err, ini->err_len, "%s:%d: ", ini->path,
-                 ini->lines.lineno);
-    if (n < 0 || (size_t)n >= ini->err_len) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(ini->err + n, ini->err_len - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-/* A section header as inih reads it: '[' after leading blanks, the name up
- * to the first ']', taken as is. */
-static void
-config_ini_check_section(struct config_ini *ini, const char *line)
-{
-    const char *p = line + strspn(line, " \t\r");
-    const char *end;
-    int len;
-
-    if (*p != '[') {
-        return;
-    }
-    end = strchr(p + 1, ']');
-    if (end == NULL) {
-        return; /* inih reports the syntax error */
-    }
-    len = (int)(end - (p + 1));
-    if ((len == (int)strlen(CONFIG_SECTION_MEDIATOR) &&
-         strncmp(p + 1, CONFIG_SECTION_MEDIATOR, (size_t)len) == 0) ||
-        (len == (int)strlen(CONFIG_SECTION_POOLS) &&
-         strncmp(p + 1, CONFIG_SECTION_POOLS, (size_t)len) == 0)) {
-        return;
-    }
-    config_ini_fail(ini, -EINVAL, "unknown section [%.*s] (known: [%s], [%s])",
-                    len, p + 1, CONFIG_SECTION_MEDIATOR, CONFIG_SECTION_POOLS);
-}
-
-/* inih's reader: fgets() plus the line count and the checks above. */
-static char *
-config_ini_read(char *str, int num, void *stream)
-{
-    struct config_ini *ini = stream;
-    int rc = vgpu_ini_line_read(&ini->lines, str, num);
-
-    if (rc == 0) {
-        return NULL;
-    }
-    if (rc == -E2BIG) {
-        config_ini_fail(ini, -EINVAL, "line is longer than %d characters",
-                        num - 2);
-    }
-    config_ini_check_section(ini, str);
-    return str;
+    return rc;
 }
 
 static int
-config_ini_pool(struct config_ini *ini, const char *name, const char *value)
+config_ini_section(struct config_ini *ini, const struct vgpu_ini_entry *e)
+{
+    ini->in_mediator = strcmp(e->section, CONFIG_SECTION_MEDIATOR) == 0;
+    ini->in_pools = strcmp(e->section, CONFIG_SECTION_POOLS) == 0;
+    if (ini->in_mediator || ini->in_pools) {
+        return 0;
+    }
+    return config_ini_fail(
+        ini, e->line, -EINVAL, "unknown section [%s] (known: [%s], [%s])",
+        e->section, CONFIG_SECTION_MEDIATOR, CONFIG_SECTION_POOLS);
+}
+
+/* A key given twice is refused: which one would win is not obvious to
+ * whoever reads the file. */
+static int
+config_ini_once(struct config_ini *ini, int *seen, const char *section,
+                const struct vgpu_ini_entry *e)
+{
+    if (*seen != 0) {
+        return config_ini_fail(ini, e->line, -EINVAL,
+                               "%s: given twice in [%s] (lines %d and %d)",
+                               e->name, section, *seen, e->line);
+    }
+    *seen = e->line;
+    return 0;
+}
+
+static int
+config_ini_pool(struct config_ini *ini, const struct vgpu_ini_entry *e)
 {
     char why[192];
     size_t index;
     int rc;
 
-    if (vgpu_config_pool_index(name, strlen(name), &index) < 0) {
-        config_ini_fail(ini, -EINVAL,
-                        "unknown key '%s' in [%s] (keys are pool letters "
-                        "%c-%c)",
-                        name, CONFIG_SECTION_POOLS, VGPU_POOL_FIRST,
-                        VGPU_POOL_LAST);
-        return 0;
+    if (vgpu_config_pool_index(e->name, strlen(e->name), &index) < 0) {
+        return config_ini_fail(ini, e->line, -EINVAL,
+                               "unknown key '%s' in [%s] (keys are pool "
+                               "letters %c-%c)",
+                               e->name, CONFIG_SECTION_POOLS, VGPU_POOL_FIRST,
+                               VGPU_POOL_LAST);
     }
-    rc = vgpu_config_parse_backend(value, &ini->cfg->pool_backend[index], why,
-                                   sizeof(why));
+    rc = config_ini_once(ini, &ini->pool_line[index], CONFIG_SECTION_POOLS, e);
     if (rc < 0) {
-        config_ini_fail(ini, rc, "%s: %s", name,
-                        rc == -ENOMEM ? "out of memory" : why);
-        return 0;
+        return rc;
     }
-    return 1;
+    rc = vgpu_config_parse_backend(e->value, &ini->cfg->pool_backend[index],
+                                   why, sizeof(why));
+    if (rc < 0) {
+        return config_ini_fail(ini, e->line, rc, "%s: %s", e->name,
+                               rc == -ENOMEM ? "out of memory" : why);
+    }
+    return 0;
 }
 
 static int
-config_ini_handler(void *user, const char *section, const char *name,
-                   const char *value)
+config_ini_handler(void *user, const struct vgpu_ini_entry *e)
 {
     struct config_ini *ini = user;
     char why[192];
     int rc;
 
-    if (ini->rc != 0) {
-        return 0;
+    if (e->name == NULL) {
+        return config_ini_section(ini, e);
     }
-    if (strcmp(section, CONFIG_SECTION_POOLS) == 0) {
-        return config_ini_pool(ini, name, value);
+    if (ini->in_pools) {
+        return config_ini_pool(ini, e);
     }
-    if (strcmp(section, CONFIG_SECTION_MEDIATOR) != 0) {
-        if (section[0] == '\0') {
-            config_ini_fail(ini, -EINVAL,
-                            "key '%s' is outside any section (start with "
-                            "[%s])",
-                            name, CONFIG_SECTION_MEDIATOR);
-        } else {
-            config_ini_fail(ini, -EINVAL, "unknown section [%s]", section);
-        }
-        return 0;
+    if (!ini->in_mediator) {
+        return config_ini_fail(ini, e->line, -EINVAL,
+                               "key '%s' is outside any section (start with "
+                               "[%s])",
+                               e->name, CONFIG_SECTION_MEDIATOR);
     }
     for (int k = 0; k < KEY_COUNT; k++) {
         if (config_ini_keys[k] == NULL ||
-            strcmp(name, config_ini_keys[k]) != 0) {
+            strcmp(e->name, config_ini_keys[k]) != 0) {
             continue;
         }
-        rc = vgpu_config_set_key(ini->cfg, (enum config_key)k, value, why,
+        rc =
+            config_ini_once(ini, &ini->key_line[k], CONFIG_SECTION_MEDIATOR, e);
+        if (rc < 0) {
+            return rc;
+        }
+        rc = vgpu_config_set_key(ini->cfg, (enum config_key)k, e->value, why,
                                  sizeof(why));
         if (rc < 0) {
-            config_ini_fail(ini, rc, "%s: %s", name,
-                            rc == -ENOMEM ? "out of memory" : why);
-            return 0;
+            return config_ini_fail(ini, e->line, rc, "%s: %s", e->name,
+                                   rc == -ENOMEM ? "out of memory" : why);
         }
-        return 1;
+        return 0;
     }
-    config_ini_fail(ini, -EINVAL, "unknown key '%s' in [%s]", name,
-                    CONFIG_SECTION_MEDIATOR);
-    return 0;
+    return config_ini_fail(ini, e->line, -EINVAL, "unknown key '%s' in [%s]",
+                           e->name, CONFIG_SECTION_MEDIATOR);
 }
 
 /* The INI text of @file, named @path in messages; the caller closes it. */
@@ -200,39 +178,20 @@ static int
 config_load_stream(struct vgpu_daemon_config *cfg, FILE *file, const char *path,
                    char *err, size_t err_len)
 {
-    struct config_ini ini = {.cfg = cfg,
-                             .path = path,
-                             .lines.file = file,
-                             .err = err,
-                             .err_len = err_len};
-    int rc;
+    struct config_ini ini = {
+        .cfg = cfg, .path = path, .err = err, .err_len = err_len};
 
-    rc = ini_parse_stream(config_ini_read, &ini, config_ini_handler, &ini);
-    if (ini.rc != 0) {
-        return ini.rc;
-    }
-    if (rc == -2) {
-        snprintf(err, err_len, "%s: out of memory", path);
-        return -ENOMEM;
-    }
-    if (rc != 0) {
-        snprintf(err, err_len,
-                 "%s:%d: syntax error (expected [section] or key = value)",
-                 path, rc);
-        return -EINVAL;
-    }
-    return 0;
+    return vgpu_ini_parse(file, path, config_ini_handler, &ini, err, err_len);
 }
 
 int
 vgpu_config_load_file(struct vgpu_daemon_config *cfg, const char *path,
                       char *err, size_t err_len)
 {
-    FILE *file = fopen(path, "re");
+    FILE *file = vgpu_file_open_read(path, err, err_len);
     int rc;
 
     if (file == NULL) {
-        snprintf(err, err_len, "%s: cannot read: %s", path, strerror(errno));
         return -EINVAL;
     }
     rc = config_load_stream(cfg, file, path, err, err_len);

@@ -58,11 +58,25 @@ log_open_file(const char *path)
 {
     int fd;
 
+    struct stat st;
+
+    /* O_NONBLOCK: a FIFO in the file's place opens at once and is refused
+     * below, instead of blocking the daemon until someone reads it. */
     do {
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+        fd = open(path,
+                  O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_NOCTTY |
+                      O_CLOEXEC,
                   LOG_FILE_MODE);
     } while (fd < 0 && errno == EINTR);
-    return fd < 0 ? -errno : fd;
+    if (fd < 0) {
+        return -errno;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    (void)fcntl(fd, F_SETFL, O_APPEND);
+    return fd;
 }
 
 struct vgpu_log *

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "executor.h"
 #include "legacy.h"
 #include "log.h"
+#include "reload.h"
 #include "server.h"
 #include "vgpu/ctl.h"
 #include "vgpu/mediator.h"
@@ -45,6 +47,9 @@
 #define MAIN_DRAIN_MS 2000
 #define MAIN_STOP_MS  2500
 
+/* The descriptor limit assumed when getrlimit() fails: Linux's default. */
+#define MAIN_NOFILE_UNKNOWN 1024
+
 /* --stats: how long to wait for the daemon's answer. */
 #define MAIN_STATS_TIMEOUT_MS 5000
 
@@ -58,6 +63,7 @@ struct daemon {
     struct vgpu_executors *x;
     struct vgpu_mediator_ops ops;
     struct vgpu_registry *registry; /* --registry; NULL: none */
+    struct vgpu_reload *reload;     /* SIGHUP's reload of it */
     int sigfd;
     int draining;
 };
@@ -149,19 +155,46 @@ main_admit(void *opaque, uint32_t vm_id, uint8_t pool, uint8_t priority,
                                why_len);
 }
 
-/* SIGHUP: read the registry again. A file that does not load leaves the one
- * in force. Connections already admitted stay up either way: the registry
- * is checked at HELLO (docs/admin-guide.md). */
+/* Raise the soft RLIMIT_NOFILE to the hard limit (systemd starts services
+ * at 1024 soft; the unit's LimitNOFILE sets the hard one), and derive the
+ * connection cap from it unless max_connections is set. @line: what was
+ * done, for the log. */
 static void
-main_reload_registry(struct daemon *d)
+main_raise_nofile(struct vgpu_server_config *scfg, char *line, size_t len)
 {
-    struct vgpu_registry *reg;
-    char err[512];
+    struct rlimit rl;
+    unsigned long long before;
 
-    if (d->registry == NULL) {
-        return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        rl.rlim_cur = rl.rlim_max = MAIN_NOFILE_UNKNOWN;
     }
-    reg = vgpu_registry_load(d->cfg->registry_file, 0, err, sizeof(err));
+    before = (unsigned long long)rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            rl.rlim_cur = (rlim_t)before;
+        }
+    }
+    if (scfg->max_connections == 0) {
+        scfg->max_connections = vgpu_server_default_max_connections(
+            (unsigned long long)rl.rlim_cur);
+    }
+    snprintf(line, len,
+             "descriptors: soft limit %llu (was %llu); at most %zu device "
+             "connections; HELLO within %u ms",
+             (unsigned long long)rl.rlim_cur, before, scfg->max_connections,
+             scfg->hello_timeout_ms);
+}
+
+/* SIGHUP's reload is done (reload.h): swap the new registry in, or keep
+ * the one in force when the file did not load. Connections already
+ * admitted stay up either way: the registry is checked at HELLO
+ * (docs/admin-guide.md). */
+static void
+main_registry_reloaded(void *arg, struct vgpu_registry *reg, const char *err)
+{
+    struct daemon *d = arg;
+
     if (reg == NULL) {
         vgpu_log_printf(d->log, VGPU_LOG_ERROR,
                         "SIGHUP: registry not reloaded, keeping the one "
@@ -174,6 +207,23 @@ main_reload_registry(struct daemon *d)
     vgpu_log_printf(d->log, VGPU_LOG_INFO,
                     "SIGHUP: registry %s reloaded: %zu VMs",
                     d->cfg->registry_file, vgpu_registry_count(reg));
+}
+
+/* SIGHUP: read the registry again, aside (reload.h). */
+static void
+main_reload_registry(struct daemon *d)
+{
+    int rc;
+
+    if (d->reload == NULL) {
+        return;
+    }
+    rc = vgpu_reload_start(d->reload);
+    if (rc < 0) {
+        vgpu_log_printf(d->log, VGPU_LOG_ERROR,
+                        "SIGHUP: registry not reloaded: no thread: %s",
+                        strerror(-rc));
+    }
 }
 
 static void
@@ -296,7 +346,10 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
         .socket_path = cfg->socket_path,
         .control_path = cfg->control_path,
         .output_cap = (size_t)cfg->output_kib * 1024u,
+        .hello_timeout_ms = cfg->hello_timeout_ms,
+        .max_connections = cfg->max_connections,
     };
+    char limits[192];
     struct daemon d = {.cfg = cfg, .sigfd = -1};
     struct vgpu_mediator_config core;
     sigset_t old_mask;
@@ -308,8 +361,7 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
         return main_fail(&d, MAIN_EXIT_CONFIG, err);
     }
     if (cfg->registry_file != NULL) {
-        d.registry =
-            vgpu_registry_load(cfg->registry_file, 0, err, sizeof(err));
+        d.registry = vgpu_reload_registry(cfg->registry_file, err, sizeof(err));
         if (d.registry == NULL) {
             return main_fail(&d, MAIN_EXIT_CONFIG, err);
         }
@@ -322,6 +374,8 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
     if (note[0] != '\0') {
         vgpu_log_write(d.log, VGPU_LOG_WARN, note);
     }
+    main_raise_nofile(&scfg, limits, sizeof(limits));
+    vgpu_log_write(d.log, VGPU_LOG_INFO, limits);
     d.sigfd = main_signals(&old_mask);
     if (d.sigfd < 0) {
         snprintf(err, sizeof(err), "signalfd: %s", strerror(-d.sigfd));
@@ -367,6 +421,15 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
         status = main_fail(&d, MAIN_EXIT_FAIL, err);
         goto err_mediator;
     }
+    if (d.registry != NULL) {
+        d.reload = vgpu_reload_create(d.loop, cfg->registry_file,
+                                      main_registry_reloaded, &d);
+        if (d.reload == NULL) {
+            status = main_fail(&d, MAIN_EXIT_FAIL,
+                               "cannot set up the registry's reload");
+            goto err_mediator;
+        }
+    }
     if (cfg->legacy_dir != NULL) {
         d.legacy = vgpu_legacy_create(d.loop, d.log, d.m, cfg->legacy_dir, err,
                                       sizeof(err));
@@ -397,6 +460,7 @@ err_mediator:
     /* What runs ends and is answered first, then the connections: the core
      * frees nothing on its own. */
     vgpu_executors_destroy(d.x);
+    vgpu_reload_destroy(d.reload);
     vgpu_legacy_destroy(d.legacy);
     vgpu_server_close_all(d.srv);
     vgpu_mediator_destroy(d.m);
@@ -421,8 +485,10 @@ main_stats(const struct vgpu_daemon_config *cfg)
     char *text = NULL;
     int rc;
 
-    rc = vgpu_ctl_query(cfg->control_path, VGPU_CTL_STATS,
-                        MAIN_STATS_TIMEOUT_MS, VGPU_CTL_ANSWER_MAX, &text);
+    rc = vgpu_ctl_query_within(
+        cfg->control_path, VGPU_CTL_STATS,
+        cfg->reconnect_ms >= 0 ? cfg->reconnect_ms : VGPU_CTL_RECONNECT_MS,
+        MAIN_STATS_TIMEOUT_MS, VGPU_CTL_ANSWER_MAX, &text);
     if (rc < 0) {
         fprintf(stderr, "%s: cannot reach the mediator at %s: %s\n", MAIN_PROG,
                 cfg->control_path, strerror(-rc));

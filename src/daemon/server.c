@@ -45,6 +45,15 @@ server_listener_event(struct vgpu_event_loop *loop, int fd, void *data,
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         int64_t id;
 
+        if (cfd >= 0 && l->nconns >= l->max_conns) {
+            /* At the cap: closed at once, so a flood of connections costs
+             * a descriptor for no longer than this. */
+            close(cfd);
+            vgpu_server_note(l->srv, &l->srv->refused,
+                             "connection(s) closed at the connection cap",
+                             l->path);
+            continue;
+        }
         if (cfd >= 0) {
             vgpu_server_accept_one(l, cfd);
             continue;
@@ -57,9 +66,13 @@ server_listener_event(struct vgpu_event_loop *loop, int fd, void *data,
         }
         /* Out of descriptors or memory: the listener would be ready again
          * at once, so pause it instead of spinning. */
-        vgpu_log_printf(l->srv->log, VGPU_LOG_WARN,
-                        "%s: accept failed: %s; pausing %d ms", l->path,
-                        strerror(errno), SERVER_ACCEPT_PAUSE_MS);
+        vgpu_server_note(l->srv, &l->srv->no_fds,
+                         errno == EMFILE || errno == ENFILE
+                             ? "accept(s) failed, out of descriptors; "
+                               "pausing 100 ms each"
+                             : "accept(s) failed, out of memory; pausing "
+                               "100 ms each",
+                         l->path);
         id = vgpu_event_timer_add(loop, SERVER_ACCEPT_PAUSE_MS,
                                   server_accept_resume, l);
         if (id > 0) {
@@ -68,6 +81,36 @@ server_listener_event(struct vgpu_event_loop *loop, int fd, void *data,
         }
         return;
     }
+}
+
+void
+vgpu_server_note(struct vgpu_server *srv, struct server_note *n,
+                 const char *what, const char *path)
+{
+    uint64_t now = vgpu_event_now_ms();
+
+    n->count++;
+    n->total++;
+    if (n->last_ms != 0 && now - n->last_ms < VGPU_SERVER_NOTE_MS) {
+        return;
+    }
+    vgpu_log_printf(srv->log, VGPU_LOG_WARN, "%s: %llu %s (%llu since start)",
+                    path, (unsigned long long)n->count, what,
+                    (unsigned long long)n->total);
+    n->count = 0;
+    n->last_ms = now;
+}
+
+size_t
+vgpu_server_default_max_connections(unsigned long long nofile)
+{
+    if (nofile < 2u * VGPU_SERVER_FD_RESERVE) {
+        return nofile / 2u > 0 ? (size_t)(nofile / 2u) : 1u;
+    }
+    if (nofile - VGPU_SERVER_FD_RESERVE > SIZE_MAX) {
+        return SIZE_MAX;
+    }
+    return (size_t)(nofile - VGPU_SERVER_FD_RESERVE);
 }
 
 /* ---- Listening ---------------------------------------------------------- */
@@ -299,6 +342,9 @@ vgpu_server_create(struct vgpu_event_loop *loop, struct vgpu_log *log,
     srv->log = log;
     srv->output_cap = cfg->output_cap;
     srv->current_fd = -1;
+    srv->hello_timeout_ms = cfg->hello_timeout_ms != 0
+                                ? cfg->hello_timeout_ms
+                                : VGPU_SERVER_CONTROL_TIMEOUT_MS;
     for (int k = SERVER_KIND_DEVICE; k <= SERVER_KIND_CONTROL; k++) {
         struct server_listener *l = &srv->listeners[k];
         const char *path =
@@ -309,6 +355,9 @@ vgpu_server_create(struct vgpu_event_loop *loop, struct vgpu_log *log,
         l->on_read = k == SERVER_KIND_DEVICE ? vgpu_server_device_input
                                              : vgpu_server_control_read;
         l->fd = -1;
+        l->max_conns = k == SERVER_KIND_CONTROL    ? VGPU_SERVER_CONTROL_MAX
+                       : cfg->max_connections != 0 ? cfg->max_connections
+                                                   : SIZE_MAX;
         l->path = strdup(path);
         if (l->path == NULL) {
             goto err_paths;

@@ -35,8 +35,20 @@
 
 /* How long a closing connection may take to flush its output. */
 #define VGPU_SERVER_LINGER_MS          1000
-/* How long a control client has to send its command and read the answer. */
+/* How long a control client has to send its command and read the answer,
+ * and a device its HELLO, unless the configuration says otherwise. */
 #define VGPU_SERVER_CONTROL_TIMEOUT_MS 5000
+/* Control connections at once: an admin's --stats still gets in while the
+ * device socket is at its cap. */
+#define VGPU_SERVER_CONTROL_MAX        16
+/* Descriptors kept for what is not a device connection when the cap is
+ * derived from RLIMIT_NOFILE: stdio, the log, the registry, epoll, the
+ * signalfd, the listeners, inotify, the backends, and the control
+ * connections (VGPU_SERVER_CONTROL_MAX). */
+#define VGPU_SERVER_FD_RESERVE         64
+/* At most one log line per this many ms about refused or silent
+ * connections, carrying the count since the last one. */
+#define VGPU_SERVER_NOTE_MS            1000
 /* The longest control command line, newline included. */
 #define VGPU_SERVER_CONTROL_LINE_MAX   256
 
@@ -46,7 +58,20 @@ struct vgpu_server_config {
     const char *socket_path;  /* device socket; copied */
     const char *control_path; /* control socket; copied */
     size_t output_cap;        /* bytes each device connection may queue */
+    /* A connection that has not sent HELLO (a control client: its command)
+     * this long after it was accepted is closed; 0: the default. */
+    unsigned hello_timeout_ms;
+    /* Device connections at once; one more is accepted and closed at once.
+     * 0: vgpu_server_default_max_connections(). */
+    size_t max_connections;
 };
+
+/**
+ * vgpu_server_default_max_connections() - the device connections that fit
+ * the soft RLIMIT_NOFILE @nofile, keeping VGPU_SERVER_FD_RESERVE for the
+ * rest (half of @nofile when it is smaller than twice the reserve).
+ */
+size_t vgpu_server_default_max_connections(unsigned long long nofile);
 
 /**
  * vgpu_server_create() - a server on @loop, logging to @log, listening on

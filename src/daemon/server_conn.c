@@ -152,7 +152,21 @@ vgpu_server_conn_send(struct server_conn *c, const uint8_t *p, size_t len)
 static int
 server_ops_send(void *conn_opaque, const uint8_t *bytes, size_t len)
 {
-    return vgpu_server_conn_send(conn_opaque, bytes, len);
+    struct server_conn *c = conn_opaque;
+
+    /* The HELLO_ACK: the device has spoken, its HELLO deadline is off. */
+    if (c->hello_pending && len >= VGPU_HDR_SIZE) {
+        struct vgpu_hdr h;
+
+        vgpu_hdr_unpack(bytes, &h);
+        if (h.type == VGPU_MSG_HELLO_ACK) {
+            c->hello_pending = 0;
+            if (!c->closing) {
+                c->deadline_ms = 0;
+            }
+        }
+    }
+    return vgpu_server_conn_send(c, bytes, len);
 }
 
 /* ops->close. */
@@ -277,6 +291,7 @@ vgpu_server_conn_free(struct server_conn *c)
         c->next->prev = c->prev;
     }
     srv->nconns--;
+    srv->listeners[c->kind].nconns--;
     free(c->out);
     free(c);
 }
@@ -342,7 +357,12 @@ server_sweep(struct vgpu_event_loop *loop, int64_t id, void *data)
             continue;
         }
         if (now >= c->deadline_ms) {
-            if (!c->broken) {
+            if (c->hello_pending && !c->closing) {
+                vgpu_server_note(srv, &srv->silent,
+                                 "connection(s) closed: no HELLO within "
+                                 "hello_timeout_ms",
+                                 srv->listeners[c->kind].path);
+            } else if (!c->broken) {
                 vgpu_log_printf(srv->log, VGPU_LOG_DEBUG,
                                 "conn fd=%d: %s connection timed out", c->fd,
                                 server_kind_names[c->kind]);
@@ -482,11 +502,13 @@ vgpu_server_accept_one(struct server_listener *l, int fd)
         if (c->mc == NULL) {
             goto err_free;
         }
+        c->hello_pending = 1;
     } else {
         /* One answer, generated at once: bounded by the stats text. */
         c->out_cap = SIZE_MAX;
-        c->deadline_ms = vgpu_event_now_ms() + VGPU_SERVER_CONTROL_TIMEOUT_MS;
     }
+    /* A peer that never speaks holds a descriptor for this long at most. */
+    c->deadline_ms = vgpu_event_now_ms() + srv->hello_timeout_ms;
     if (vgpu_event_add(srv->loop, fd, VGPU_EVENT_READ, server_conn_event, c) <
         0) {
         goto err_conn;
@@ -497,6 +519,7 @@ vgpu_server_accept_one(struct server_listener *l, int fd)
     }
     srv->conns = c;
     srv->nconns++;
+    l->nconns++;
     if (c->deadline_ms != 0) {
         vgpu_server_arm_sweep(srv);
     }

@@ -58,6 +58,8 @@ struct server_listener {
     dev_t dev; /* the socket file we bound, to unlink only ours */
     ino_t ino;
     int64_t pause_timer; /* 0: accepting */
+    size_t nconns;       /* its connections now */
+    size_t max_conns;    /* the cap; one more is closed at once */
     /* A connection of this kind is readable: vgpu_server_device_input()
      * or vgpu_server_control_read(). */
     void (*on_read)(struct server_conn *c);
@@ -80,11 +82,19 @@ struct server_conn {
     int overflowed;       /* a send went over the bound */
     int out_sized;        /* out_cap set for a queue device */
     int queued;           /* on the reap list */
+    int hello_pending;    /* a device that has not had HELLO_ACK yet */
     int freeing;          /* inside server_conn_free() */
     char cmd[VGPU_SERVER_CONTROL_LINE_MAX];
     size_t cmd_len;
     struct server_conn *prev, *next; /* all connections */
     struct server_conn *reap_next;
+};
+
+/* A counted event logged at most once per VGPU_SERVER_NOTE_MS. */
+struct server_note {
+    uint64_t count;   /* since the last line */
+    uint64_t total;   /* since start */
+    uint64_t last_ms; /* when the last line was written; 0: never */
 };
 
 struct vgpu_server {
@@ -99,7 +109,16 @@ struct vgpu_server {
     int64_t sweep_timer; /* 0: not armed */
     int current_fd;      /* the connection whose input the core handles */
     int draining;        /* vgpu_server_drain() ran: wait for running jobs */
+    unsigned hello_timeout_ms;
+    struct server_note refused; /* closed at the cap */
+    struct server_note silent;  /* closed at the HELLO deadline */
+    struct server_note no_fds;  /* accept() out of descriptors */
 };
+
+/* Count one event in @n; log it, with the count since the last line, when
+ * VGPU_SERVER_NOTE_MS has passed since that line. */
+void vgpu_server_note(struct vgpu_server *srv, struct server_note *n,
+                      const char *what, const char *path);
 
 /* Write what @c's output buffer holds, as much as the socket takes.
  * Return: 0, or -1 when the socket failed (@c is broken). */

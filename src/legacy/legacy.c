@@ -29,6 +29,7 @@
 
 #include "legacy.h"
 #include "transport.h"
+#include "util.h"
 #include "vgpu/common.h"
 #include "vgpu/legacy.h"
 #include "vgpu/proto.h"
@@ -41,9 +42,12 @@
 #define LEGACY_DIR_MASK                                                        \
     (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |    \
      IN_MOVE_SELF | IN_ONLYDIR)
+/* IN_CREATE: a request.txt made as a symbolic link, a FIFO, a directory
+ * or a hard link is never closed after writing, so it is answered when it
+ * appears (legacy_vm_event()). */
 #define LEGACY_VM_MASK                                                         \
-    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF |            \
-     IN_ONLYDIR | IN_DONT_FOLLOW)
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |               \
+     IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
 
 /* inotify bytes read per read(); reads per readiness event (the loop is
  * level-triggered, so more waiting is read at the next iteration). */
@@ -248,8 +252,18 @@ legacy_take(struct legacy_vm *vm, char *buf, size_t *len, char *why,
                  strerror(errno));
         goto err_remove;
     }
+    /* Nothing is read from what is not the guest's own file: not a FIFO
+     * (never opened), a symbolic link or a device, nor a hard link, whose
+     * other name may be a file the guest cannot read. */
     if (!S_ISREG(st.st_mode)) {
-        snprintf(why, why_len, "%s is not a regular file", VGPU_LEGACY_REQUEST);
+        snprintf(why, why_len, "%s is %s, not a regular file: not read",
+                 VGPU_LEGACY_REQUEST, vgpu_path_type_name(st.st_mode));
+        goto err_remove;
+    }
+    if (st.st_nlink != 1) {
+        snprintf(why, why_len,
+                 "%s has %lu links (a hard link to another file?): not read",
+                 VGPU_LEGACY_REQUEST, (unsigned long)st.st_nlink);
         goto err_remove;
     }
     if (st.st_size > (off_t)VGPU_LEGACY_LINE_MAX) {
@@ -265,7 +279,7 @@ legacy_take(struct legacy_vm *vm, char *buf, size_t *len, char *why,
                  strerror(errno));
         goto err_remove;
     }
-    if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) ||
+    if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_nlink != 1 ||
         fst.st_ino != st.st_ino || fst.st_dev != st.st_dev) {
         snprintf(why, why_len, "%s changed while it was read",
                  VGPU_LEGACY_REQUEST);
@@ -770,6 +784,19 @@ legacy_dir_event(struct vgpu_legacy *lg, const struct inotify_event *ev)
     }
 }
 
+/* A request.txt just made that no IN_CLOSE_WRITE will follow: anything
+ * but a regular file with one link (a file being written has one). */
+static int
+legacy_never_written(const struct legacy_vm *vm)
+{
+    struct stat st;
+
+    if (fstatat(vm->dirfd, VGPU_LEGACY_REQUEST, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        return 0; /* gone already: nothing to answer */
+    }
+    return !S_ISREG(st.st_mode) || st.st_nlink != 1;
+}
+
 static void
 legacy_vm_event(struct legacy_vm *vm, const struct inotify_event *ev)
 {
@@ -792,8 +819,12 @@ legacy_vm_event(struct legacy_vm *vm, const struct inotify_event *ev)
         }
         return;
     }
-    if ((ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) && ev->len > 0 &&
-        strcmp(ev->name, VGPU_LEGACY_REQUEST) == 0) {
+    if (ev->len == 0 || strcmp(ev->name, VGPU_LEGACY_REQUEST) != 0) {
+        return;
+    }
+    if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+        legacy_serve(vm);
+    } else if ((ev->mask & IN_CREATE) && legacy_never_written(vm)) {
         legacy_serve(vm);
     }
 }

@@ -31,6 +31,10 @@ enum legacy_field {
 #define LEGACY_FORM "pool:priority:vm_id:num1:num2"
 #define LEGACY_SEP  ':'
 
+/* The most bytes of a field a reason quotes: enough to recognise a typo,
+ * too few to carry a file's content back (docs/mediator.md). */
+#define LEGACY_QUOTE_MAX 16
+
 /* Decimal digits of the largest vm_id (4294967295). */
 #define LEGACY_VM_ID_DIGITS 10u
 
@@ -110,6 +114,9 @@ legacy_parse_field(enum legacy_field field, const char *p, size_t len,
                    struct vgpu_legacy_req *out, char *why, size_t why_len)
 {
     const char *name = legacy_field_names[field];
+    /* A field quoted in a reason is cut to LEGACY_QUOTE_MAX bytes. */
+    int q = len > LEGACY_QUOTE_MAX ? LEGACY_QUOTE_MAX : (int)len;
+    const char *cut = len > LEGACY_QUOTE_MAX ? "..." : "";
     int32_t num;
 
     switch (field) {
@@ -117,24 +124,25 @@ legacy_parse_field(enum legacy_field field, const char *p, size_t len,
         if (vgpu_pool_parse(p, len, 0, &out->pool) == 0) {
             return 0;
         }
-        return legacy_why(why, why_len, "%s '%.*s' is not one letter %c-%c",
-                          name, (int)len, p, VGPU_POOL_FIRST, VGPU_POOL_LAST);
+        return legacy_why(why, why_len, "%s '%.*s%s' is not one letter %c-%c",
+                          name, q, p, cut, VGPU_POOL_FIRST, VGPU_POOL_LAST);
     case FIELD_PRIORITY:
         /* The names of SPEC.md section 6, or the digits. */
         if (vgpu_prio_parse(p, len, VGPU_PARSE_DIGITS, &out->priority) == 0) {
             return 0;
         }
-        return legacy_why(why, why_len,
-                          "%s '%.*s' is not one of low, medium, high, 0, 1, 2",
-                          name, (int)len, p);
+        return legacy_why(
+            why, why_len,
+            "%s '%.*s%s' is not one of low, medium, high, 0, 1, 2", name, q, p,
+            cut);
     case FIELD_VM_ID:
         if (legacy_parse_u32(p, len, UINT32_MAX, &out->vm_id) == 0 &&
             out->vm_id >= VGPU_VM_ID_MIN) {
             return 0;
         }
-        return legacy_why(why, why_len, "%s '%.*s' is not an integer in %u..%u",
-                          name, (int)len, p, VGPU_VM_ID_MIN,
-                          (unsigned)UINT32_MAX);
+        return legacy_why(why, why_len,
+                          "%s '%.*s%s' is not an integer in %u..%u", name, q, p,
+                          cut, VGPU_VM_ID_MIN, (unsigned)UINT32_MAX);
     case FIELD_NUM1:
     case FIELD_NUM2:
         if (legacy_parse_i32(p, len, &num) == 0) {
@@ -146,8 +154,8 @@ legacy_parse_field(enum legacy_field field, const char *p, size_t len,
             return 0;
         }
         return legacy_why(why, why_len,
-                          "%s '%.*s' is not an integer in %ld..%ld", name,
-                          (int)len, p, (long)INT32_MIN, (long)INT32_MAX);
+                          "%s '%.*s%s' is not an integer in %ld..%ld", name, q,
+                          p, cut, (long)INT32_MIN, (long)INT32_MAX);
     case FIELD_COUNT:
         break;
     }
@@ -201,10 +209,11 @@ vgpu_legacy_parse(const char *line, size_t len, struct vgpu_legacy_req *out,
             fields++;
         }
     }
+    /* The line is not quoted: a request that does not parse may not be a
+     * request at all (docs/mediator.md, "What an answer quotes"). */
     if (fields != FIELD_COUNT) {
-        return legacy_why(why, why_len, "%zu field%s in '%.*s', want 5: %s",
-                          fields, fields == 1 ? "" : "s", (int)(end - start),
-                          line + start, LEGACY_FORM);
+        return legacy_why(why, why_len, "%zu field%s, want 5: %s", fields,
+                          fields == 1 ? "" : "s", LEGACY_FORM);
     }
     p = line + start;
     for (int f = FIELD_POOL; f < FIELD_COUNT; f++) {

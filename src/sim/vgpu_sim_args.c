@@ -48,6 +48,9 @@ usage(FILE *f)
         "  --max-wait-ms N    in-process modes: aging bound of the priority\n"
         "                     policy\n"
         "  --timeout-ms N     the device timeout (default %u; 0: none)\n"
+        "  --reconnect-ms N   socket mode: give up (exit 1) when the mediator\n"
+        "                     answers none of a VM's requests for N ms\n"
+        "                     (default %u)\n"
         "  --queue-depth N    send through the queue (SPEC.md section 11): a\n"
         "                     ring of N entries (a power of two, 1..%u) per\n"
         "                     VM, kept full; --size then reaches 1 MiB a\n"
@@ -77,7 +80,7 @@ usage(FILE *f)
         "arguments.\n",
         DEF_VMS, VGPU_SIM_MAX_VMS, DEF_POOLS, DEF_PRIORITIES, DEF_REQUESTS,
         vgpu_wl_max_n(VGPU_OP_MATMUL_F32), DEF_SEED, VGPU_DEFAULT_TIMEOUT_MS,
-        VGPU_Q_ENTRIES_MAX, DEF_VM_ID_BASE);
+        SIM_DEF_RECONNECT_MS, VGPU_Q_ENTRIES_MAX, DEF_VM_ID_BASE);
 }
 
 void
@@ -163,6 +166,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         OPT_MAX_WAIT,
         OPT_ALLOW_ERRORS,
         OPT_TIMEOUT,
+        OPT_RECONNECT,
         OPT_QUEUE_DEPTH,
         OPT_REPLAY,
         OPT_AGAINST,
@@ -187,6 +191,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
         {"allow-errors", no_argument, NULL, OPT_ALLOW_ERRORS},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+        {"reconnect-ms", required_argument, NULL, OPT_RECONNECT},
         {"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"against-mediator", no_argument, NULL, OPT_AGAINST},
@@ -210,6 +215,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
     o->policy = -1;
     o->max_wait_ms = -1;
     o->timeout_ms = VGPU_DEFAULT_TIMEOUT_MS;
+    o->reconnect_ms = SIM_DEF_RECONNECT_MS;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -281,6 +287,11 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
             o->timeout_ms =
                 (uint32_t)vgpu_wl_arg_num(sim_cli_bad_arg, "--timeout-ms",
                                           optarg, 0, VGPU_MAX_TIMEOUT_MS);
+            break;
+        case OPT_RECONNECT:
+            o->reconnect_ms =
+                (uint32_t)vgpu_wl_arg_num(sim_cli_bad_arg, "--reconnect-ms",
+                                          optarg, 1, SIM_MAX_RECONNECT_MS);
             break;
         case OPT_QUEUE_DEPTH:
             o->queue_depth =

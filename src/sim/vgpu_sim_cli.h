@@ -23,8 +23,12 @@
 
 #define PROG "vgpu-sim"
 
-#define MAX_PRIORITIES 64u
-#define SIM_WHY_LEN    256
+#define MAX_PRIORITIES       64u
+#define SIM_WHY_LEN          256
+/* --reconnect-ms: how long the mediator may stay unreachable (every request
+ * answered MEDIATOR_UNAVAILABLE) before vgpu-sim gives up, and its bound. */
+#define SIM_DEF_RECONNECT_MS 5000u
+#define SIM_MAX_RECONNECT_MS 3600000u
 
 /* Kinds of error a request can end with: the device's codes, then the
  * guest library's. */
@@ -53,10 +57,12 @@ struct opts {
     long max_wait_ms;
     int allow_errors;
     uint32_t timeout_ms;
-    uint32_t queue_depth; /* 0: the mailbox; else the queue, N entries */
-    const char *replay;   /* --replay PATH */
-    int against;          /* --against-mediator */
-    int mailbox_only;     /* devices without the queue (cfg.no_queue) */
+    uint32_t queue_depth;  /* 0: the mailbox; else the queue, N entries */
+    const char *replay;    /* --replay PATH */
+    int against;           /* --against-mediator */
+    int mailbox_only;      /* devices without the queue (cfg.no_queue) */
+    uint32_t reconnect_ms; /* socket mode: give up after this long without
+                              the mediator */
 };
 
 /* The request every VM sends: op and counts. */
@@ -84,6 +90,7 @@ struct vm_run {
     uint64_t n_lat;
     int inflight;
     uint64_t t0;
+    uint64_t unavailable_since; /* ns; 0: the mediator answers */
     size_t req_len;
     uint8_t req[VGPU_BUF_SIZE];
     uint8_t resp[VGPU_BUF_SIZE];
@@ -110,7 +117,19 @@ struct run {
     struct vgpu_sim *sim;
     struct vm_run *vms;
     int call_timeout_ms;
+    /* Socket mode: a VM went --reconnect-ms without the mediator. Set by
+     * any VM's thread, read by all; the message is written once, by the
+     * thread that sets it first. */
+    volatile int gave_up;
+    char gave_up_why[VGPU_BUF_SIZE + 1];
 };
+
+/**
+ * sim_cli_gave_up() - print the one line of a run that gave up (the socket,
+ * the answered requests, the last error) to stderr. Return: 1, the exit
+ * status.
+ */
+int sim_cli_gave_up(const struct run *r);
 
 /**
  * sim_cli_bad_arg() - print "vgpu-sim: " and the message, then the usage,

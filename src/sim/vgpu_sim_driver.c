@@ -41,12 +41,46 @@ count_error(struct vm_run *v, int rc)
     v->errors++;
 }
 
+/* In socket mode, a VM whose requests have all ended MEDIATOR_UNAVAILABLE
+ * for --reconnect-ms (each one reconnects first) gives the whole run up:
+ * the mediator went away, and retrying for ever helps no one. @status: the
+ * request's SPEC.md error code, 0 when it was answered. */
+static void
+watch_mediator(struct run *r, struct vm_run *v, uint32_t status, uint64_t t1)
+{
+    const char *msg;
+
+    if (r->o->socket == NULL) {
+        return;
+    }
+    if (status != VGPU_ERR_MEDIATOR_UNAVAILABLE) {
+        v->unavailable_since = 0;
+        return;
+    }
+    if (v->unavailable_since == 0) {
+        v->unavailable_since = t1;
+        return;
+    }
+    if (t1 - v->unavailable_since >= (uint64_t)r->o->reconnect_ms * 1000000u &&
+        __sync_bool_compare_and_swap(&r->gave_up, 0, 1)) {
+        msg = vgpu_last_error(v->c)->message;
+        /* The name of the code, and the mediator's message if any. */
+        snprintf(r->gave_up_why, sizeof(r->gave_up_why), "%s%s%.900s",
+                 vgpu_strerror((int)status), msg[0] != '\0' ? ": " : "", msg);
+    }
+}
+
 /* A request of @v ended with @rc (vgpu_wait()'s) and @len bytes. */
 static void
 finish_request(struct run *r, struct vm_run *v, int rc, size_t len, uint64_t t1)
 {
     v->done++;
     v->lat_ns[v->n_lat++] = t1 - v->t0;
+    watch_mediator(r, v,
+                   rc == 0               ? 0
+                   : rc == VGPU_E_DEVICE ? vgpu_last_error(v->c)->code
+                                         : VGPU_ERR_COUNT,
+                   t1);
     if (rc != 0) {
         count_error(v, rc);
     } else if (!sim_cli_matches(v, &r->shape, len)) {
@@ -177,6 +211,7 @@ queue_reap(struct run *r, struct vm_run *v)
         v->q_inflight--;
         v->done++;
         v->lat_ns[v->n_lat++] = t1 - v->slot_t0[slot];
+        watch_mediator(r, v, comps[i].status, t1);
         if (comps[i].status != 0) {
             v->kinds[comps[i].status < VGPU_ERR_COUNT ? comps[i].status
                                                       : KIND_GUEST_OTHER]++;
@@ -199,7 +234,7 @@ drive_all_queue(struct run *r)
 {
     const struct opts *o = r->o;
 
-    for (;;) {
+    while (!r->gave_up) {
         int busy = 0;
         int reaped = 0;
 
@@ -233,7 +268,7 @@ drive_all_queue(struct run *r)
 static void
 drive_one_queue(struct run *r, struct vm_run *v)
 {
-    while (v->issued < r->o->requests || v->q_inflight > 0) {
+    while ((v->issued < r->o->requests || v->q_inflight > 0) && !r->gave_up) {
         int rc;
 
         queue_fill(r, v);
@@ -265,7 +300,7 @@ sim_cli_drive_all(struct run *r)
         drive_all_queue(r);
         return;
     }
-    while (finished < total) {
+    while (finished < total && !r->gave_up) {
         int any_inflight = 0;
 
         for (unsigned i = 0; i < o->vms; i++) {
@@ -325,7 +360,7 @@ drive_one(void *arg)
         drive_one_queue(r, v);
         return NULL;
     }
-    while (v->issued < r->o->requests) {
+    while (v->issued < r->o->requests && !r->gave_up) {
         size_t len = 0;
         int rc;
 

@@ -129,7 +129,7 @@ main(int argc, char **argv)
         sim_cli_drive_all(&r);
     }
     wall = vgpu_wl_now_ns() - t0;
-    status = sim_cli_report(&r, wall);
+    status = r.gave_up ? sim_cli_gave_up(&r) : sim_cli_report(&r, wall);
 out:
     for (unsigned i = 0; r.vms != NULL && r.sim != NULL && i < o.vms; i++) {
         sim_cli_queue_close(&r.vms[i]);

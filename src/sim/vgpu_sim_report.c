@@ -120,6 +120,27 @@ mode_name(const struct opts *o)
                              : (o->threads ? "threaded" : "deterministic");
 }
 
+int
+sim_cli_gave_up(const struct run *r)
+{
+    uint64_t done = 0;
+    uint64_t answered = 0;
+
+    for (unsigned i = 0; i < r->o->vms; i++) {
+        done += r->vms[i].done;
+        answered += r->vms[i].done - r->vms[i].errors;
+    }
+    fprintf(stderr,
+            PROG ": gave up: the mediator at %s answered nothing for %u ms "
+                 "(--reconnect-ms); %llu of %llu requests answered before, "
+                 "%llu ended; last error: %s\n",
+            r->o->socket, (unsigned)r->o->reconnect_ms,
+            (unsigned long long)answered,
+            (unsigned long long)r->o->requests * r->o->vms,
+            (unsigned long long)done, r->gave_up_why);
+    return 1;
+}
+
 /* Print everything; return the exit status. */
 int
 sim_cli_report(struct run *r, uint64_t wall_ns)

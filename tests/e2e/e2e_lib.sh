@@ -110,7 +110,8 @@ start_mediator() {
     MPID=$!
     i=0
     # A killed daemon leaves its socket file: wait for it to answer.
-    while ! "$MEDIATOR" --socket "$SOCK" --stats >/dev/null 2>&1; do
+    while ! "$MEDIATOR" --socket "$SOCK" --stats --reconnect-ms 0 \
+        >/dev/null 2>&1; do
         if ! kill -0 "$MPID" 2>/dev/null; then
             cat "$T/mediator.out"
             MPID=""

@@ -100,4 +100,27 @@ fuzz_bytes(struct fuzz_cursor *c, size_t want, size_t *got)
     return p;
 }
 
+/* An INI text that src/util's reader accepted is ASCII text: no NUL, no
+ * control character but tab, CR and LF, no byte over 0x7e, past a leading
+ * UTF-8 byte order mark (util.h, vgpu_ini_parse()). */
+#define FUZZ_INI_BOM         "\xEF\xBB\xBF"
+#define FUZZ_INI_ASCII_FIRST 0x20
+#define FUZZ_INI_ASCII_LAST  0x7e
+
+static inline void
+fuzz_check_ini_ascii(const uint8_t *text, size_t len)
+{
+    size_t i = 0;
+    size_t bom = sizeof(FUZZ_INI_BOM) - 1;
+
+    if (len >= bom && memcmp(text, FUZZ_INI_BOM, bom) == 0) {
+        i = bom;
+    }
+    for (; i < len; i++) {
+        FUZZ_CHECK((text[i] >= FUZZ_INI_ASCII_FIRST &&
+                    text[i] <= FUZZ_INI_ASCII_LAST) ||
+                   text[i] == '\t' || text[i] == '\r' || text[i] == '\n');
+    }
+}
+
 #endif /* VGPU_FUZZ_COMMON_H */

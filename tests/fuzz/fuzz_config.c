@@ -1,6 +1,6 @@
 /*
  * Fuzz the daemon's configuration (src/daemon/config.h): the INI parser
- * (libinih under config.c's line-counting reader) and the command line.
+ * (src/util's reader under config_file.c) and the command line.
  *
  * The first input byte picks a mode:
  *   INI   the rest is an INI text, through vgpu_config_load_string();
@@ -9,12 +9,18 @@
  *   BOTH  a 16-bit length, that many bytes of INI text in a memfd, then an
  *         argv to which "--config /proc/self/fd/N" is added, so the file
  *         path (vgpu_config_load_file()) and flags over the file run too;
- *         vgpu_config_check_file() checks the same file.
+ *         vgpu_config_check_file() checks the same file;
+ *   TYPE  the next byte picks what --config names: a directory, a FIFO, a
+ *         character device, a socket or a regular file (the memfd of the
+ *         rest): each but the last is refused naming what it is, and never
+ *         opened (a FIFO opened for reading would hang the run).
  * Arguments the input spells for --config or --check-config are dropped, and
  * --check-config runs only on a file that names no registry, so that no run
  * opens a file the input names (a FIFO would never end).
  *
- * Checks: a failure leaves one non-empty line in err (NUL-terminated, no
+ * Checks: an INI text that loads has no NUL, no control character but tab
+ * and CR, and no byte that is not ASCII (a UTF-8 byte order mark at its
+ * start aside); a failure leaves one non-empty line in err (NUL-terminated, no
  * newline; an INI error starts with the text's name); a success leaves every
  * setting within its documented bounds, a control path after
  * vgpu_config_finish(), and a configuration whose backends
@@ -26,6 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends.h"
@@ -38,7 +47,17 @@
 #define FZ_ERR_LEN  512u
 #define FZ_MAX_ARGS 64u
 
-enum fz_mode { MODE_INI, MODE_ARGS, MODE_BOTH, MODE_COUNT };
+enum fz_mode { MODE_INI, MODE_ARGS, MODE_BOTH, MODE_TYPE, MODE_COUNT };
+
+/* What MODE_TYPE gives --config. */
+enum fz_kind {
+    KIND_DIR,
+    KIND_FIFO,
+    KIND_CHAR,
+    KIND_SOCKET,
+    KIND_FILE,
+    KIND_COUNT
+};
 
 /* A backend value as config.c stores it: "<name>[:<spec>]", with a name
  * this build has, or "cuda" (which falls back to cpu in a build without). */
@@ -170,6 +189,7 @@ fz_ini(const uint8_t *text, size_t len)
     rc = vgpu_config_load_string(&cfg, FZ_NAME, (const char *)text, len, err,
                                  sizeof(err));
     if (rc == 0) {
+        fuzz_check_ini_ascii(text, len);
         fz_check_settings(&cfg);
     } else {
         FUZZ_CHECK(rc == -EINVAL);
@@ -194,6 +214,92 @@ fz_write_memfd(const uint8_t *text, size_t len)
     FUZZ_CHECK(ftruncate(fz_memfd, 0) == 0);
     FUZZ_CHECK(len == 0 || pwrite(fz_memfd, text, len, 0) == (ssize_t)len);
     return fz_memfd_path;
+}
+
+/* The paths of MODE_TYPE, made once in a private directory. */
+static char fz_dir[64];
+static char fz_fifo[96];
+static char fz_sock[96];
+
+static void
+fz_remove_kinds(void)
+{
+    unlink(fz_fifo);
+    unlink(fz_sock);
+    rmdir(fz_dir);
+}
+
+static void
+fz_make_kinds(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (fz_dir[0] != '\0') {
+        return;
+    }
+    snprintf(fz_dir, sizeof(fz_dir), "/tmp/vgpu-fuzz-config.XXXXXX");
+    FUZZ_CHECK(mkdtemp(fz_dir) != NULL);
+    atexit(fz_remove_kinds);
+    snprintf(fz_fifo, sizeof(fz_fifo), "%s/fifo", fz_dir);
+    FUZZ_CHECK(mkfifo(fz_fifo, 0600) == 0);
+    snprintf(fz_sock, sizeof(fz_sock), "%s/sock", fz_dir);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fz_sock);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    FUZZ_CHECK(fd >= 0);
+    FUZZ_CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    /* The socket file stays; the descriptor is not needed. */
+    close(fd);
+}
+
+/* --config and --check-config on a path of the kind @k picks. */
+static void
+fz_type(unsigned k, const uint8_t *text, size_t len)
+{
+    static const char *const what[KIND_COUNT] = {
+        [KIND_DIR] = "is a directory",
+        [KIND_FIFO] = "is a FIFO",
+        [KIND_CHAR] = "is a character device",
+        [KIND_SOCKET] = "is a socket",
+    };
+    struct vgpu_daemon_config cfg;
+    const char *path;
+    char err[FZ_ERR_LEN] = "";
+    int rc;
+
+    fz_make_kinds();
+    switch ((enum fz_kind)(k % KIND_COUNT)) {
+    case KIND_DIR:
+        path = fz_dir;
+        break;
+    case KIND_FIFO:
+        path = fz_fifo;
+        break;
+    case KIND_CHAR:
+        path = "/dev/null";
+        break;
+    case KIND_SOCKET:
+        path = fz_sock;
+        break;
+    default:
+        path = fz_write_memfd(text, len);
+        break;
+    }
+    FUZZ_CHECK(vgpu_config_init(&cfg) == 0);
+    rc = vgpu_config_load_file(&cfg, path, err, sizeof(err));
+    vgpu_config_fini(&cfg);
+    if (k % KIND_COUNT == KIND_FILE) {
+        if (rc == 0) {
+            fuzz_check_ini_ascii(text, len);
+        }
+        return;
+    }
+    FUZZ_CHECK(rc == -EINVAL);
+    fz_check_err(err, path);
+    FUZZ_CHECK(strstr(err, what[k % KIND_COUNT]) != NULL);
+    rc = vgpu_config_check_file(path, err, sizeof(err));
+    FUZZ_CHECK(rc == -EINVAL);
+    FUZZ_CHECK(strstr(err, what[k % KIND_COUNT]) != NULL);
 }
 
 /* An option that would make the parser open a file the input names: any
@@ -295,6 +401,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case MODE_ARGS:
         p = fuzz_bytes(&cur, fuzz_left(&cur), &len);
         fz_args(p, len, NULL, 0);
+        break;
+    case MODE_TYPE:
+        at = fuzz_u8(&cur);
+        p = fuzz_bytes(&cur, fuzz_left(&cur), &len);
+        fz_type((unsigned)at, p, len);
         break;
     default:
         at = fuzz_u8(&cur);

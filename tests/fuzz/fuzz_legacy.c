@@ -13,7 +13,9 @@
  *
  * Checks: vgpu_legacy_parse() accepts exactly what a reference written from
  * the header's grammar accepts, with the same fields; an accepted request
- * formats and parses back to itself; a refusal gives one printable line; a
+ * formats and parses back to itself; a refusal gives one printable line
+ * short enough to quote at most FZ_QUOTE_MAX bytes of the request (an
+ * answer cannot carry a file's content: docs/mediator.md); a
  * parsed response's message lies inside the text; a directory name is
  * accepted exactly when it is "vm" and the decimal vm_id; the formatters
  * never write past their buffer, write one line, and what they write parses
@@ -29,8 +31,15 @@
 #include "vgpu/legacy.h"
 #include "vgpu/regs.h"
 
-#define FZ_WHY_LEN 256u
-#define FZ_FIELDS  5u
+#define FZ_WHY_LEN   256u
+#define FZ_FIELDS    5u
+/* The most request bytes a refusal may quote (legacy_parse.c's
+ * LEGACY_QUOTE_MAX) and its "..." when cut, and the longest reason's own
+ * words ("more than one line (want one line pool:priority:vm_id:num1:num2)"
+ * and the like): a reason is never longer than their sum, whatever the
+ * request's length. */
+#define FZ_QUOTE_MAX (16u + 3u)
+#define FZ_WORDS_MAX 80u
 
 enum fz_mode { MODE_REQUEST, MODE_RESPONSE, MODE_DIR, MODE_FORMAT, MODE_COUNT };
 
@@ -199,6 +208,7 @@ fz_request(const uint8_t *bytes, size_t len)
     if (rc != 0) {
         FUZZ_CHECK(rc == -EINVAL);
         fz_check_why(why, sizeof(why));
+        FUZZ_CHECK(strlen(why) <= FZ_WORDS_MAX + FZ_QUOTE_MAX);
         free(line);
         return;
     }

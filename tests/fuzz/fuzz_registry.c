@@ -8,7 +8,9 @@
  *   VALUES  the rest, up to its first NUL, is one string given to each
  *           value check and as vgpu_registry_device_args()'s socket.
  *
- * Checks for a file that loads: every entry holds valid values (the checks
+ * Checks for a file that loads: it is ASCII text (no NUL, no byte over
+ * 0x7e: src/util's reader refuses them by line and column), every entry
+ * holds valid values (the checks
  * of the header), find_id/find_name return the first entry with that key,
  * no key repeats unless VGPU_REGISTRY_ALLOW_DUPS (and vgpu_registry_check()
  * counts exactly the repeats), vgpu_registry_admit() admits exactly the
@@ -264,6 +266,7 @@ fz_load(const uint8_t *text, size_t len, unsigned flags)
         fz_check_err(err, fz_memfd_path);
         return;
     }
+    fuzz_check_ini_ascii(text, len);
     n = vgpu_registry_count(reg);
     FUZZ_CHECK(vgpu_registry_entry(reg, n) == NULL);
     for (size_t i = 0; i < n; i++) {

@@ -105,7 +105,7 @@ cpu_workers = 3
 A = cpu
 B = cpu:delay_us=1000
 EOF
-printf '[mediator]\npolicy = weighted\npolicy = fast\n' >"$T/bad.conf"
+printf '[mediator]\nlog_level = info\npolicy = fast\n' >"$T/bad.conf"
 printf '[mediator]\n[nosuch]\n' >"$T/badsec.conf"
 printf '[mediator]\ncpu_workers = many\n' >"$T/badworkers.conf"
 expect_rc 0 "$DAEMON" --check-config "$T/good.conf"
@@ -146,9 +146,29 @@ expect_rc 0 "$DAEMON" --socket "$SOCK" --stats
 [ "$(cat "$T/out")" = "$STATS0" ] || fail "--stats: $(cat "$T/out")"
 expect_rc 0 "$DAEMON" --control "$SOCK.ctl" --stats
 [ "$(cat "$T/out")" = "$STATS0" ] || fail "--stats --control: $(cat "$T/out")"
-expect_rc 1 "$DAEMON" --socket "$T/nowhere.sock" --stats
+# Without a daemon: --reconnect-ms bounds the wait (default 5 s), then one
+# line naming the control socket, exit 1.
+t0=$(date +%s)
+expect_rc 1 timeout 20 "$DAEMON" --socket "$T/nowhere.sock" --stats
 grep -q "cannot reach the mediator at $T/nowhere.sock.ctl" "$T/out" ||
     fail "--stats without a daemon: $(cat "$T/out")"
+dt=$(($(date +%s) - t0))
+[ "$dt" -ge 4 ] && [ "$dt" -le 15 ] ||
+    fail "--stats without a daemon gave up after $dt s, not about 5"
+expect_rc 1 timeout 5 "$DAEMON" --socket "$T/nowhere.sock" --stats \
+    --reconnect-ms 0
+# A daemon that comes up within the window is answered.
+"$DAEMON" --socket "$T/late.sock" --reconnect-ms 10000 --stats \
+    >"$T/late.out" 2>&1 &
+LPID=$!
+sleep 1
+"$DAEMON" --socket "$T/late.sock" --log-file "$T/late.log" &
+L2=$!
+wait "$LPID" || fail "--stats with a late daemon: $(cat "$T/late.out")"
+[ "$(cat "$T/late.out")" = "vms 0" ] ||
+    fail "--stats with a late daemon: $(cat "$T/late.out")"
+kill -TERM "$L2"
+wait "$L2" || fail "the late daemon did not exit 0"
 
 # ---- a second daemon on the same socket refuses to start
 expect_rc 1 timeout 10 "$DAEMON" --socket "$SOCK" --log-file "$T/log2"

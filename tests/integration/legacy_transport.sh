@@ -20,10 +20,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 it_init "$@"
 CLIENT=${3:-}
-if [ -z "$CLIENT" ] || [ ! -x "$CLIENT" ]; then
-    echo "SKIP: vgpu-legacy-client is not built"
-    exit 77
-fi
+it_need "$CLIENT" vgpu-legacy-client
 LG=$T/legacy
 
 # client VM ARGS...: vgpu-legacy-client on $LG/vmVM; output in $T/c.out.
@@ -40,16 +37,6 @@ expect_sum() {
     client "$1" -- "$2" "$3" || { cat "$T/c.out"; fail "vm$1: $2 + $3"; }
     [ "$(cat "$T/c.out")" = "$(($2 + $3))" ] ||
         fail "vm$1: $2 + $3 printed '$(cat "$T/c.out")'"
-}
-
-# wait_file PATH: at most 10 s for PATH to appear.
-wait_file() {
-    i=0
-    while [ ! -e "$1" ]; do
-        i=$((i + 1))
-        [ "$i" -le 200 ] || fail "no $1 after 10 s"
-        sleep 0.05
-    done
 }
 
 # raw VM: stdin becomes vmVM/request.txt (renamed into place); prints
@@ -142,15 +129,15 @@ rm -f "$LG/vm3/response.txt"
 mkfifo "$LG/vm3/fifo"
 mv "$LG/vm3/fifo" "$LG/vm3/request.txt"
 wait_file "$LG/vm3/response.txt"
-grep -q "${bad}request.txt is not a regular file" "$LG/vm3/response.txt" ||
+grep -q "${bad}request.txt is a FIFO, not a regular file" "$LG/vm3/response.txt" ||
     fail "FIFO: $(cat "$LG/vm3/response.txt")"
 rm -f "$LG/vm3/response.txt"
 consumed 3
 ln -s /etc/hostname "$LG/vm3/link"
 mv "$LG/vm3/link" "$LG/vm3/request.txt"
 wait_file "$LG/vm3/response.txt"
-grep -q "${bad}request.txt is not a regular file" "$LG/vm3/response.txt" ||
-    fail "symlink: $(cat "$LG/vm3/response.txt")"
+grep -q "${bad}request.txt is a symbolic link, not a regular file" \
+    "$LG/vm3/response.txt" || fail "symlink: $(cat "$LG/vm3/response.txt")"
 rm -f "$LG/vm3/response.txt"
 consumed 3
 kill -0 "$DPID" || fail "the daemon died on a malformed request"

@@ -41,6 +41,36 @@ it_init() {
     trap 'exit 130' INT TERM
 }
 
+# it_need PATH NAME: skip the test (77) when the binary NAME at PATH is not
+# built.
+it_need() {
+    if [ -z "$1" ] || [ ! -x "$1" ]; then
+        echo "SKIP: $2 is not built"
+        exit 77
+    fi
+}
+
+# wait_file PATH: at most 10 s for PATH to appear.
+wait_file() {
+    i=0
+    while [ ! -e "$1" ]; do
+        i=$((i + 1))
+        [ "$i" -le 200 ] || fail "no $1 after 10 s"
+        sleep 0.05
+    done
+}
+
+# wait_log PATTERN WHAT: at most 10 s for the daemon's log to match PATTERN
+# (grep); fails naming WHAT.
+wait_log() {
+    i=0
+    until grep -q "$1" "$LOG" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -le 200 ] || fail "$2 (no '$1' in the log after 10 s)"
+        sleep 0.05
+    done
+}
+
 # Kill every background job this test started, then remove $T.
 it_cleanup() {
     rc=$?

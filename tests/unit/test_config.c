@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -326,13 +327,14 @@ static const struct bad_file bad_files[] = {
     {"[pools]\nA = gpu\n", "2: A: 'gpu' does not name a backend"},
     {"[pools]\nA =\n", "2: A: '' does not name a backend"},
     {"[mediator]\njunk\n", "2: syntax error"},
-    {"[mediator\n", "1: syntax error"},
-    {"[mediator]\nlog_file = "
-     "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-     "\npolicy = weighted\n",
-     "2: line is longer than"},
+    {"[mediator\n", "1: '[' without ']'"},
+    {"[mediator]\npolicy = weighted\npolicy = priority\n",
+     "3: policy: given twice in [mediator] (lines 2 and 3)"},
+    {"[pools]\nA = cpu\nA = cpu\n",
+     "3: A: given twice in [pools] (lines 2 and 3)"},
+    {"[mediator]\nlog_level = d\xC3\xA9"
+     "bug\n",
+     "2: column 14: byte 0xc3 is not ASCII"},
 };
 
 static void
@@ -372,6 +374,82 @@ test_file_missing(void **state)
     /* Through --config as well. */
     assert_int_equal(PARSE(&cfg, err, "--config", path), -EINVAL);
     expect_err(err, want);
+    vgpu_config_fini(&cfg);
+}
+
+/* A real path is longer than inih's 198 characters: PATH_MAX fits. */
+static void
+test_file_long_path(void **state)
+{
+    struct vgpu_daemon_config cfg;
+    char text[400];
+    char log[301];
+    char err[512] = "";
+    const char *path;
+
+    /* Two components, each under NAME_MAX, in a directory not there. */
+    memset(log, 'l', sizeof(log) - 1);
+    log[0] = '/';
+    log[sizeof(log) / 2] = '/';
+    log[sizeof(log) - 1] = '\0';
+    snprintf(text, sizeof(text), "[mediator]\nlog_file = %s\n", log);
+    path = write_file(text);
+    init(&cfg);
+    assert_int_equal(vgpu_config_load_file(&cfg, path, err, sizeof(err)), 0);
+    assert_string_equal(cfg.log_file, log);
+    vgpu_config_fini(&cfg);
+}
+
+/* What is not a regular file is refused by name, never read. */
+static void
+test_file_types(void **state)
+{
+    struct vgpu_daemon_config cfg;
+    char fifo[300];
+    char want[400];
+    char err[512] = "";
+
+    init(&cfg);
+    assert_int_equal(PARSE(&cfg, err, "--config", tmpdir), -EINVAL);
+    snprintf(want, sizeof(want), "%s is a directory, not a regular file",
+             tmpdir);
+    expect_err(err, want);
+    snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(vgpu_config_check_file(fifo, err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want), "%s is a FIFO, not a regular file", fifo);
+    expect_err(err, want);
+    vgpu_config_fini(&cfg);
+    init(&cfg);
+    assert_int_equal(PARSE(&cfg, err, "--log-file", tmpdir), -EINVAL);
+    expect_err(err, "is a directory, not a regular file");
+    assert_int_equal(PARSE(&cfg, err, "--registry", fifo), -EINVAL);
+    expect_err(err, "is a FIFO, not a regular file");
+    assert_int_equal(PARSE(&cfg, err, "--legacy-dir", fifo), -EINVAL);
+    expect_err(err, "is a FIFO, not a directory");
+    unlink(fifo);
+    vgpu_config_fini(&cfg);
+}
+
+/* A flag given twice, and one path for two sockets, are usage errors. */
+static void
+test_flags_twice(void **state)
+{
+    struct vgpu_daemon_config cfg;
+    char err[512] = "";
+
+    init(&cfg);
+    assert_int_equal(
+        PARSE(&cfg, err, "--policy", "weighted", "--policy", "priority"),
+        -EINVAL);
+    expect_err(err, "--policy is given twice");
+    assert_int_equal(PARSE(&cfg, err, "--pool", "A=cpu", "--pool", "B=cpu"), 0);
+    vgpu_config_fini(&cfg);
+    init(&cfg);
+    assert_int_equal(
+        PARSE(&cfg, err, "--socket", "/tmp/x.sock", "--control", "/tmp/x.sock"),
+        -EINVAL);
+    expect_err(err, "--socket and --control");
     vgpu_config_fini(&cfg);
 }
 
@@ -626,6 +704,11 @@ main(void)
                           teardown_dir),
         VGPU_TEST_FIXTURE("/config/file/missing", test_file_missing, setup_dir,
                           teardown_dir),
+        VGPU_TEST_FIXTURE("/config/file/long_path", test_file_long_path,
+                          setup_dir, teardown_dir),
+        VGPU_TEST_FIXTURE("/config/file/types", test_file_types, setup_dir,
+                          teardown_dir),
+        VGPU_TEST("/config/flags/twice", test_flags_twice),
         VGPU_TEST("/config/flags/pool", test_pool_parsing),
         VGPU_TEST("/config/flags/weights", test_weights_parsing),
         VGPU_TEST_FIXTURE("/config/flags/override_file",
