@@ -15,7 +15,7 @@ ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
 . bench/lib.sh
-vgpu_need_pkgs cmake ninja-build gcc valgrind pkg-config libinih-dev \
+vgpu_need_pkgs cmake ninja-build gcc valgrind pkg-config \
     util-linux
 BUILD=${1:-build-queuebench}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \

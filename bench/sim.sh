@@ -13,7 +13,7 @@ ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
 . bench/lib.sh
-vgpu_need_pkgs cmake ninja-build gcc valgrind pkg-config libinih-dev
+vgpu_need_pkgs cmake ninja-build gcc valgrind pkg-config
 BUILD=${1:-build-simbench}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DVGPU_BUILD_TESTS=OFF >/dev/null

@@ -9,7 +9,7 @@ set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
-vgpu_need_pkgs cmake ninja-build gcc pkg-config libinih-dev util-linux
+vgpu_need_pkgs cmake ninja-build gcc pkg-config util-linux
 BUILD=${1:-build-tracebench}
 QEMU=${VGPU_QEMU:-$ROOT/build/qemu/qemu-system-x86_64}
 [ -x "$QEMU" ] || {

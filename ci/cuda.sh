@@ -19,7 +19,7 @@ ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
 vgpu_need_pkgs cmake ninja-build gcc g++ libc6-dev pkg-config libcmocka-dev \
-    libinih-dev
+   
 
 BUILD_ON=${VGPU_CUDA_BUILD_DIR:-build/cuda}
 BUILD_GPU=${VGPU_CUDA_NOTESTS_DIR:-build/cuda-notests}

@@ -13,7 +13,7 @@ set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
-vgpu_need_pkgs cmake ninja-build gcc libc6-dev pkg-config libinih-dev
+vgpu_need_pkgs cmake ninja-build gcc libc6-dev pkg-config
 BUILD=${VGPU_BUILD_DIR:-build/demo}
 
 echo "== build ($BUILD, Release)"

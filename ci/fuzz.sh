@@ -22,7 +22,7 @@ case $SECS in
 esac
 
 vgpu_need_pkgs cmake ninja-build clang llvm pkg-config libc6-dev \
-    libcmocka-dev libinih-dev
+    libcmocka-dev
 
 # fuzz_links: can clang link a libFuzzer harness? (Debian ships the runtime
 # in libclang-rt-N-dev, only recommended by clang.)

@@ -2,10 +2,8 @@
 # ci/gpu.sh [BUILD]: the CUDA backend on a machine with an NVIDIA GPU
 # (docs/backends.md "On a GPU machine"). Such a machine may have the CUDA
 # toolkit, cmake and a compiler but no Debian mirror, so nothing is
-# installed: the daemon's libinih comes from .deb files in build/debs
-# (fetched where a mirror is: `apt-get download libinih1 libinih-dev`),
-# unpacked with dpkg -x into build/extra and found through
-# -DVGPU_EXTRA_PREFIX; the tests need no cmocka (-DVGPU_BUILD_TESTS=OFF).
+# installed: the daemon needs only libc, and the tests need no cmocka
+# (-DVGPU_BUILD_TESTS=OFF).
 #
 # Then: --backends; the cross-check of every op against the CPU backend
 # (ctest -L gpu); the daemon with every pool on cuda (--cuda-fallback fail)

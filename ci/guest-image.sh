@@ -49,7 +49,7 @@ die() {
 # seabios and qemu-system-data: the firmware that tests/e2e/boot.sh passes
 # to QEMU with -L (the image itself does not need them).
 vgpu_need_pkgs busybox-static cpio gzip xz-utils cmake ninja-build gcc \
-    libc6-dev pkg-config libinih-dev seabios qemu-system-data
+    libc6-dev pkg-config seabios qemu-system-data
 
 # ---- 2. The kernel ---------------------------------------------------------
 

@@ -33,7 +33,7 @@ BUILD=${1:-build/package}
 CUDA=${VGPU_PACKAGE_CUDA:-OFF}
 
 if ! vgpu_need_pkgs cmake ninja-build gcc libc6-dev binutils pkg-config \
-    libinih-dev dpkg-dev rpm file; then
+    dpkg-dev rpm file; then
     if [ "${VGPU_PACKAGE_SKIP_OK:-}" = 1 ]; then
         echo "SKIP: cannot install the packaging tools (dpkg-dev, rpm, file)"
         exit 77
@@ -167,12 +167,12 @@ for f in "$MED_DEB" "$GST_DEB"; do
     [ -n "$(field "$f" Maintainer)" ] || fail "$f: no maintainer"
     [ -n "$(field "$f" Description)" ] || fail "$f: no description"
 done
-field "$MED_DEB" Depends | grep -q 'libinih1' ||
-    fail "vgpu-mediator.deb does not depend on libinih1"
+field "$MED_DEB" Depends | grep -q 'libc6' ||
+    fail "vgpu-mediator.deb does not depend on libc6"
 field "$GST_DEB" Depends | grep -q 'libc6' ||
     fail "vgpu-guest.deb does not depend on libc6"
-rpm -qpR "$MED_RPM" 2>/dev/null | grep -q 'libinih\.so\.1' ||
-    fail "vgpu-mediator.rpm does not require libinih.so.1"
+rpm -qpR "$MED_RPM" 2>/dev/null | grep -q 'libc\.so\.6' ||
+    fail "vgpu-mediator.rpm does not require libc.so.6"
 [ "$(rpm -qp --qf '%{NAME} %{VERSION}' "$MED_RPM" 2>/dev/null)" = \
     "vgpu-mediator $VERSION" ] || fail "rpm name/version"
 [ "$(rpm -qp --qf '%{NAME} %{VERSION}' "$GST_RPM" 2>/dev/null)" = \

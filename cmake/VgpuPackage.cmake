@@ -100,7 +100,7 @@ set(CPACK_DEBIAN_PACKAGE_RELEASE "${VGPU_PACKAGE_RELEASE}")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
 # dpkg-shlibdeps (dpkg-dev) computes each package's library dependencies
-# (libc6, libinih1 for the daemon) from its ELF files; without it, they are
+# (libc6) from its ELF files; without it, they are
 # named here.
 find_program(VGPU_DPKG_SHLIBDEPS dpkg-shlibdeps)
 mark_as_advanced(VGPU_DPKG_SHLIBDEPS)
@@ -109,7 +109,7 @@ if(VGPU_DPKG_SHLIBDEPS)
     set(VGPU_DEB_MEDIATOR_LIBS "")
     set(VGPU_DEB_GUEST_DEPENDS "")
 else()
-    set(VGPU_DEB_MEDIATOR_LIBS "libc6, libinih1, ")
+    set(VGPU_DEB_MEDIATOR_LIBS "libc6, ")
     set(VGPU_DEB_GUEST_DEPENDS "libc6")
 endif()
 
