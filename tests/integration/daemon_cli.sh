@@ -165,7 +165,7 @@ sleep 1
 "$DAEMON" --socket "$T/late.sock" --log-file "$T/late.log" &
 L2=$!
 wait "$LPID" || fail "--stats with a late daemon: $(cat "$T/late.out")"
-[ "$(cat "$T/late.out")" = "vms 0" ] ||
+[ "$(cat "$T/late.out")" = "$STATS0" ] ||
     fail "--stats with a late daemon: $(cat "$T/late.out")"
 kill -TERM "$L2"
 wait "$L2" || fail "the late daemon did not exit 0"
