@@ -1,6 +1,18 @@
 #!/bin/sh
-# ci/qemu-build.sh [OUT_DIR]: build qemu-system-x86_64 7.2 with the vgpu-stub
+# ci/qemu-build.sh [OUT_DIR [VARIANT]]: build QEMU 7.2 with the vgpu-stub
 # device, from Debian's source package, into OUT_DIR (default build/qemu).
+#
+# VARIANT (default tcg) picks the configuration, all from one source tree
+# (the one under build/qemu/src, or $VGPU_QEMU_SRC_OUT/src), each in its own
+# OUT_DIR/obj:
+#   tcg   the minimal x86_64 emulator every e2e test uses (below)
+#   fuzz  clang, --enable-fuzzing --enable-sanitizers: qemu-fuzz-x86_64 for
+#         QEMU's generic-fuzz (ci/qemu-checks.sh)
+#   full  x86_64 with the machines' default devices, and QEMU's own qtests
+#         device-introspect-test, qom-test and test-hmp
+#   xen   XCP-ng's qemu-dm configuration (i386-softmmu, --enable-xen,
+#         --disable-tcg --disable-kvm, --without-default-devices,
+#         --enable-werror) with Debian's libxen-dev: qemu-system-i386
 #
 #   OUT_DIR/qemu-system-x86_64   the binary (a copy)
 #   OUT_DIR/firmware-args        the -L flags it needs: -L /usr/share/seabios -L /usr/share/qemu
@@ -28,6 +40,7 @@ ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 . "$ROOT/ci/lib.sh"
 
 OUT=${1:-$ROOT/build/qemu}
+VARIANT=${2:-tcg}
 JOBS=${VGPU_JOBS:-2}
 SUITE=${VGPU_QEMU_SUITE:-bookworm}
 T0=$(date +%s)
@@ -48,9 +61,26 @@ elapsed() {
 vgpu_need_pkgs dpkg-dev xz-utils debian-archive-keyring python3 gcc \
     pkg-config meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev \
     zlib1g-dev flex bison seabios qemu-system-data
+case $VARIANT in
+tcg | full) ;;
+fuzz)
+    vgpu_need_pkgs clang llvm
+    vgpu_need_pkgs "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+    ;;
+xen) vgpu_need_pkgs libxen-dev ;;
+*) die "VARIANT '$VARIANT' is not one of tcg, fuzz, full, xen" ;;
+esac
 
 mkdir -p "$OUT"
 OUT=$(CDPATH='' cd -- "$OUT" && pwd)
+# Where the source lives: OUT itself for the tcg build, else the tcg
+# build's folder, so every variant compiles the same integrated tree.
+SRCOUT=$OUT
+if [ "$VARIANT" != tcg ]; then
+    SRCOUT=${VGPU_QEMU_SRC_OUT:-$ROOT/build/qemu}
+    mkdir -p "$SRCOUT"
+    SRCOUT=$(CDPATH='' cd -- "$SRCOUT" && pwd)
+fi
 
 # One build at a time per OUT_DIR (several engineers share a checkout).
 if command -v flock >/dev/null 2>&1; then
@@ -83,7 +113,7 @@ debian_mirror() {
 }
 
 fetch_source() {
-    apt_dir=$OUT/apt
+    apt_dir=$SRCOUT/apt
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
     echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $SUITE main" \
         >"$apt_dir/sources.list"
@@ -97,19 +127,19 @@ fetch_source() {
     fi
     say "fetching Debian's qemu source ($(cat "$apt_dir/sources.list"))"
     apt-get "$@" -qq update
-    rm -rf "$OUT/src.tmp"
-    mkdir -p "$OUT/src.tmp"
-    (cd "$OUT/src.tmp" && apt-get "$@" -q source qemu >apt-source.log 2>&1) ||
+    rm -rf "$SRCOUT/src.tmp"
+    mkdir -p "$SRCOUT/src.tmp"
+    (cd "$SRCOUT/src.tmp" && apt-get "$@" -q source qemu >apt-source.log 2>&1) ||
         {
-            tail -n 20 "$OUT/src.tmp/apt-source.log" >&2
+            tail -n 20 "$SRCOUT/src.tmp/apt-source.log" >&2
             die "apt-get source qemu failed"
         }
-    rm -rf "$OUT/src"
-    mv "$OUT/src.tmp" "$OUT/src"
+    rm -rf "$SRCOUT/src"
+    mv "$SRCOUT/src.tmp" "$SRCOUT/src"
 }
 
 find_source() {
-    for d in "$OUT"/src/qemu-*/; do
+    for d in "$SRCOUT"/src/qemu-*/; do
         if [ -f "$d/VERSION" ] && [ -f "$d/configure" ]; then
             echo "${d%/}"
             return
@@ -117,12 +147,18 @@ find_source() {
     done
 }
 
+# A variant shares the tcg build's source: hold its lock while the tree is
+# fetched and the device copied in.
+if [ "$VARIANT" != tcg ] && command -v flock >/dev/null 2>&1; then
+    exec 8>"$SRCOUT/.lock"
+    flock 8
+fi
 t=$(date +%s)
 SRC=$(find_source)
 if [ -z "$SRC" ]; then
     fetch_source
     SRC=$(find_source)
-    [ -n "$SRC" ] || die "no qemu-*/ tree was unpacked in $OUT/src"
+    [ -n "$SRC" ] || die "no qemu-*/ tree was unpacked in $SRCOUT/src"
     say "fetched $(basename "$SRC") in $(elapsed "$t") s"
 fi
 say "source: $SRC (QEMU $(cat "$SRC/VERSION"))"
@@ -139,12 +175,37 @@ if ! grep -qx 'CONFIG_VGPU_STUB=y' "$MAK"; then
     printf '\n# vgpu-stub (added by ci/qemu-build.sh)\nCONFIG_VGPU_STUB=y\n' \
         >>"$MAK"
 fi
+if [ "$VARIANT" != tcg ] && command -v flock >/dev/null 2>&1; then
+    flock -u 8
+fi
 
 # ---- 3. Configure, when the flags changed ----------------------------------
 
-CONFIGURE_FLAGS="--target-list=x86_64-softmmu --without-default-features \
---without-default-devices --disable-docs --disable-tools --disable-user \
---enable-tcg --disable-werror --disable-install-blobs"
+COMMON="--disable-docs --disable-tools --disable-user --disable-install-blobs"
+MINIMAL="--target-list=x86_64-softmmu --without-default-features \
+--without-default-devices --enable-tcg --disable-werror $COMMON"
+case $VARIANT in
+tcg)
+    CONFIGURE_FLAGS=$MINIMAL
+    TARGETS="qemu-system-x86_64"
+    ;;
+fuzz)
+    CONFIGURE_FLAGS="$MINIMAL --enable-fuzzing --enable-sanitizers --cc=clang \
+--cxx=clang++"
+    TARGETS="qemu-fuzz-x86_64"
+    ;;
+full)
+    CONFIGURE_FLAGS="--target-list=x86_64-softmmu --without-default-features \
+--enable-tcg --disable-werror $COMMON"
+    TARGETS="qemu-system-x86_64 tests/qtest/device-introspect-test \
+tests/qtest/qom-test tests/qtest/test-hmp"
+    ;;
+xen)
+    CONFIGURE_FLAGS="--target-list=i386-softmmu --enable-xen --disable-tcg \
+--disable-kvm --without-default-devices --enable-werror $COMMON"
+    TARGETS="qemu-system-i386"
+    ;;
+esac
 OBJ=$OUT/obj
 if [ ! -f "$OBJ/build.ninja" ] ||
     [ "$(cat "$OBJ/vgpu-configure-flags" 2>/dev/null)" != "$CONFIGURE_FLAGS" ]; then
@@ -173,25 +234,31 @@ stamp_of() {
 }
 
 STAMP=$(stamp_of)
-BIN=$OUT/qemu-system-x86_64
+FIRST=${TARGETS%% *}
+BIN=$OUT/$(basename "$FIRST")
 if [ -x "$BIN" ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$STAMP" ]; then
     say "up to date ($BIN)"
 else
     t=$(date +%s)
-    say "ninja -j$JOBS qemu-system-x86_64"
-    ninja -C "$OBJ" -j"$JOBS" qemu-system-x86_64 >"$OBJ/ninja.log" 2>&1 || {
+    say "ninja -j$JOBS $TARGETS"
+    # shellcheck disable=SC2086 # the targets are words
+    ninja -C "$OBJ" -j"$JOBS" $TARGETS >"$OBJ/ninja.log" 2>&1 || {
         tail -n 40 "$OBJ/ninja.log" >&2
         die "ninja failed (log: $OBJ/ninja.log)"
     }
     grep -E 'warning:' "$OBJ/ninja.log" | grep -F 'hw/misc/vgpu' || true
-    cp "$OBJ/qemu-system-x86_64" "$BIN.tmp"
-    mv "$BIN.tmp" "$BIN"
+    for target in $TARGETS; do
+        cp "$OBJ/$target" "$OUT/$(basename "$target").tmp"
+        mv "$OUT/$(basename "$target").tmp" "$OUT/$(basename "$target")"
+    done
     echo "$STAMP" >"$OUT/stamp"
     say "built in $(elapsed "$t") s"
 fi
 
 echo "-L /usr/share/seabios -L /usr/share/qemu" >"$OUT/firmware-args"
-"$BIN" -device help 2>&1 | grep -q '"vgpu-stub"' ||
-    die "$BIN has no vgpu-stub device"
-say "$BIN: vgpu-stub present; run it with $(cat "$OUT/firmware-args")"
+if [ "$VARIANT" != fuzz ]; then
+    "$BIN" -device help 2>&1 | grep -q '"vgpu-stub"' ||
+        die "$BIN has no vgpu-stub device"
+    say "$BIN: vgpu-stub present; run it with $(cat "$OUT/firmware-args")"
+fi
 say "wall time $(elapsed "$T0") s"

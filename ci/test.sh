@@ -25,6 +25,13 @@
 #                threaded simulator and daemon tests under TSan, the daemon
 #                under valgrind memcheck
 #   fuzz         ci/fuzz.sh: each libFuzzer harness for VGPU_FUZZ_SECONDS
+#   qemu-checks  ci/qemu-checks.sh: the device in XCP-ng's configuration
+#                (-Werror, Xen, no TCG) with the qtest driver against it;
+#                QEMU's device-introspect-test, qom-test and test-hmp
+#                against a build with the default devices; QEMU's
+#                generic-fuzz on the device for VGPU_QEMU_FUZZ_SECONDS
+#                without and with the daemon (three more QEMU builds,
+#                cached in build/qemu-xen, build/qemu-full, build/qemu-fuzz)
 #
 # A failed stage fails the run, but the later stages still run, so one run
 # shows everything that is wrong. The last line counts the CTest tests and
@@ -32,7 +39,7 @@
 # is one that exits 77 because the machine lacks what it needs: a GPU).
 #
 # Environment: VGPU_BUILD_DIR (default build/ci), VGPU_MIN_COVERAGE (90),
-# VGPU_FUZZ_SECONDS (20).
+# VGPU_FUZZ_SECONDS (20), VGPU_QEMU_FUZZ_SECONDS (120).
 set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -45,6 +52,7 @@ vgpu_need_pkgs cmake ninja-build gcc g++ libc6-dev pkg-config libcmocka-dev \
 BUILD=${VGPU_BUILD_DIR:-build/ci}
 MIN=${VGPU_MIN_COVERAGE:-90}
 FUZZ_SECONDS=${VGPU_FUZZ_SECONDS:-20}
+QEMU_FUZZ_SECONDS=${VGPU_QEMU_FUZZ_SECONDS:-120}
 
 rc=0
 extra_pass=0
@@ -95,6 +103,7 @@ stage release release_build
 stage cuda sh ci/cuda.sh
 stage sanitize sh ci/sanitize.sh
 stage fuzz sh ci/fuzz.sh build/fuzz "$FUZZ_SECONDS"
+stage qemu-checks sh ci/qemu-checks.sh "$QEMU_FUZZ_SECONDS"
 
 echo "== wall time per step:$timings; total $(($(date +%s) - T0)) s"
 # One closing line over everything: the CTest tests and the stages above.
