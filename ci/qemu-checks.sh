@@ -1,5 +1,5 @@
 #!/bin/sh
-# ci/qemu-checks.sh [SECONDS]: QEMU's own checks on the vgpu-stub device,
+# ci/qemu-checks.sh [STEP [SECONDS]]: QEMU's own checks on the vgpu-stub device,
 # on top of our own tests (docs/qemu.md, docs/reliability.md):
 #
 #   xen     the device in XCP-ng's qemu-dm configuration (i386-softmmu,
@@ -16,6 +16,9 @@
 #           in tests/fuzz/qemu/regressions. A crash fails the step and its
 #           input is copied into that folder, to be committed.
 #
+# STEP is xen, full, fuzz or all (the default); ci/test.sh runs each as a
+# stage of its own, so its wall-time line shows each.
+#
 # Each QEMU is built by ci/qemu-build.sh OUT VARIANT from the same
 # integrated source as build/qemu (cached like it). The daemon and
 # vgpu-qtest come from $VGPU_BUILD_DIR (default build/ci), built before.
@@ -25,10 +28,18 @@ ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
 
-SECS=${1:-${VGPU_QEMU_FUZZ_SECONDS:-120}}
+STEP=${1:-all}
+SECS=${2:-${VGPU_QEMU_FUZZ_SECONDS:-120}}
+case $STEP:$SECS in
+xen:* | full:* | fuzz:* | all:*) ;;
+*)
+    echo "usage: ci/qemu-checks.sh [xen|full|fuzz|all [SECONDS]]" >&2
+    exit 2
+    ;;
+esac
 case $SECS in
 '' | *[!0-9]*)
-    echo "usage: ci/qemu-checks.sh [SECONDS]" >&2
+    echo "usage: ci/qemu-checks.sh [xen|full|fuzz|all [SECONDS]]" >&2
     exit 2
     ;;
 esac
@@ -187,8 +198,9 @@ fuzz_check() {
     return "$ok"
 }
 
-step xen xen_check
-step full full_check
-step fuzz fuzz_check
+for s in xen full fuzz; do
+    [ "$STEP" = all ] || [ "$STEP" = "$s" ] || continue
+    step "$s" "${s}_check"
+done
 echo "== qemu-checks:$summary"
 exit "$rc"

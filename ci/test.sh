@@ -25,7 +25,8 @@
 #                threaded simulator and daemon tests under TSan, the daemon
 #                under valgrind memcheck
 #   fuzz         ci/fuzz.sh: each libFuzzer harness for VGPU_FUZZ_SECONDS
-#   qemu-checks  ci/qemu-checks.sh: the device in XCP-ng's configuration
+#   qemu-xen, qemu-full, qemu-fuzz
+#                ci/qemu-checks.sh STEP: the device in XCP-ng's configuration
 #                (-Werror, Xen, no TCG) with the qtest driver against it;
 #                QEMU's device-introspect-test, qom-test and test-hmp
 #                against a build with the default devices; QEMU's
@@ -103,7 +104,9 @@ stage release release_build
 stage cuda sh ci/cuda.sh
 stage sanitize sh ci/sanitize.sh
 stage fuzz sh ci/fuzz.sh build/fuzz "$FUZZ_SECONDS"
-stage qemu-checks sh ci/qemu-checks.sh "$QEMU_FUZZ_SECONDS"
+stage qemu-xen sh ci/qemu-checks.sh xen
+stage qemu-full sh ci/qemu-checks.sh full
+stage qemu-fuzz sh ci/qemu-checks.sh fuzz "$QEMU_FUZZ_SECONDS"
 
 echo "== wall time per step:$timings; total $(($(date +%s) - T0)) s"
 # One closing line over everything: the CTest tests and the stages above.
