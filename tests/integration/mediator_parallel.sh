@@ -2,8 +2,9 @@
 # Parallelism (docs/mediator.md, "Executors"): two pools of CPU work, one
 # VM each, on two executors finish in at most 0.6x the time one executor
 # takes for both. The work is real computation, no delay_us: queue
-# requests of MATMUL_F32 (m = k = p = 160, some 4 M fused multiply-adds
-# each), so that the CPU, not a thread hop, is what executors share.
+# requests of MATMUL_F32 (m = k = p = 320, some 33 M fused multiply-adds
+# each, 1.2 MB of operands and result), so that the CPU, not a thread hop
+# or the copies, is what executors share.
 #
 # Needs two free cores (the point is to use them): it exits 77 with fewer,
 # or when the machine is too loaded to run two things at once (the
@@ -12,13 +13,26 @@
 # alone, and when they take over FREE_MAX of it, two cores are not free
 # here and now, so no daemon could meet the bound and the test says so and
 # skips. CTest runs it alone (RUN_SERIAL).
+#
+# It also skips in a coverage build (below); ci/test.sh's "release" stage
+# runs it in the optimised build and requires a pass.
 set -eu
 . "$(dirname "$0")/lib.sh"
 it_init "$@"
 RATIO_MAX=60 # percent: two executors against one
 FREE_MAX=140 # percent: two spinning shells against one alone
-COUNT=40
-N=160
+COUNT=12
+N=320
+# A coverage build (gcc --coverage) counts every edge in shared counters
+# without atomics: two executor threads running the same kernel fight over
+# those cache lines, and two executors took 194% of one in ci/test.sh's
+# coverage build. The bound is a property of the daemon, not of gcov:
+# ci/test.sh checks it in its release build (the stage "release").
+if grep -qa __gcov_ "$DAEMON"; then
+    echo "SKIP: a coverage build's shared counters serialise the executors;" \
+        "ci/test.sh runs this test in its release build"
+    exit 77
+fi
 if [ "$(nproc)" -lt 2 ]; then
     echo "SKIP: one core; two executors cannot run at once here"
     exit 77
@@ -44,14 +58,21 @@ spin() {
     i=0
     while [ $i -lt 150000 ]; do i=$((i + 1)); done
 }
-t0=$(mono_ms)
-spin
-alone=$(($(mono_ms) - t0))
-t0=$(mono_ms)
-spin &
-spin
-wait
-pair=$(($(mono_ms) - t0))
+# The best of three each: this VM's host steals time now and then.
+alone=0
+pair=0
+for _ in 1 2 3; do
+    t0=$(mono_ms)
+    spin
+    t=$(($(mono_ms) - t0))
+    [ "$alone" -ne 0 ] && [ "$t" -ge "$alone" ] || alone=$t
+    t0=$(mono_ms)
+    spin &
+    spin
+    wait
+    t=$(($(mono_ms) - t0))
+    [ "$pair" -ne 0 ] && [ "$t" -ge "$pair" ] || pair=$t
+done
 echo "two spinning shells take ${pair} ms, one ${alone} ms" \
     "($((100 * pair / alone))%)"
 if [ $((100 * pair)) -gt $((FREE_MAX * alone)) ]; then
