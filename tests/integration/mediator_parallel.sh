@@ -21,7 +21,7 @@ set -eu
 it_init "$@"
 RATIO_MAX=60 # percent: two executors against one
 FREE_MAX=140 # percent: two spinning shells against one alone
-COUNT=12
+COUNT=24
 N=320
 # A coverage build (gcc --coverage) counts every edge in shared counters
 # without atomics: two executor threads running the same kernel fight over
@@ -32,6 +32,16 @@ if grep -qa __gcov_ "$DAEMON"; then
     echo "SKIP: a coverage build's shared counters serialise the executors;" \
         "ci/test.sh runs this test in its release build"
     exit 77
+fi
+# Under a sanitizer (ci/sanitize.sh runs this under TSan for the
+# executors' races) the kernel runs 5-15 times slower and timing means
+# nothing: a small load, both configurations, every answer checked, and no
+# bound.
+RACES_ONLY=0
+if is_sanitized; then
+    RACES_ONLY=1
+    COUNT=6
+    N=96
 fi
 if [ "$(nproc)" -lt 2 ]; then
     echo "SKIP: one core; two executors cannot run at once here"
@@ -58,27 +68,29 @@ spin() {
     i=0
     while [ $i -lt 150000 ]; do i=$((i + 1)); done
 }
-# The best of three each: this VM's host steals time now and then.
-alone=0
-pair=0
-for _ in 1 2 3; do
-    t0=$(mono_ms)
-    spin
-    t=$(($(mono_ms) - t0))
-    [ "$alone" -ne 0 ] && [ "$t" -ge "$alone" ] || alone=$t
-    t0=$(mono_ms)
-    spin &
-    spin
-    wait
-    t=$(($(mono_ms) - t0))
-    [ "$pair" -ne 0 ] && [ "$t" -ge "$pair" ] || pair=$t
-done
-echo "two spinning shells take ${pair} ms, one ${alone} ms" \
-    "($((100 * pair / alone))%)"
-if [ $((100 * pair)) -gt $((FREE_MAX * alone)) ]; then
-    echo "SKIP: the machine cannot run two things at once now (load:" \
-        "$(cut -d' ' -f1-3 /proc/loadavg)); the bound needs two free cores"
-    exit 77
+if [ "$RACES_ONLY" -eq 0 ]; then
+    # The best of three each: this VM's host steals time now and then.
+    alone=0
+    pair=0
+    for _ in 1 2 3; do
+        t0=$(mono_ms)
+        spin
+        t=$(($(mono_ms) - t0))
+        [ "$alone" -ne 0 ] && [ "$t" -ge "$alone" ] || alone=$t
+        t0=$(mono_ms)
+        spin &
+        spin
+        wait
+        t=$(($(mono_ms) - t0))
+        [ "$pair" -ne 0 ] && [ "$t" -ge "$pair" ] || pair=$t
+    done
+    echo "two spinning shells take ${pair} ms, one ${alone} ms" \
+        "($((100 * pair / alone))%)"
+    if [ $((100 * pair)) -gt $((FREE_MAX * alone)) ]; then
+        echo "SKIP: the machine cannot run two things at once now (load:" \
+            "$(cut -d' ' -f1-3 /proc/loadavg)); the bound needs two free cores"
+        exit 77
+    fi
 fi
 
 # The best of two runs each: another process taking a core only adds time.
@@ -93,6 +105,10 @@ run_both 2
 echo "two pools of MATMUL_F32 ${N}x${N} (${COUNT} each): one executor" \
     "${one} ms, two executors ${two} ms ($((100 * two / one))%," \
     "bound ${RATIO_MAX}%)"
+if [ "$RACES_ONLY" -eq 1 ]; then
+    echo "PASS: two executors ran two pools (a sanitized build: no bound)"
+    exit 0
+fi
 [ $((100 * two)) -le $((RATIO_MAX * one)) ] ||
     fail "two executors took ${two} ms, over ${RATIO_MAX}% of ${one} ms"
 echo "PASS: two executors run two pools in parallel"
