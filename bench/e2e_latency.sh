@@ -22,6 +22,7 @@
 set -eu
 ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
+. bench/lib.sh # bench_daemon
 BUILD=${1:-build-bench2}
 COUNT=${2:-20000}
 QEMU=${VGPU_QEMU:-build/qemu/qemu-system-x86_64}
@@ -53,16 +54,7 @@ sh bench/mediator.sh "$BUILD" --seconds 0.5 | tee "$T/host.txt"
 DAEMON=$(find "$BUILD" -name vgpu-mediator -type f -perm -u+x | head -n 1)
 
 echo "== guest: vgpu-bench --op nop --count $COUNT under $QEMU"
-$PIN "$DAEMON" --socket "$T/m.sock" --log-file "$T/mediator.log" \
-    --log-level warn --pool A=cpu &
-DPID=$!
-i=0
-while [ ! -S "$T/m.sock" ]; do
-    i=$((i + 1))
-    [ "$i" -le 200 ] || { echo "no daemon socket after 10 s" >&2; exit 1; }
-    kill -0 "$DPID" || { echo "the daemon exited" >&2; exit 1; }
-    sleep 0.05
-done
+bench_daemon "$PIN" --log-level warn --pool A=cpu
 echo "qemu: $QEMU ($("$QEMU" --version | head -n 1))"
 echo "image: $(sed -n 's/^kernel package: //p' "$IMAGE/image.txt")"
 $PIN sh tests/e2e/boot.sh --qemu "$QEMU" --image "$IMAGE" \

@@ -19,6 +19,7 @@
 set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
+. bench/lib.sh # bench_daemon
 BUILD=${1:-build/bench-legacy}
 ITERS=${2:-2000}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -59,16 +60,7 @@ for parent in $PARENTS; do
     LGS="$LGS $LG"
     mkdir "$LG/vm1001"
     echo "legacy directory: $LG ($(df -PT "$LG" | awk 'NR == 2 { print $2 " on " $1 }'))"
-    $PIN "$DAEMON" --socket "$T/m.sock" --log-file "$T/mediator.log" \
-        --log-level warn --pool A=cpu --legacy-dir "$LG" &
-    DPID=$!
-    i=0
-    while [ ! -S "$T/m.sock" ]; do
-        i=$((i + 1))
-        [ "$i" -le 200 ] || { echo "no daemon socket after 10 s" >&2; exit 1; }
-        kill -0 "$DPID" || { echo "the daemon exited" >&2; exit 1; }
-        sleep 0.05
-    done
+    bench_daemon "$PIN" --log-level warn --pool A=cpu --legacy-dir "$LG"
     $PIN "$BENCH" --socket "$T/m.sock" --dir "$LG/vm1001" --iters "$ITERS"
     kill -TERM "$DPID"
     rc=0
