@@ -5,7 +5,7 @@
  * The long options of a tool are the shared table below followed by the
  * tool's own; they are merged into one getopt_long() table per run. getopt's
  * own messages are off (opterr = 0) so that every complaint has the shape
- * "<tool>: <reason>" and is followed by the usage.
+ * "<tool>: <reason>" and is followed by "<tool>: see --help".
  */
 #include <errno.h>
 #include <limits.h>
@@ -103,7 +103,9 @@ vgpu_tool_usage_exit(const struct vgpu_tool_desc *d, const char *why)
     if (why != NULL) {
         vgpu_tool_complain(d, "%s", why);
     }
-    print_usage(d, stderr);
+    /* One line naming the mistake, then where the usage is (as
+     * vgpu-mediator does): the whole usage would bury the line. */
+    fprintf(stderr, "%s: see --help\n", d->name);
     exit(VGPU_TOOL_EXIT_USAGE);
 }
 
@@ -224,7 +226,12 @@ vgpu_tool_parse(const struct vgpu_tool_desc *d, int argc, char **argv,
         }
         if (id == '?') {
             if (strncmp(opt, "--", 2) != 0 && optopt > 0 && optopt < CHAR_MAX) {
-                vgpu_tool_complain(d, "unknown option '-%c'", optopt);
+                /* "-5 3": a negative operand read as an option. */
+                vgpu_tool_complain(
+                    d, "unknown option '-%c'%s", optopt,
+                    optopt >= '0' && optopt <= '9'
+                        ? ": put -- before a negative operand (-- -5 3)"
+                        : "");
             } else if (optopt != 0 && strchr(opt, '=') != NULL) {
                 vgpu_tool_complain(d, "option '%s' takes no value", opt);
             } else {
