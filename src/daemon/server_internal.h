@@ -45,6 +45,7 @@
 #define SERVER_KIND_CONTROL 1
 
 #define SERVER_CMD_STATS "stats"
+#define SERVER_CMD_HELP  "help"
 
 struct vgpu_server;
 
