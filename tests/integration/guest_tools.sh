@@ -1,4 +1,3 @@
-    expect_no_line '^usage:'
 #!/bin/sh
 # The guest tools (vgpu-info, vgpu-dump, vgpu-selftest, vgpu-vector-add,
 # vgpu-bench) with --sim, and on a fake sysfs tree (<root>/bus/pci/devices/
@@ -198,7 +197,7 @@ for tool in "$INFO" "$DUMP" "$SELFTEST" "$VADD" "$BENCH"; do
     expect_rc 2
     expect_line "unknown option '--no-such-option'"
     expect_line '^vgpu-[a-z-]*: see --help$'
-    ! grep -q '^usage:' "$T/bad_opt.out" || fail "$tool: the whole usage on a mistake"
+    expect_no_line '^usage:'
     run bad_timeout "$tool" --sim --timeout-ms soon
     expect_rc 2
     run bad_both "$tool" --sim --device 00:04.0
