@@ -10,9 +10,9 @@
  * never lose an entry.
  *
  * Exit status: 0 done (check: no problem); 1 check found problems, no VM by
- * that name, the mediator or xe not reachable, an I/O failure; 2 a bad
- * command line or value, a refused registration, a registry that does not
- * load.
+ * that name, no registry to list, the mediator or xe not reachable, an I/O
+ * failure; 2 a bad command line or value, a refused registration, a registry
+ * that does not load.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -192,7 +192,8 @@ admin_usage(FILE *out)
         "(systemctl reload vgpu-mediator).\n"
         "Exit status: 0 done (check: no problem); 1 check found problems, "
         "no such\n"
-        "VM, the mediator or xe not reachable, an I/O failure; 2 a bad "
+        "VM, no registry to list, the mediator or xe not reachable, an I/O "
+        "failure; 2 a bad "
         "command\n"
         "line or value, a refused registration, a registry that does not "
         "load.\n",
@@ -459,8 +460,16 @@ admin_list(struct admin *a)
     struct vgpu_registry *reg;
     int width = (int)strlen("NAME");
     size_t n;
+    struct stat st;
 
-    reg = admin_load(a, VGPU_REGISTRY_MISSING_OK | VGPU_REGISTRY_ALLOW_DUPS);
+    /* An empty table would read as "no VMs registered": a registry that is
+     * not there (a typo in --registry) is said as such. */
+    if (stat(a->registry, &st) < 0 && errno == ENOENT) {
+        return admin_fail(ADMIN_EXIT_PROBLEM,
+                          "list: %s does not exist (register-vm creates it)",
+                          a->registry);
+    }
+    reg = admin_load(a, VGPU_REGISTRY_ALLOW_DUPS);
     if (reg == NULL) {
         return ADMIN_EXIT_USAGE;
     }
@@ -834,6 +843,7 @@ admin_check(struct admin *a)
     struct vgpu_registry *reg;
     char err[ADMIN_ERR_MAX];
     size_t n;
+    const char *legacy = a->value[OPT_LEGACY_DIR];
 
     uint32_t u = VGPU_CTL_RECONNECT_MS;
 
@@ -847,6 +857,13 @@ admin_check(struct admin *a)
         return admin_fail(ADMIN_EXIT_USAGE, "check: --reconnect-ms: %s", err);
     }
     a->reconnect_ms = (int)u;
+    /* A legacy directory that is not there is a problem of its own,
+     * said whether or not the registry loads. */
+    if (legacy != NULL &&
+        vgpu_path_check(legacy, VGPU_PATH_DIR, 0, err, sizeof(err)) < 0) {
+        admin_problemf(&ck, "--legacy-dir: %s", err);
+        legacy = NULL;
+    }
     reg = vgpu_registry_load(a->registry, VGPU_REGISTRY_ALLOW_DUPS, err,
                              sizeof(err));
     if (reg == NULL) {
@@ -858,13 +875,7 @@ admin_check(struct admin *a)
     /* The lookups below are O(log n) with the index (100,000 VMs). */
     (void)vgpu_registry_index(reg);
     (void)vgpu_registry_check(reg, admin_problem, &ck);
-    if (a->value[OPT_LEGACY_DIR] != NULL &&
-        vgpu_path_check(a->value[OPT_LEGACY_DIR], VGPU_PATH_DIR, 0, err,
-                        sizeof(err)) < 0) {
-        vgpu_registry_destroy(reg);
-        return admin_fail(ADMIN_EXIT_USAGE, "check: --legacy-dir: %s", err);
-    }
-    if (a->value[OPT_LEGACY_DIR] != NULL) {
+    if (legacy != NULL) {
         for (size_t i = 0; i < n; i++) {
             const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);
             char dir[4200];
@@ -873,8 +884,7 @@ admin_check(struct admin *a)
             if (vgpu_registry_find_id(reg, e->vm_id) != e) {
                 continue;
             }
-            snprintf(dir, sizeof(dir), "%s/vm%u", a->value[OPT_LEGACY_DIR],
-                     (unsigned)e->vm_id);
+            snprintf(dir, sizeof(dir), "%s/vm%u", legacy, (unsigned)e->vm_id);
             if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 admin_problemf(
                     &ck, "vm_id %u ('%s'): legacy directory %s is missing",

@@ -215,6 +215,21 @@ expect_out "problem: vm_id 4 ('Test-4'): legacy directory $T/legacy/vm4 is missi
 $R: 2 VMs, 1 problem"
 mkdir "$T/legacy/vm4"
 expect_rc 0 "$ADMIN" check --registry "$R" --legacy-dir "$T/legacy"
+# A legacy directory that is not there is a problem, said even when the
+# registry is not there either.
+expect_rc 1 "$ADMIN" check --registry "$R" --legacy-dir "$T/nolegacy"
+expect_out "problem: --legacy-dir: $T/nolegacy: No such file or directory
+$R: 2 VMs, 1 problem"
+expect_rc 1 "$ADMIN" check --registry "$T/none.conf" --legacy-dir "$T/nolegacy"
+expect_grep "^problem: --legacy-dir: $T/nolegacy: No such file or directory$"
+
+# ---- list: a registry that does not exist is said so (exit 1); an empty
+# one that exists is an empty table (exit 0)
+expect_rc 1 "$ADMIN" list --registry "$T/none.conf"
+expect_out "vgpu-admin: list: $T/none.conf does not exist (register-vm creates it)"
+: >"$T/empty.conf"
+expect_rc 0 "$ADMIN" list --registry "$T/empty.conf"
+expect_out "NAME      VM_ID POOL PRIORITY UUID"
 
 # ---- check: a hand-edited file with a duplicate vm_id is reported, not
 # refused; the commands that need one answer refuse it and say where
