@@ -190,13 +190,11 @@ admin_usage(FILE *out)
         "A running vgpu-mediator --registry FILE reads FILE again on "
         "SIGHUP\n"
         "(systemctl reload vgpu-mediator).\n"
-        "Exit status: 0 done (check: no problem); 1 check found problems, "
-        "no such\n"
-        "VM, no registry to list, the mediator or xe not reachable, an I/O "
-        "failure; 2 a bad "
-        "command\n"
-        "line or value, a refused registration, a registry that does not "
-        "load.\n",
+        "Exit status: 0 done (check: no problem); 1 a runtime failure:\n"
+        "check found problems, no such VM, no registry to list, the\n"
+        "mediator or xe not reachable, an I/O failure; 2 bad usage: a bad\n"
+        "command line or value, a refused registration, a registry that\n"
+        "does not load.\n",
         ADMIN_PROG, VGPU_CTL_SUFFIX, VGPU_CTL_RECONNECT_MS,
         VGPU_REGISTRY_DEFAULT_PATH);
 }
