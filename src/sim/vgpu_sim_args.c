@@ -94,8 +94,8 @@ sim_cli_bad_arg(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
-    usage(stderr);
+    /* One line naming the mistake; the whole usage would bury it. */
+    fprintf(stderr, "\n" PROG ": see --help\n");
     exit(2);
 }
 
@@ -133,12 +133,11 @@ parse_priorities(struct opts *o, const char *s)
             sim_cli_bad_arg("--priorities: more than %u entries",
                             MAX_PRIORITIES);
         }
-        if (vgpu_prio_parse(tok, strlen(tok), VGPU_PARSE_INITIALS,
+        if (vgpu_prio_parse(tok, strlen(tok),
+                            VGPU_PARSE_PRIORITY | VGPU_PARSE_INITIALS,
                             &o->prios[o->n_prios]) < 0) {
-            sim_cli_bad_arg(
-                "--priorities: '%s' is not one of high, medium, low "
-                "(or h, m, l)",
-                tok);
+            sim_cli_bad_arg("--priorities: '%s' is not one of %s, or h, m, l",
+                            tok, VGPU_PRIO_SPELLINGS);
         }
         o->n_prios++;
     }
@@ -272,9 +271,10 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
             o->quiet = 1;
             break;
         case OPT_VM_ID_BASE:
-            o->vm_id_base =
-                (uint32_t)vgpu_wl_arg_num(sim_cli_bad_arg, "--vm-id-base",
-                                          optarg, VGPU_VM_ID_MIN, UINT32_MAX);
+            if (vgpu_vm_id_parse(optarg, strlen(optarg), &o->vm_id_base) < 0) {
+                sim_cli_bad_arg("--vm-id-base: '%s' is not %s", optarg,
+                                VGPU_VM_ID_SPELLING);
+            }
             break;
         case OPT_POLICY:
             if (vgpu_mediator_policy_lookup(optarg, &o->policy) < 0) {

@@ -135,8 +135,8 @@ struct run {
 int sim_cli_gave_up(const struct run *r);
 
 /**
- * sim_cli_bad_arg() - print "vgpu-sim: " and the message, then the usage,
- * to stderr, and exit 2.
+ * sim_cli_bad_arg() - print "vgpu-sim: " and the message, then "vgpu-sim:
+ * see --help", to stderr, and exit 2.
  */
 void sim_cli_bad_arg(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));

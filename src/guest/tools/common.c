@@ -147,10 +147,9 @@ handle_shared(const struct vgpu_tool_desc *d, struct vgpu_tool_opts *o, int id,
         o->sim = 1;
         return 0;
     case OPT_SIM_VM_ID:
-        if (vgpu_tool_parse_u32(arg, VGPU_VM_ID_MIN, UINT32_MAX,
-                                &o->sim_vm_id) != 0) {
-            vgpu_tool_complain(d, "--sim-vm-id: '%s' is not a number in 1..%u",
-                               arg, UINT32_MAX);
+        if (vgpu_vm_id_parse(arg, strlen(arg), &o->sim_vm_id) != 0) {
+            vgpu_tool_complain(d, "--sim-vm-id: '%s' is not %s", arg,
+                               VGPU_VM_ID_SPELLING);
             return -1;
         }
         o->sim = 1;
@@ -327,19 +326,13 @@ vgpu_tool_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 int
 vgpu_tool_parse_priority(const char *s, uint8_t *priority)
 {
-    uint32_t v;
-
     if (s == NULL) {
         return -EINVAL;
     }
-    if (vgpu_prio_parse(s, strlen(s), VGPU_PARSE_ANYCASE, priority) == 0) {
-        return 0;
-    }
-    if (vgpu_tool_parse_u32(s, VGPU_PRIO_LOW, VGPU_PRIO_HIGH, &v) == 0) {
-        *priority = (uint8_t)v;
-        return 0;
-    }
-    return -EINVAL;
+    /* The one vocabulary (vgpu/proto.h): a name in any case, or 0, 1, 2. */
+    return vgpu_prio_parse(s, strlen(s), VGPU_PARSE_PRIORITY, priority) == 0
+               ? 0
+               : -EINVAL;
 }
 
 const char *
