@@ -27,8 +27,7 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: vgpu-ctlquery SOCKET COMMAND\n");
         return 2;
     }
-    if ((size_t)snprintf(line, sizeof(line), "%s\n", argv[2]) >=
-        sizeof(line)) {
+    if ((size_t)snprintf(line, sizeof(line), "%s\n", argv[2]) >= sizeof(line)) {
         fprintf(stderr, "vgpu-ctlquery: the command is too long\n");
         return 2;
     }
