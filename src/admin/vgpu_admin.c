@@ -859,6 +859,13 @@ admin_check(struct admin *a)
      * said whether or not the registry loads. */
     if (legacy != NULL &&
         vgpu_path_check(legacy, VGPU_PATH_DIR, 0, err, sizeof(err)) < 0) {
+        struct stat lst;
+
+        /* Something else than a directory there (a FIFO, a file) is a
+         * mistake on the command line; nothing there is a problem. */
+        if (stat(legacy, &lst) == 0 || errno != ENOENT) {
+            return admin_fail(ADMIN_EXIT_USAGE, "check: --legacy-dir: %s", err);
+        }
         admin_problemf(&ck, "--legacy-dir: %s", err);
         legacy = NULL;
     }
