@@ -106,6 +106,10 @@ parse(int argc, char **argv, struct args *a)
             exit(2);
         }
     }
+    if (a->only != NULL && strcmp(a->only, "big") == 0 && a->socket == NULL) {
+        fprintf(stderr, "bench_queue: --only big needs --socket PATH\n");
+        exit(2);
+    }
 }
 
 static struct vgpu_sim *
