@@ -49,7 +49,8 @@ cd "$ROOT"
 
 T0=$(date +%s)
 vgpu_need_pkgs cmake ninja-build gcc g++ libc6-dev pkg-config libcmocka-dev \
-    lcov clang-format valgrind rpm dpkg-dev file graphviz
+    lcov clang-format valgrind rpm dpkg-dev file graphviz help2man scdoc \
+    man-db gdb gnuplot-nox
 
 BUILD=${VGPU_BUILD_DIR:-build/ci}
 MIN=${VGPU_MIN_COVERAGE:-90}

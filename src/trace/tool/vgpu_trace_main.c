@@ -41,6 +41,7 @@ usage(FILE *f)
            "load\n"
            "  --from MS    only events at or after MS milliseconds\n"
            "  --to MS      only events before MS milliseconds\n"
+           "  --version    print the version and exit\n"
            "  --help\n"
            "\n"
            "Exit status: 0 listed, 1 a trace that cannot be read or does "
@@ -194,6 +195,7 @@ main(int argc, char **argv)
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct vgpu_trace_header th;
@@ -222,6 +224,9 @@ main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf(PROG " %s\n", VGPU_VERSION_STRING);
             return 0;
         default:
             bad_usage("unknown option or missing value", argv[optind - 1]);
