@@ -34,7 +34,7 @@ BUILD=${1:-build/package}
 CUDA=${VGPU_PACKAGE_CUDA:-OFF}
 
 if ! vgpu_need_pkgs cmake ninja-build gcc libc6-dev binutils pkg-config \
-    dpkg-dev rpm file help2man scdoc man-db; then
+    dpkg-dev rpm file help2man scdoc man-db libmicrohttpd-dev; then
     if [ "${VGPU_PACKAGE_SKIP_OK:-}" = 1 ]; then
         echo "SKIP: cannot install the packaging tools (dpkg-dev, rpm, file)"
         exit 77
@@ -173,6 +173,11 @@ field "$MED_DEB" Depends | grep -q 'libc6' ||
     fail "vgpu-mediator.deb does not depend on libc6"
 field "$GST_DEB" Depends | grep -q 'libc6' ||
     fail "vgpu-guest.deb does not depend on libc6"
+# The metrics endpoint links libmicrohttpd (src/daemon/metrics_http.c).
+field "$MED_DEB" Depends | grep -q 'libmicrohttpd' ||
+    fail "vgpu-mediator.deb does not depend on libmicrohttpd"
+rpm -qpR "$MED_RPM" 2>/dev/null | grep -q 'libmicrohttpd\.so' ||
+    fail "vgpu-mediator.rpm does not require libmicrohttpd.so"
 rpm -qpR "$MED_RPM" 2>/dev/null | grep -q 'libc\.so\.6' ||
     fail "vgpu-mediator.rpm does not require libc.so.6"
 [ "$(rpm -qp --qf '%{NAME} %{VERSION}' "$MED_RPM" 2>/dev/null)" = \

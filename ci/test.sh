@@ -51,6 +51,7 @@ cd "$ROOT"
 
 T0=$(date +%s)
 vgpu_need_pkgs cmake ninja-build gcc g++ libc6-dev pkg-config libcmocka-dev \
+    libmicrohttpd-dev curl tmux \
     lcov clang-format valgrind rpm dpkg-dev file graphviz help2man scdoc \
     man-db gdb gnuplot-nox
 

@@ -21,7 +21,10 @@ static const char server_control_help[] =
     "closes):\n"
     "  " SERVER_CMD_HELP "   this list\n"
     "  " SERVER_CMD_STATS
-    "  the per-VM counters, as vgpu-mediator --stats prints them\n";
+    "  the per-VM counters, as vgpu-mediator --stats prints them\n"
+    "  " SERVER_CMD_LIVE
+    "   the same with each VM's queued and running requests (vgpu-admin "
+    "top)\n";
 
 struct server_buf {
     char *p;
@@ -126,6 +129,12 @@ server_control_command(struct server_conn *c, char *line)
     }
     if (strcmp(line, SERVER_CMD_STATS) == 0 && c->srv->m != NULL) {
         text = vgpu_server_format_stats(c->srv->m);
+        server_control_answer(c, text ? text : "error: out of memory\n");
+        free(text);
+        return;
+    }
+    if (strcmp(line, SERVER_CMD_LIVE) == 0 && c->srv->m != NULL) {
+        text = vgpu_server_format_live(c->srv->m);
         server_control_answer(c, text ? text : "error: out of memory\n");
         free(text);
         return;

@@ -46,6 +46,7 @@
 
 #define SERVER_CMD_STATS "stats"
 #define SERVER_CMD_HELP  "help"
+#define SERVER_CMD_LIVE  "live"
 
 struct vgpu_server;
 

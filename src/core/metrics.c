@@ -1,0 +1,70 @@
+/*
+ * The core's figures for monitoring (vgpu/mediator_metrics.h): the stats
+ * records (stats.h) read with their queue state and histograms. Kept out
+ * of stats.c: it only reads what stats.c and conn.c keep.
+ */
+#include <string.h>
+
+#include "core_internal.h"
+#include "vgpu/mediator_metrics.h"
+
+struct metrics_walk {
+    const struct vgpu_mediator *m;
+    void (*fn)(const struct vgpu_vm_metrics *, void *);
+    void *arg;
+};
+
+/* The core histogram @h summed below each bound: bound 2^k ns is the first
+ * value of the core's bucket (k - SUB_BITS + 1) * SUB (stats.h), so every
+ * bucket before that one holds only values under it. */
+static void
+metrics_hist(const struct vgpu_hist *h, struct vgpu_metrics_hist *out)
+{
+    uint64_t seen = 0;
+    size_t next = 0;
+
+    out->count = h->count;
+    out->sum_ns = h->sum;
+    for (unsigned int i = 0; i < VGPU_METRICS_BOUNDS; i++) {
+        unsigned int k = VGPU_METRICS_FIRST_LOG2 + VGPU_METRICS_STEP_LOG2 * i;
+        size_t first = (size_t)(k - VGPU_HIST_SUB_BITS + 1u) * VGPU_HIST_SUB;
+
+        while (next < first && next < VGPU_HIST_BUCKETS) {
+            seen += h->buckets[next++];
+        }
+        out->below[i] = seen;
+    }
+}
+
+static void
+metrics_vm(const struct vgpu_vm_stats *s, void *arg)
+{
+    struct metrics_walk *w = arg;
+    const struct vgpu_stats_vm *rec = vgpu_stats_find(w->m->stats, s->vm_id);
+    struct vgpu_vm_metrics out;
+
+    memset(&out, 0, sizeof(out));
+    out.stats = *s;
+    if (rec != NULL) {
+        metrics_hist(&rec->wait, &out.wait);
+        metrics_hist(&rec->service, &out.service);
+    }
+    for (const struct vgpu_mconn *c = w->m->conns; c != NULL; c = c->next) {
+        if (c->stats != rec || rec == NULL) {
+            continue;
+        }
+        out.running += c->running;
+        out.queued += c->held_reqs - c->running;
+    }
+    w->fn(&out, w->arg);
+}
+
+size_t
+vgpu_mediator_metrics(const struct vgpu_mediator *m,
+                      void (*fn)(const struct vgpu_vm_metrics *, void *),
+                      void *arg)
+{
+    struct metrics_walk w = {.m = m, .fn = fn, .arg = arg};
+
+    return vgpu_stats_foreach(m->stats, fn != NULL ? metrics_vm : NULL, &w);
+}
