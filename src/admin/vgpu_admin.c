@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "top.h"
 #include "util.h"
 #include "vgpu/ctl.h"
 #include "vgpu/registry.h"
@@ -171,6 +172,10 @@ admin_usage(FILE *out)
         "        device-model-args; docs/migration.md); with --apply, run "
         "it\n"
         "        (dom0 only). The uuid is --uuid or the VM's registered one\n"
+        "  status|top [--socket PATH | --control PATH] [--interval S]\n"
+        "        each VM's figures from the running mediator, once or "
+        "refreshing\n"
+        "        (vgpu-admin top --help)\n"
         "  check [--legacy-dir DIR] [--socket PATH | --control PATH]\n"
         "        report duplicate vm_ids, names and uuids, VMs without a "
         "DIR/vm<N>\n"
@@ -922,6 +927,11 @@ main(int argc, char **argv)
     unsigned extra;
     int status;
 
+    /* status and top parse their own options (top.c). */
+    if (argc > 1 &&
+        (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "top") == 0)) {
+        return vgpu_admin_top_main(argc - 1, argv + 1);
+    }
     status = admin_parse(&a, argc, argv);
     if (status >= 0) {
         return status;
@@ -944,10 +954,11 @@ main(int argc, char **argv)
         }
     }
     if (cmd == NULL) {
-        return admin_fail(ADMIN_EXIT_USAGE,
-                          "unknown command '%s' (one of register-vm, list, "
-                          "show, remove, qemu-args, xe-args, check)",
-                          a.command);
+        return admin_fail(
+            ADMIN_EXIT_USAGE,
+            "unknown command '%s' (one of register-vm, list, "
+            "show, remove, qemu-args, xe-args, check, status, top)",
+            a.command);
     }
     extra = a.given & ~(cmd->options | ADMIN_BIT(OPT_REGISTRY));
     for (int o = 0; o < OPT_COUNT; o++) {
