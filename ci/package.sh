@@ -132,7 +132,9 @@ must_exist "$D/usr/$LIBDIR/libvgpu-guest.so.0" "$D/usr/$LIBDIR/libvgpu-guest.a" 
     "$D/usr/include/vgpu/guest.h" "$D/usr/include/vgpu/common.h" \
     "$D/usr/include/vgpu/regs.h" \
     "$D/etc/vgpu/mediator.conf" "$D/etc/vgpu/vms.conf" \
-    "$D/usr/lib/systemd/system/vgpu-mediator.service"
+    "$D/usr/lib/systemd/system/vgpu-mediator.service" \
+    "$D/usr/share/vgpu-mediator/grafana/vgpu-mediator.json" \
+    "$D/usr/share/vgpu-mediator/prometheus/vgpu-mediator.yml"
 [ -L "$D/usr/$LIBDIR/libvgpu-guest.so" ] || fail "no libvgpu-guest.so link"
 grep -q '^prefix=/usr$' "$D/usr/$LIBDIR/pkgconfig/vgpu-guest.pc" ||
     fail "vgpu-guest.pc: prefix is not /usr"

@@ -92,6 +92,14 @@ install(FILES "${PROJECT_SOURCE_DIR}/docs/admin-guide.md"
               "${PROJECT_SOURCE_DIR}/CHANGELOG.md"
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/vgpu-mediator
         COMPONENT mediator)
+# Monitoring: the Grafana dashboard and the Prometheus scrape example
+# (docs/admin-guide.md, "Monitoring").
+install(FILES "${VGPU_PACKAGING_DIR}/grafana/vgpu-mediator.json"
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/vgpu-mediator/grafana
+        COMPONENT mediator)
+install(FILES "${VGPU_PACKAGING_DIR}/prometheus/vgpu-mediator.yml"
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/vgpu-mediator/prometheus
+        COMPONENT mediator)
 
 # ---- guest ------------------------------------------------------------------
 # (libvgpu-guest, its headers, vgpu-guest.pc and the five guest tools: see

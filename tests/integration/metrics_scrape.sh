@@ -97,6 +97,17 @@ awk -v b="$busy" 'BEGIN { exit !(b >= 1.2) }' ||
     fail "pool A busy $busy s, under 600 requests x 2 ms"
 echo "requests $total as counted by vgpu-sim; pool A busy $busy s"
 
+# Every metric the Grafana dashboard (packaging/grafana) asks for is one
+# the daemon serves.
+DASH=$(dirname "$0")/../../packaging/grafana/vgpu-mediator.json
+[ -f "$DASH" ] || fail "no dashboard at $DASH"
+names=$(grep -o 'vgpu_mediator_[a-z_]*' "$DASH" | sed 's/_bucket$//' | sort -u)
+[ -n "$names" ] || fail "no metric in the dashboard"
+for name in $names; do
+    grep -q "^# TYPE $name " "$T/m.txt" || fail "the dashboard's $name is not served"
+done
+echo "the dashboard's $(echo "$names" | wc -l) metrics are all served"
+
 # Only GET/HEAD of /metrics.
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
     --unix-socket "$MSOCK" http://localhost/other)
