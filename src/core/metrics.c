@@ -42,6 +42,7 @@ metrics_vm(const struct vgpu_vm_stats *s, void *arg)
     struct metrics_walk *w = arg;
     const struct vgpu_stats_vm *rec = vgpu_stats_find(w->m->stats, s->vm_id);
     struct vgpu_vm_metrics out;
+    uint32_t held;
 
     memset(&out, 0, sizeof(out));
     out.stats = *s;
@@ -53,8 +54,10 @@ metrics_vm(const struct vgpu_vm_stats *s, void *arg)
         if (c->stats != rec || rec == NULL) {
             continue;
         }
+        /* held_reqs counts the request being received (rx) too. */
+        held = c->held_reqs - (c->rx != NULL && c->held_reqs > 0 ? 1u : 0u);
         out.running += c->running;
-        out.queued += c->held_reqs - c->running;
+        out.queued += held > c->running ? held - c->running : 0u;
     }
     w->fn(&out, w->arg);
 }

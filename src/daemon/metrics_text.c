@@ -148,7 +148,7 @@ metrics_histogram(FILE *f, const struct metrics_all *a, const char *name,
 
         metrics_vm_labels(&a->vms[i].stats, labels, sizeof(labels));
         for (unsigned int b = 0; b < VGPU_METRICS_BOUNDS; b++) {
-            fprintf(f, "%s_bucket{%s,le=\"%.9g\"} %llu\n", name, labels,
+            fprintf(f, "%s_bucket{%s,le=\"%.12g\"} %llu\n", name, labels,
                     (double)vgpu_metrics_bound_ns(b) / NS_PER_S,
                     (unsigned long long)h->below[b]);
         }
