@@ -22,6 +22,10 @@
 #define VGPU_METRICS_FIRST_LOG2 10u
 #define VGPU_METRICS_STEP_LOG2  2u
 
+/* The operations counted apart (vgpu_metrics_op()): NOP, ECHO, ADD_I32,
+ * ADD_F32, SAXPY_F32, DOT_F32, MATMUL_F32. */
+#define VGPU_METRICS_OPS 7u
+
 /* One histogram: below[i] values were under bound i (ns). */
 struct vgpu_metrics_hist {
     uint64_t count;
@@ -36,7 +40,18 @@ struct vgpu_vm_metrics {
     uint32_t running;              /* requests an executor runs now */
     struct vgpu_metrics_hist wait; /* queue wait */
     struct vgpu_metrics_hist service; /* service time */
+    /* Requests an executor ran, by operation slot and final status. */
+    uint64_t ran[VGPU_METRICS_OPS][VGPU_ERR_COUNT];
 };
+
+/** vgpu_metrics_op() - the operation code of slot @i (< VGPU_METRICS_OPS). */
+VGPU_EXPORT uint32_t vgpu_metrics_op(unsigned int i);
+
+/**
+ * vgpu_metrics_op_slot() - the slot of operation code @op.
+ * Return: 0 .. VGPU_METRICS_OPS - 1, or -1 for a code that is no operation.
+ */
+VGPU_EXPORT int vgpu_metrics_op_slot(uint32_t op);
 
 /** vgpu_metrics_bound_ns() - bound @i (< VGPU_METRICS_BOUNDS), in ns. */
 static inline uint64_t

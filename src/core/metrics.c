@@ -6,7 +6,45 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "metrics_internal.h"
 #include "vgpu/mediator_metrics.h"
+#include "vgpu/proto.h"
+
+static const uint32_t metrics_ops[VGPU_METRICS_OPS] = {
+    VGPU_OP_NOP,       VGPU_OP_ECHO,    VGPU_OP_ADD_I32,    VGPU_OP_ADD_F32,
+    VGPU_OP_SAXPY_F32, VGPU_OP_DOT_F32, VGPU_OP_MATMUL_F32,
+};
+
+uint32_t
+vgpu_metrics_op(unsigned int i)
+{
+    return i < VGPU_METRICS_OPS ? metrics_ops[i] : UINT32_MAX;
+}
+
+int
+vgpu_metrics_op_slot(uint32_t op)
+{
+    for (unsigned int i = 0; i < VGPU_METRICS_OPS; i++) {
+        if (metrics_ops[i] == op) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+void
+vgpu_metrics_count_run(struct vgpu_stats_vm *r, uint32_t op, int status)
+{
+    int slot = vgpu_metrics_op_slot(op);
+
+    if (slot < 0) {
+        return; /* not reached: a request is validated before it runs */
+    }
+    if (status < 0 || status >= (int)VGPU_ERR_COUNT) {
+        status = VGPU_ERR_BACKEND_ERROR;
+    }
+    r->ran[slot][status]++;
+}
 
 struct metrics_walk {
     const struct vgpu_mediator *m;
@@ -49,6 +87,7 @@ metrics_vm(const struct vgpu_vm_stats *s, void *arg)
     if (rec != NULL) {
         metrics_hist(&rec->wait, &out.wait);
         metrics_hist(&rec->service, &out.service);
+        memcpy(out.ran, rec->ran, sizeof(out.ran));
     }
     for (const struct vgpu_mconn *c = w->m->conns; c != NULL; c = c->next) {
         if (c->stats != rec || rec == NULL) {

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "vgpu/mediator.h"
+#include "vgpu/mediator_metrics.h"
 
 /*
  * The histogram: values below 2^SUB_BITS have a bucket each; above, every
@@ -64,6 +65,9 @@ struct vgpu_stats_vm {
     uint64_t bytes_out;
     struct vgpu_hist wait;    /* queue wait, ns */
     struct vgpu_hist service; /* service time, ns */
+    /* Requests an executor ran, by operation (vgpu_metrics_op_slot()) and
+     * the status they ended with: src/core/metrics.c keeps them. */
+    uint64_t ran[VGPU_METRICS_OPS][VGPU_ERR_COUNT];
 };
 
 struct vgpu_stats;

@@ -202,6 +202,36 @@ metrics_pool_family(FILE *f, const struct vgpu_metrics_info *info,
     }
 }
 
+/* Requests executed, by operation and status: only the pairs seen, so a
+ * VM has a handful of series rather than every operation times every
+ * status. */
+static void
+metrics_executed(FILE *f, const struct metrics_all *a)
+{
+    char labels[128];
+
+    metrics_family(f, "vgpu_mediator_requests_executed_total", "counter",
+                   "Requests an executor ran, by operation and the status "
+                   "they ended with.");
+    for (size_t i = 0; i < a->n; i++) {
+        metrics_vm_labels(&a->vms[i].stats, labels, sizeof(labels));
+        for (unsigned int op = 0; op < VGPU_METRICS_OPS; op++) {
+            for (int code = VGPU_ERR_NONE; code < (int)VGPU_ERR_COUNT; code++) {
+                const char *name = vgpu_op_name(vgpu_metrics_op(op));
+
+                if (a->vms[i].ran[op][code] == 0) {
+                    continue;
+                }
+                fprintf(f,
+                        "vgpu_mediator_requests_executed_total{%s,op=\"%s\","
+                        "status=\"%s\"} %llu\n",
+                        labels, name != NULL ? name : "?", vgpu_strerror(code),
+                        (unsigned long long)a->vms[i].ran[op][code]);
+            }
+        }
+    }
+}
+
 /* Per pool: executor time used and backend errors, summed over its VMs. */
 static void
 metrics_pools(FILE *f, const struct metrics_all *a,
@@ -272,6 +302,7 @@ metrics_write(FILE *f, const struct metrics_all *a,
     metrics_family(f, "vgpu_mediator_request_service_seconds", "histogram",
                    "Time the backend took to run requests.");
     metrics_histogram(f, a, "vgpu_mediator_request_service_seconds", 1);
+    metrics_executed(f, a);
     metrics_pools(f, a, info);
 }
 

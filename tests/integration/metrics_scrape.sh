@@ -72,6 +72,8 @@ EOF2
     [ "$got" -eq "$req" ] || fail "vm $vm: $got requests, the simulator sent $req"
     ok=$(metric "vgpu_mediator_responses_total{$l,status=\"NONE\"}")
     [ "$ok" -eq $((req - errs)) ] || fail "vm $vm: $ok answers NONE, not $((req - errs))"
+    ran=$(metric "vgpu_mediator_requests_executed_total{$l,op=\"ADD_I32\",status=\"NONE\"}")
+    [ "$ran" -eq $((req - errs)) ] || fail "vm $vm: $ran ADD_I32 executed, not $((req - errs))"
     for h in wait service; do
         n=$(metric "vgpu_mediator_request_${h}_seconds_count{$l}")
         inf=$(metric "vgpu_mediator_request_${h}_seconds_bucket{$l,le=\"+Inf\"}")

@@ -18,7 +18,9 @@
 
 #include "core_internal.h"
 #include "metrics.h"
+#include "metrics_internal.h"
 #include "vgpu/mediator_metrics.h"
+#include "vgpu/proto.h"
 
 struct fixture {
     struct vgpu_mediator m;
@@ -148,6 +150,10 @@ test_text(void **state)
     vgpu_stats_response(f->a, VGPU_ERR_BACKEND_ERROR, 0);
     vgpu_hist_record(&f->a->service, 1500000000u); /* 1.5 s */
     f->m.dropped_answers = 4;
+    vgpu_metrics_count_run(f->a, VGPU_OP_ADD_I32, VGPU_ERR_NONE);
+    vgpu_metrics_count_run(f->a, VGPU_OP_ADD_I32, VGPU_ERR_NONE);
+    vgpu_metrics_count_run(f->a, VGPU_OP_MATMUL_F32, 99); /* past the codes */
+    vgpu_metrics_count_run(f->a, 0x7777u, VGPU_ERR_NONE); /* no operation */
     text = vgpu_metrics_text(&f->m, &info);
     assert_non_null(text);
     assert_non_null(
@@ -181,6 +187,16 @@ test_text(void **state)
                                  "pool=\"B\",backend=\"cuda:0\"} 0\n"));
     assert_non_null(strstr(
         text, "\n# TYPE vgpu_mediator_request_wait_seconds histogram\n"));
+    assert_non_null(strstr(
+        text, "\nvgpu_mediator_requests_executed_total{vm_id=\"7\",pool=\"A\","
+              "priority=\"high\",op=\"ADD_I32\",status=\"NONE\"} 2\n"));
+    assert_non_null(strstr(
+        text, "\nvgpu_mediator_requests_executed_total{vm_id=\"7\",pool=\"A\","
+              "priority=\"high\",op=\"MATMUL_F32\",status=\"BACKEND_ERROR\"} "
+              "1\n"));
+    /* Only the pairs seen: no NOP line, none for vm 9. */
+    assert_null(strstr(text, "op=\"NOP\""));
+    assert_null(strstr(text, "requests_executed_total{vm_id=\"9\""));
     /* Each family's TYPE line comes once, before its samples. */
     {
         const char *type = strstr(text, "# TYPE vgpu_mediator_requests_total ");
