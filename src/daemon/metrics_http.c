@@ -238,7 +238,9 @@ metrics_mhd_log(void *cls, const char *fmt, va_list ap)
 
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    vgpu_log_printf(x->log, VGPU_LOG_WARN, "metrics: %s", line);
+    /* At debug level: a scraper that sends garbage must not flood the log
+     * (its failures to start are reported by vgpu_metrics_start()). */
+    vgpu_log_printf(x->log, VGPU_LOG_DEBUG, "metrics: %s", line);
 }
 
 /* ---- The loop's side ----------------------------------------------------- */

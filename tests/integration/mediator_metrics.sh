@@ -4,7 +4,7 @@
 # against what the simulator counted; the histograms' shape; 404 and 405;
 # bad metrics_listen values refused at start; the TCP form.
 #
-# usage: metrics_scrape.sh VGPU_MEDIATOR VGPU_SIM
+# usage: mediator_metrics.sh VGPU_MEDIATOR VGPU_SIM
 set -eu
 . "$(dirname "$0")/lib.sh"
 it_init "$@"
@@ -117,6 +117,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST -d x \
     --unix-socket "$MSOCK" http://localhost/metrics)
 [ "$code" = 405 ] || fail "POST: HTTP $code, not 405"
+# A request over the 16 KiB bound: refused (431), and the next is served.
+big=$(head -c 20000 /dev/zero | tr '\0' a)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "X-Big: $big" \
+    --unix-socket "$MSOCK" http://localhost/metrics)
+[ "$code" = 431 ] || fail "a 20000-byte header: HTTP $code, not 431"
 curl -sS -I --max-time 10 --unix-socket "$MSOCK" http://localhost/metrics |
     grep -qi '^content-type: text/plain; version=0.0.4' || fail "content type"
 stop_daemon
@@ -140,7 +145,7 @@ for port in 19471 19483 19497 19511 19523; do
     if curl -sS --max-time 10 "http://127.0.0.1:$port/metrics" >"$T/m.txt" 2>/dev/null &&
         grep -q '^vgpu_mediator_vms_connected 0$' "$T/m.txt"; then
         stop_daemon
-        echo "metrics_scrape: ok"
+        echo "mediator_metrics: ok"
         exit 0
     fi
     stop_daemon
