@@ -151,7 +151,12 @@ metrics_bind_inet(const char *value, char *err, size_t err_len)
     fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, err_len, "metrics socket: %s", strerror(errno));
+        snprintf(err, err_len, "metrics_listen %s: socket: %s%s", value,
+                 strerror(errno),
+                 errno == EAFNOSUPPORT
+                     ? " (under systemd, the unit's RestrictAddressFamilies "
+                       "must allow it: docs/admin-guide.md, \"Monitoring\")"
+                     : "");
         return rc;
     }
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
