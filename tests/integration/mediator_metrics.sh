@@ -103,6 +103,10 @@ echo "requests $total as counted by vgpu-sim; pool A busy $busy s"
 # the daemon serves.
 DASH=$(dirname "$0")/../../packaging/grafana/vgpu-mediator.json
 [ -f "$DASH" ] || fail "no dashboard at $DASH"
+# Balanced brackets (a light check of the JSON; the suite uses no Python).
+count() { tr -cd "$1" <"$DASH" | wc -c; }
+[ "$(count '{')" -eq "$(count '}')" ] && [ "$(count '[')" -eq "$(count ']')" ] ||
+    fail "the dashboard's brackets are unbalanced"
 names=$(grep -o 'vgpu_mediator_[a-z_]*' "$DASH" | sed 's/_bucket$//' | sort -u)
 [ -n "$names" ] || fail "no metric in the dashboard"
 for name in $names; do
