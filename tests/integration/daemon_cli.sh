@@ -150,7 +150,8 @@ expect_rc 0 "$DAEMON" --control "$SOCK.ctl" --stats
 # The control socket lists its commands; an unknown one points at help.
 if [ -n "$CTLQ" ]; then
     expect_rc 0 "$CTLQ" "$SOCK.ctl" help
-    grep -q "^  help " "$T/out" && grep -q "^  stats " "$T/out" ||
+    grep -q "^  help " "$T/out" && grep -q "^  stats " "$T/out" &&
+        grep -q "^  live " "$T/out" ||
         fail "help: $(cat "$T/out")"
     expect_rc 0 "$CTLQ" "$SOCK.ctl" frobnicate
     [ "$(cat "$T/out")" = "error: unknown command 'frobnicate' (try 'help')" ] ||
