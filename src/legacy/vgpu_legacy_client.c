@@ -11,8 +11,8 @@
  * response.txt, prints the result and removes the response.
  *
  * Exit status: 0 the result was printed; 1 the mediator answered with an
- * error (printed), or the files could not be used; 2 bad usage; 3 no answer
- * within the timeout.
+ * error (printed), the files could not be used, or no answer came within
+ * the timeout (said so); 2 bad usage.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +36,7 @@
 #define CLIENT_EXIT_RESULT  0
 #define CLIENT_EXIT_ANSWER  1 /* an error response, or a local failure */
 #define CLIENT_EXIT_USAGE   2
-#define CLIENT_EXIT_TIMEOUT 3
+#define CLIENT_EXIT_TIMEOUT 1 /* a runtime failure too, said so */
 
 #define CLIENT_DEFAULT_TIMEOUT_MS 5000u
 #define CLIENT_MAX_TIMEOUT_MS     VGPU_MAX_TIMEOUT_MS
@@ -82,8 +82,9 @@ client_usage(FILE *out)
             "  %s --dir /srv/vgpu/vm3 -- -5 7\n"
             "Exit status: 0 the result was printed, 1 the mediator answered "
             "with\n"
-            "an error (printed) or the files could not be used, 2 bad usage,\n"
-            "3 no answer within the timeout.\n",
+            "an error (printed), the files could not be used or no answer "
+            "came\n"
+            "within the timeout (said so), 2 bad usage.\n",
             PROG, (unsigned)CLIENT_MAX_TIMEOUT_MS,
             (unsigned)CLIENT_DEFAULT_TIMEOUT_MS, PROG);
 }

@@ -67,7 +67,7 @@ usage(FILE *f)
         "  --replay PATH      replay a trace recorded by QEMU's vgpu-stub\n"
         "                     (trace=PATH) on a fresh device model, checking\n"
         "                     every register read and frame; no daemon.\n"
-        "                     Exit 0 matched, 1 diverged, 2 bad trace, 3\n"
+        "                     Exit 0 matched; 1 diverged, a bad trace, or\n"
         "                     stopped at a migration (docs/trace-format.md)\n"
         "  --against-mediator with --replay and --socket PATH: send the\n"
         "                     recorded requests to that daemon instead and\n"

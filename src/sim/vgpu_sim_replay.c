@@ -22,10 +22,12 @@
  * one at a time on one connection opened with the recorded HELLO, and
  * compares each answer with the recorded one.
  *
- * Exit: 0 matched, 1 diverged (or an answer differed), 2 the file cannot be
- * read or is not a trace (the byte offset is given), 3 the trace goes on
- * past something the replay cannot reproduce (a migration's LOAD): what
- * came before it matched.
+ * Exit (every tool's rule: 0 done, 1 a runtime failure, 2 bad usage): 0
+ * every event matched; 1 otherwise, with one line that says which: it
+ * diverged (or an answer differed), the file cannot be read or is not a
+ * trace (the byte offset is given), or the trace goes on past something
+ * the replay cannot reproduce (a migration's LOAD; what came before it
+ * matched). The RP_EXIT_* codes below keep those apart inside this file.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -782,5 +784,5 @@ sim_replay(const char *path, const char *against_socket)
     free(r.buf);
     free(r.rx);
     free(r.qbuf);
-    return rc;
+    return rc == RP_EXIT_MATCH ? 0 : 1;
 }

@@ -84,7 +84,7 @@ for f in short type text; do
     trc=$?
     set -e
     cat "$T/$f.txt"
-    [ "$rc" -eq 2 ] || fail "$f.trc: vgpu-sim --replay exit $rc, want 2"
+    [ "$rc" -eq 1 ] || fail "$f.trc: vgpu-sim --replay exit $rc, want 1"
     [ "$trc" -eq 1 ] || fail "$f.trc: vgpu-trace exit $trc, want 1"
     grep -q 'byte offset' "$T/$f.txt" || fail "$f.trc: no byte offset given"
 done
