@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "share_window.h"
 #include "vgpu/mediator.h"
 
 /*
@@ -62,8 +63,9 @@ struct vgpu_stats_vm {
     uint64_t errors[VGPU_ERR_COUNT]; /* responses by status code */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    struct vgpu_hist wait;    /* queue wait, ns */
-    struct vgpu_hist service; /* service time, ns */
+    struct vgpu_hist wait;          /* queue wait, ns */
+    struct vgpu_hist service;       /* service time, ns */
+    struct vgpu_share_window share; /* executor time of the last second */
 };
 
 struct vgpu_stats;
