@@ -59,6 +59,7 @@ struct sched_class {
     struct sched_heap parked;
     uint64_t vm_clock; /* equal: virtual time of the VM served last */
     size_t nflows;     /* VMs with work */
+    size_t naccts;     /* VMs with an account (connected, or with work) */
 };
 
 struct sched_pool {
@@ -368,14 +369,27 @@ sched_acct_unplace(struct sched_class *cls, struct sched_acct *a)
     a->where = SHARE_NOWHERE;
 }
 
+/* The account of (@vm_id, @pool, @prio), added if new; NULL when out of
+ * memory. */
+static struct sched_acct *
+sched_acct_get(struct vgpu_sched *s, uint32_t vm_id, uint8_t pool, uint8_t prio)
+{
+    size_t before = s->accts.n;
+    struct sched_acct *a = share_acct_get(&s->accts, vm_id, pool, prio);
+
+    if (s->accts.n != before) {
+        sched_pool_of(s, pool)->cls[prio].naccts++;
+    }
+    return a;
+}
+
 /* @f gains its first item: its account joins the class. */
 static int
 sched_acct_join(struct vgpu_sched *s, struct sched_class *cls,
                 struct vgpu_sched_flow *f, uint64_t now_ns)
 {
     struct sched_pool *pool = sched_pool_of(s, f->pool);
-    struct sched_acct *a =
-        share_acct_get(&s->accts, f->vm->vm_id, f->pool, f->prio);
+    struct sched_acct *a = sched_acct_get(s, f->vm->vm_id, f->pool, f->prio);
 
     if (a == NULL || share_heap_reserve(&cls->ready, cls->nflows + 1) < 0 ||
         share_heap_reserve(&cls->parked, cls->nflows + 1) < 0) {
@@ -957,7 +971,7 @@ vgpu_sched_vm_limits(struct vgpu_sched *s, uint32_t vm_id, uint8_t pool,
         return -EINVAL;
     }
     p = sched_pool_of(s, pool);
-    a = share_acct_get(&s->accts, vm_id, pool, prio);
+    a = sched_acct_get(s, vm_id, pool, prio);
     if (a == NULL) {
         return -ENOMEM;
     }
@@ -995,8 +1009,9 @@ vgpu_sched_vm_target(const struct vgpu_sched *s, uint32_t vm_id, uint8_t pool,
     if (p->share_mode == VGPU_SHARE_FIXED) {
         out->target_bp = sched_rate(s, a) * bp;
     } else if (p->share_mode == VGPU_SHARE_EQUAL) {
-        n = p->cls[prio].nflows + (a->flow == NULL ? 1u : 0u);
-        out->target_bp = (uint32_t)(VGPU_SHARE_PCT_MAX * bp / n);
+        /* Equal among the class's connected VMs (each with work). */
+        n = p->cls[prio].naccts;
+        out->target_bp = (uint32_t)(VGPU_SHARE_PCT_MAX * bp / (n ? n : 1u));
     }
     if (a->cap != 0 && (out->target_bp == 0 || a->cap * bp < out->target_bp)) {
         out->target_bp = a->cap * bp;
@@ -1083,6 +1098,7 @@ vgpu_sched_remove_vm(struct vgpu_sched *s, uint32_t vm_id,
 
             if (a != NULL && a->flow == NULL) {
                 s->pools[i].fixed_sum -= a->share;
+                s->pools[i].cls[p].naccts--;
                 share_acct_del(&s->accts, a);
             }
         }
