@@ -109,6 +109,9 @@ struct vgpu_vm_stats {
      * its registry entry give it now (0: no target, best_effort). */
     uint32_t share_1s_bp;
     uint32_t target_bp;
+    /* Executor time charged to it: each request's from its take to its
+     * answer's hand-back (at least its service time), ns. */
+    uint64_t executor_total;
     int share_mode; /* VGPU_SHARE_* of its pool */
 };
 

@@ -68,7 +68,7 @@
 #define VGPU_SHARE_PCT_MAX     100u
 /* Lateness a limited VM gets paid back (a request of another VM that was
  * not preempted); idle time beyond it is not banked. */
-#define VGPU_SHARE_SLACK_NS    10000000ull
+#define VGPU_SHARE_SLACK_NS    50000000ull
 
 /* Defaults (SPEC.md section 9 for max_wait_ms and the weights). */
 #define VGPU_SCHED_DEFAULT_POLICY       VGPU_SCHED_PRIORITY

@@ -532,6 +532,7 @@ vgpu_mediator_job_finish(struct vgpu_mediator_job *j)
     };
     uint64_t wait = med_elapsed(r->item.enqueue_ns, j->start_ns);
     uint64_t service = med_elapsed(j->start_ns, j->end_ns);
+    uint64_t occupied;
     int status = j->status;
     size_t len;
 
@@ -547,9 +548,17 @@ vgpu_mediator_job_finish(struct vgpu_mediator_job *j)
     if (c != NULL) {
         c->running--;
     }
-    vgpu_sched_charge(m->sched, &r->item, service);
+    /* The VM is charged the executor's time from the take to now, the
+     * answer's hand-back to this thread included: the executor is not
+     * free for another request before that (docs/mediator.md "Shares"). */
+    occupied = med_elapsed(j->start_ns, vgpu_med_now(m));
+    if (occupied < service) {
+        occupied = service;
+    }
+    vgpu_sched_charge(m->sched, &r->item, occupied);
     if (r->stats != NULL) {
-        vgpu_share_window_add(&r->stats->share, j->end_ns, service);
+        vgpu_share_window_add(&r->stats->share, j->start_ns + occupied,
+                              occupied);
     }
     if (status != VGPU_ERR_NONE) {
         if (status < 0 || status >= (int)VGPU_ERR_COUNT) {
@@ -766,6 +775,7 @@ med_stats_share(const struct vgpu_vm_stats *in, void *arg)
 
     if (r != NULL) {
         out.share_1s_bp = vgpu_share_window_bp(&r->share, w->now);
+        out.executor_total = r->share.total;
     }
     if (vgpu_pool_valid(in->pool)) {
         out.share_mode = w->m->sched_share[in->pool - VGPU_POOL_FIRST];

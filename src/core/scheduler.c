@@ -395,9 +395,14 @@ sched_acct_join(struct vgpu_sched *s, struct sched_class *cls,
         share_heap_reserve(&cls->parked, cls->nflows + 1) < 0) {
         return -ENOMEM;
     }
-    /* Idle time is not credit: a VM that gains work starts at the clock. */
+    /* Idle time is not credit: a VM that gains work starts at the clock
+     * (equal), and no earlier than now once it has been charged (caps,
+     * fixed; one never charged keeps 0, its turn among equals). */
     if (a->vtime < cls->vm_clock) {
         a->vtime = cls->vm_clock;
+    }
+    if (a->charged_ns != 0 && a->release_ns < now_ns) {
+        a->release_ns = now_ns;
     }
     a->flow = f;
     a->seq = ++s->seq;

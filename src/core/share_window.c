@@ -17,6 +17,7 @@ vgpu_share_window_add(struct vgpu_share_window *w, uint64_t now_ns, uint64_t ns)
         w->busy[b] = 0;
     }
     w->busy[b] += ns;
+    w->total += ns;
 }
 
 uint32_t

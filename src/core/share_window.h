@@ -15,6 +15,7 @@
 struct vgpu_share_window {
     uint64_t busy[VGPU_SHARE_WINDOW_BUCKETS];  /* executor ns */
     uint64_t epoch[VGPU_SHARE_WINDOW_BUCKETS]; /* interval number + 1 */
+    uint64_t total;                            /* executor ns since start */
 };
 
 /** vgpu_share_window_add() - @ns of executor time that ended at @now_ns. */

@@ -28,14 +28,18 @@ format_add(char *buf, size_t len, size_t *off, const char *fmt, ...)
     }
 }
 
-/* " vm_share=MODE share_1s_pct=P.PP target_pct=T.TT" (target "-" when
+/* " executor_us=N vm_share=MODE share_1s_pct=P.PP target_pct=T.TT"
+ * (target "-" when
  * there is none), before "errors=". */
 static void
 format_share(char *buf, size_t len, size_t *off, const struct vgpu_vm_stats *s)
 {
     const char *mode = vgpu_sched_share_name(s->share_mode);
 
-    format_add(buf, len, off, " vm_share=%s share_1s_pct=%u.%02u target_pct=",
+    format_add(buf, len, off,
+               " executor_us=%llu vm_share=%s share_1s_pct=%u.%02u "
+               "target_pct=",
+               (unsigned long long)(s->executor_total / NS_PER_US),
                mode != NULL ? mode : "?", (unsigned)(s->share_1s_bp / 100u),
                (unsigned)(s->share_1s_bp % 100u));
     if (s->target_bp == 0) {
