@@ -297,6 +297,11 @@ config_parse_vm_share(struct vgpu_daemon_config *cfg, const char *value,
     int mode;
 
     memcpy(modes, cfg->vm_share, sizeof(modes));
+    if (value[0] == '\0') {
+        return config_why(why, why_len,
+                          "empty (best_effort, equal, fixed, or a list such "
+                          "as A:fixed,B:equal)");
+    }
     if (vgpu_sched_share_lookup(value, &mode) == 0) {
         memset(cfg->vm_share, mode, sizeof(cfg->vm_share));
         return 0;
