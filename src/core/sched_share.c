@@ -22,21 +22,21 @@ heap_key(const struct sched_heap *h, const struct sched_acct *a)
 static bool
 heap_less(const struct sched_heap *h, size_t i, size_t j)
 {
-    uint64_t ki = heap_key(h, h->a[i]);
-    uint64_t kj = heap_key(h, h->a[j]);
+    const struct sched_heap_entry *ei = &h->e[i];
+    const struct sched_heap_entry *ej = &h->e[j];
 
-    return ki < kj || (ki == kj && h->a[i]->seq < h->a[j]->seq);
+    return ei->key < ej->key || (ei->key == ej->key && ei->seq < ej->seq);
 }
 
 static void
 heap_swap(struct sched_heap *h, size_t i, size_t j)
 {
-    struct sched_acct *t = h->a[i];
+    struct sched_heap_entry t = h->e[i];
 
-    h->a[i] = h->a[j];
-    h->a[j] = t;
-    h->a[i]->hidx = i;
-    h->a[j]->hidx = j;
+    h->e[i] = h->e[j];
+    h->e[j] = t;
+    h->e[i].acct->hidx = i;
+    h->e[j].acct->hidx = j;
 }
 
 static void
@@ -73,7 +73,7 @@ int
 share_heap_reserve(struct sched_heap *h, size_t n)
 {
     size_t cap = h->cap != 0 ? h->cap : SHARE_INITIAL_HEAP;
-    struct sched_acct **grown;
+    struct sched_heap_entry *grown;
 
     if (n <= h->cap) {
         return 0;
@@ -81,11 +81,11 @@ share_heap_reserve(struct sched_heap *h, size_t n)
     while (cap < n) {
         cap *= 2;
     }
-    grown = realloc(h->a, cap * sizeof(*grown));
+    grown = realloc(h->e, cap * sizeof(*grown));
     if (grown == NULL) {
         return -ENOMEM;
     }
-    h->a = grown;
+    h->e = grown;
     h->cap = cap;
     return 0;
 }
@@ -97,7 +97,10 @@ share_heap_push(struct sched_heap *h, struct sched_acct *a)
         return -ENOMEM;
     }
     a->hidx = h->n;
-    h->a[h->n++] = a;
+    h->e[h->n].acct = a;
+    h->e[h->n].key = heap_key(h, a);
+    h->e[h->n].seq = a->seq;
+    h->n++;
     heap_up(h, a->hidx);
     return 0;
 }
@@ -109,15 +112,20 @@ share_heap_remove(struct sched_heap *h, struct sched_acct *a)
 
     h->n--;
     if (i != h->n) {
-        h->a[i] = h->a[h->n];
-        h->a[i]->hidx = i;
-        share_heap_fix(h, h->a[i]);
+        h->e[i] = h->e[h->n];
+        h->e[i].acct->hidx = i;
+        heap_up(h, i);
+        heap_down(h, i);
     }
 }
 
 void
 share_heap_fix(struct sched_heap *h, struct sched_acct *a)
 {
+    struct sched_heap_entry *e = &h->e[a->hidx];
+
+    e->key = heap_key(h, a);
+    e->seq = a->seq;
     heap_up(h, a->hidx);
     heap_down(h, a->hidx);
 }
@@ -125,14 +133,14 @@ share_heap_fix(struct sched_heap *h, struct sched_acct *a)
 struct sched_acct *
 share_heap_top(const struct sched_heap *h)
 {
-    return h->n > 0 ? h->a[0] : NULL;
+    return h->n > 0 ? h->e[0].acct : NULL;
 }
 
 void
 share_heap_free(struct sched_heap *h)
 {
-    free(h->a);
-    h->a = NULL;
+    free(h->e);
+    h->e = NULL;
     h->n = 0;
     h->cap = 0;
 }

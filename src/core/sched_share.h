@@ -49,10 +49,19 @@ struct sched_acct {
     struct sched_acct *hash_next;
 };
 
+/* One place of a heap: the account's key and seq as of its last push or
+ * fix, beside it, so the comparisons of a sift read the array only (an
+ * account is a cache miss once thousands of VMs have work). */
+struct sched_heap_entry {
+    uint64_t key;
+    uint64_t seq;
+    struct sched_acct *acct;
+};
+
 /* A binary min-heap of accounts, by release time (parked, and ready under
  * `fixed`) or by virtual time (ready under `equal`). */
 struct sched_heap {
-    struct sched_acct **a;
+    struct sched_heap_entry *e;
     size_t n;
     size_t cap;
     bool by_vtime;
@@ -71,7 +80,7 @@ int share_heap_push(struct sched_heap *h, struct sched_acct *a);
 int share_heap_reserve(struct sched_heap *h, size_t n);
 /** share_heap_remove() - take @a (which is in @h) out. */
 void share_heap_remove(struct sched_heap *h, struct sched_acct *a);
-/** share_heap_fix() - @a's key changed: restore the order. */
+/** share_heap_fix() - @a's key or seq changed: restore the order. */
 void share_heap_fix(struct sched_heap *h, struct sched_acct *a);
 /** share_heap_top() - the least, or NULL. */
 struct sched_acct *share_heap_top(const struct sched_heap *h);
