@@ -8,10 +8,14 @@
  * 32-byte RESPONSE frame out):
  * 1. NOP round-trip latency, p50 and p99 of --iters sequential NOPs on one
  *    connection, vs a ping-pong server thread that reads a request-sized
- *    message and writes a response-sized one.
- * 2. Aggregate NOP/s with 1, 4, 16, 64 and 256 client threads (each its own
- *    connection and vm_id, one request in flight, --seconds each), vs a bare
- *    epoll server process (one epoll loop) serving the same clients.
+ *    message and writes a response-sized one; then a "percentiles" line of
+ *    each with p50, p90, p99 and p99.9 (bench/plots.sh draws them).
+ * 2. Aggregate NOP/s with 1, 4, 16, 64 and 256 client threads (--clients
+ *    sets the counts; each its own connection and vm_id, one request in
+ *    flight, --seconds each), vs a bare epoll server process (one epoll
+ *    loop) serving the same clients.
+ * --only latency|throughput runs one of 1 and 2 alone (and neither 3 nor
+ * 4).
  * 3. With --daemon-pid: the daemon's VmRSS with 256 idle clients after
  *    HELLO, and its VmRSS and fd count before and after 10,000
  *    connect/HELLO/disconnect cycles.
@@ -70,11 +74,16 @@
 #define TARGET_SCALE_RSS   (32u * 1024u) /* KiB, with SCALE_MAX_VMS */
 #define TARGET_SCALE_DRIFT 1.25 /* cost per request, most VMs over fewest */
 
+#define MAX_COUNTS 16u /* entries of --clients */
+
 struct bench_opts {
     const char *socket;
     long daemon_pid;
     uint64_t iters;
     double seconds;
+    const char *only; /* NULL, "latency" or "throughput" */
+    unsigned counts[MAX_COUNTS];
+    size_t ncounts;
 };
 
 /* A connection as a client sees it. */
@@ -456,6 +465,20 @@ cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* "@label p50 X p90 X p99 X p99.9 X" (us) of the @n sorted samples @v. */
+static void
+print_percentiles(const char *label, const uint64_t *v, uint64_t n)
+{
+    static const unsigned per_mille[] = {500, 900, 990, 999};
+    static const char *const names[] = {"p50", "p90", "p99", "p99.9"};
+
+    printf("%s", label);
+    for (size_t i = 0; i < sizeof(per_mille) / sizeof(per_mille[0]); i++) {
+        printf(" %s %.2f", names[i], (double)v[n * per_mille[i] / 1000u] / 1e3);
+    }
+    printf(" us\n");
+}
+
 /* @n sequential NOPs on @c, their round trips appended at @lat. */
 static void
 latency_block(struct client *c, uint64_t *lat, uint64_t n)
@@ -510,6 +533,9 @@ bench_latency(const struct bench_opts *o)
            (double)e[n * 99 / 100] / 1e3);
     printf("ratio p50 %.2fx (target <= %.1fx: %s), p99 %.2fx\n", r50,
            TARGET_LAT_RATIO, r50 <= TARGET_LAT_RATIO ? "met" : "MISSED", r99);
+    /* For bench/plots.sh: p50, p90, p99 and p99.9 in microseconds. */
+    print_percentiles("percentiles mediator", d, n);
+    print_percentiles("percentiles bare", e, n);
     free(d);
     free(e);
 }
@@ -608,7 +634,6 @@ tput_stop(struct tput_set *s)
 static void
 bench_throughput(const struct bench_opts *o)
 {
-    static const unsigned counts[] = {1, 4, 16, 64, MAX_CLIENTS};
     static struct tput_set sd, sb;
     static struct tput_arg ad[MAX_CLIENTS], ab[MAX_CLIENTS];
     uint64_t ns = (uint64_t)(o->seconds * 1e9) / ROUNDS;
@@ -621,7 +646,8 @@ bench_throughput(const struct bench_opts *o)
            o->seconds, ROUNDS);
     printf("%8s %26s %26s %8s\n", "clients", "vgpu-mediator", "bare epoll",
            "ratio");
-    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+    for (size_t i = 0; i < o->ncounts; i++) {
+        const unsigned *counts = o->counts;
         double d[ROUNDS], e[ROUNDS], ratio;
 
         sd = (struct tput_set){.path = o->socket,
@@ -849,16 +875,43 @@ bench_scaling(const struct bench_opts *o)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: bench_mediator --socket PATH [--daemon-pid PID] "
-               "[--iters N] [--seconds S]\n"
-               "Measures a running vgpu-mediator against bare Unix-socket "
-               "baselines (see bench/mediator.sh).\n");
+    fprintf(f,
+            "usage: bench_mediator --socket PATH [--daemon-pid PID] "
+            "[--iters N] [--seconds S]\n"
+            "       [--only latency|throughput] [--clients N,N,...]\n"
+            "Measures a running vgpu-mediator against bare Unix-socket "
+            "baselines (see bench/mediator.sh).\n"
+            "--clients: the client counts of the throughput section "
+            "(default 1,4,16,64,256;\nat most %u counts, each 1-%u).\n",
+            MAX_COUNTS, MAX_CLIENTS);
+}
+
+/* "1,4,16": the client counts; 0 on success. */
+static int
+parse_counts(struct bench_opts *o, const char *s)
+{
+    o->ncounts = 0;
+    while (*s != '\0') {
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+
+        if (end == s || v < 1 || v > MAX_CLIENTS || o->ncounts == MAX_COUNTS ||
+            (*end != ',' && *end != '\0')) {
+            return -1;
+        }
+        o->counts[o->ncounts++] = (unsigned)v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return o->ncounts > 0 ? 0 : -1;
 }
 
 int
 main(int argc, char **argv)
 {
-    struct bench_opts o = {.iters = 20000, .seconds = 2.0};
+    struct bench_opts o = {.iters = 20000,
+                           .seconds = 2.0,
+                           .counts = {1, 4, 16, 64, MAX_CLIENTS},
+                           .ncounts = 5};
 
     signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i < argc; i++) {
@@ -882,6 +935,11 @@ main(int argc, char **argv)
             o.iters = strtoull(v, NULL, 10);
         } else if (strcmp(a, "--seconds") == 0) {
             o.seconds = strtod(v, NULL);
+        } else if (strcmp(a, "--only") == 0 && (strcmp(v, "latency") == 0 ||
+                                                strcmp(v, "throughput") == 0)) {
+            o.only = v;
+        } else if (strcmp(a, "--clients") == 0 && parse_counts(&o, v) == 0) {
+            continue;
         } else {
             usage(stderr);
             return 2;
@@ -891,9 +949,13 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    bench_latency(&o);
-    bench_throughput(&o);
-    if (o.daemon_pid > 0) {
+    if (o.only == NULL || strcmp(o.only, "latency") == 0) {
+        bench_latency(&o);
+    }
+    if (o.only == NULL || strcmp(o.only, "throughput") == 0) {
+        bench_throughput(&o);
+    }
+    if (o.daemon_pid > 0 && o.only == NULL) {
         bench_memory(&o);
         bench_scaling(&o);
     }

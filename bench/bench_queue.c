@@ -15,7 +15,9 @@
  *   in flight.
  *
  * --only queue|mailbox runs one subject alone (bench/queue.sh counts its
- * instructions with callgrind, N and 2N requests).
+ * instructions with callgrind, N and 2N requests); --only big runs the
+ * stream comparison alone, and --big-n N sets its ADD_F32 n (payload
+ * 8 N + 8 bytes in, 4 N out; bench/plots.sh's figure).
  */
 #include <errno.h>
 #include <poll.h>
@@ -38,8 +40,12 @@
 #define WAIT_MS     10000
 #define MIB         (1024.0 * 1024.0)
 #define REAP_MAX    64u
-#define BIG_IN_LEN  (VGPU_OP_HDR_SIZE + 8u * BIG_N)
-#define BIG_OUT_LEN (4u * BIG_N)
+#define BIG_IN_LEN  (VGPU_OP_HDR_SIZE + 8u * big_n)
+#define BIG_OUT_LEN (4u * big_n)
+
+/* ADD_F32's n in the stream comparison (--big-n; bench/plots.sh varies it
+ * for the figure of throughput against payload size). */
+static uint32_t big_n = BIG_N;
 
 struct args {
     uint64_t iters;
@@ -52,12 +58,14 @@ static void
 usage(FILE *f, const char *argv0)
 {
     fprintf(f,
-            "usage: %s [--iters N] [--only queue|mailbox] [--socket PATH "
-            "[--big N]]\n"
+            "usage: %s [--iters N] [--only queue|mailbox|big] [--socket PATH "
+            "[--big COUNT] [--big-n N]]\n"
             "NOP requests/s through the queue vs the mailbox (deterministic,\n"
-            "or against the daemon at PATH); with --socket also ADD_F32\n"
-            "n = %u MiB/s vs a bare Unix-socket stream.\n",
-            argv0, BIG_N);
+            "or against the daemon at PATH); with --socket also COUNT "
+            "(default 400)\nADD_F32 requests of n = N (1-%u, default "
+            "%u) in MiB/s vs a bare\nUnix-socket stream. --only big: that "
+            "comparison alone.\n",
+            argv0, BIG_N, BIG_N);
 }
 
 static void
@@ -77,10 +85,19 @@ parse(int argc, char **argv, struct args *a)
             a->socket = argv[++i];
         } else if (strcmp(argv[i], "--big") == 0 && i + 1 < argc) {
             a->big = bench_num("--big", argv[++i]);
+        } else if (strcmp(argv[i], "--big-n") == 0 && i + 1 < argc) {
+            uint64_t n = bench_num("--big-n", argv[++i]);
+
+            if (n < 1 || n > BIG_N) {
+                usage(stderr, argv[0]);
+                exit(2);
+            }
+            big_n = (uint32_t)n;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             a->only = argv[++i];
             if (strcmp(a->only, "queue") != 0 &&
-                strcmp(a->only, "mailbox") != 0) {
+                strcmp(a->only, "mailbox") != 0 &&
+                strcmp(a->only, "big") != 0) {
                 usage(stderr, argv[0]);
                 exit(2);
             }
@@ -88,6 +105,10 @@ parse(int argc, char **argv, struct args *a)
             usage(stderr, argv[0]);
             exit(2);
         }
+    }
+    if (a->only != NULL && strcmp(a->only, "big") == 0 && a->socket == NULL) {
+        fprintf(stderr, "bench_queue: --only big needs --socket PATH\n");
+        exit(2);
     }
 }
 
@@ -379,6 +400,7 @@ big(const struct args *a)
     pid_t pid;
     int fd = stream_peer_start(&pid);
     int status;
+    char label[64];
 
     if (req == NULL || resp == NULL) {
         fprintf(stderr, "bench_queue: out of memory\n");
@@ -390,7 +412,7 @@ big(const struct args *a)
         uint8_t *p = (uint8_t *)in.ptr + (size_t)s * BIG_IN_LEN;
 
         vgpu_put_le32(p, VGPU_OP_ADD_F32);
-        vgpu_put_le32(p + 4, BIG_N);
+        vgpu_put_le32(p + 4, big_n);
     }
     queue_run(q, BIG_DEPTH, BIG_DEPTH, &in, BIG_IN_LEN, &out, BIG_OUT_LEN);
     stream_run(fd, BIG_DEPTH, req, resp);
@@ -407,8 +429,8 @@ big(const struct args *a)
     }
     close(fd);
     waitpid(pid, &status, 0);
-    printf("%-44s %10.1f MiB/s in  (%llu requests, 8 in flight)\n",
-           "socket ADD_F32 n=131071, queue",
+    snprintf(label, sizeof(label), "socket ADD_F32 n=%u, queue", big_n);
+    printf("%-44s %10.1f MiB/s in  (%llu requests, 8 in flight)\n", label,
            (double)done * BIG_IN_LEN / MIB / ((double)tq / 1e9),
            (unsigned long long)done);
     printf("%-44s %10.1f MiB/s in\n", "bare stream, same frames (baseline)",
@@ -428,8 +450,10 @@ main(int argc, char **argv)
     struct args a;
 
     parse(argc, argv, &a);
-    nops(&a);
-    if (a.socket != NULL && a.only == NULL) {
+    if (a.only == NULL || strcmp(a.only, "big") != 0) {
+        nops(&a);
+    }
+    if (a.socket != NULL && (a.only == NULL || strcmp(a.only, "big") == 0)) {
         big(&a);
     }
     return 0;

@@ -1,12 +1,19 @@
 #!/bin/sh
-# bench/run.sh [BUILD]: build the benchmarks in Release, run each (times and
-# the same-run baseline), then count instructions per operation with
-# callgrind: each half runs with N and 2N iterations, and the difference over
-# N removes start-up cost. Figures go into docs/performance.md by hand.
+# bench/run.sh [--quick] [BUILD]: build the benchmarks in Release, run each
+# (times and the same-run baseline), then count instructions per operation
+# with callgrind: each half runs with N and 2N iterations, and the difference
+# over N removes start-up cost. These figures go into docs/performance.md by
+# hand. Last, bench/plots.sh measures and draws the page's plots: their data
+# into docs/img/data/*.dat and the PNG files into docs/img/ (gnuplot).
+# --quick: only the plots, every measurement shortened, into
+# build/plots-quick/ (docs/img/ keeps the full run's).
 set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
+if [ "${1:-}" = --quick ]; then
+    exec sh bench/plots.sh --quick --out build/plots-quick
+fi
 vgpu_need_pkgs cmake ninja-build gcc valgrind
 BUILD=${1:-build/bench}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -35,3 +42,5 @@ for b in bench_devmodel bench_codec; do
         echo "$b $m: $(( (i2 - i1) / N )) instructions/iteration"
     done
 done
+echo "== plots: bench/plots.sh"
+sh bench/plots.sh

@@ -8,20 +8,29 @@
 # status (0: every request succeeded and matched).
 #
 # Environment: VGPU_BUILD_DIR (default build/demo); VGPU_DEMO_KEEP=1 keeps
-# the temporary directory (socket, daemon log) for a look afterwards.
+# the temporary directory (socket, daemon log) for a look afterwards;
+# VGPU_DEMO_BIN=DIR runs the vgpu-mediator and vgpu-sim in DIR (installed
+# ones) instead of building, and VGPU_DEMO_REQUESTS=N sends N requests a VM
+# instead of 2000 (the CTest test docs/first-steps runs the demo so).
 set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 . ci/lib.sh
 vgpu_need_pkgs cmake ninja-build gcc libc6-dev pkg-config
 BUILD=${VGPU_BUILD_DIR:-build/demo}
+REQUESTS=${VGPU_DEMO_REQUESTS:-2000}
 
-echo "== build ($BUILD, Release)"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DVGPU_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" --target vgpu-mediator vgpu-sim -- -j2 >/dev/null
-DAEMON=$BUILD/src/daemon/vgpu-mediator
-SIM=$BUILD/src/sim/vgpu-sim
+if [ -n "${VGPU_DEMO_BIN:-}" ]; then
+    DAEMON=$VGPU_DEMO_BIN/vgpu-mediator
+    SIM=$VGPU_DEMO_BIN/vgpu-sim
+else
+    echo "== build ($BUILD, Release)"
+    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DVGPU_BUILD_TESTS=OFF >/dev/null
+    cmake --build "$BUILD" --target vgpu-mediator vgpu-sim -- -j2 >/dev/null
+    DAEMON=$BUILD/src/daemon/vgpu-mediator
+    SIM=$BUILD/src/sim/vgpu-sim
+fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-demo.XXXXXX")
 SOCK=$T/mediator.sock
@@ -64,10 +73,10 @@ while [ ! -S "$SOCK" ]; do
 done
 
 echo "== vgpu-sim: 4 VMs, pools A/B, priorities high/medium/low/medium," \
-    "2000 ADD_I32 requests each"
+    "$REQUESTS ADD_I32 requests each"
 SRC=0
 "$SIM" --socket "$SOCK" --vms 4 --pools AB \
-    --priorities high,medium,low,medium --op add_i32 --requests 2000 ||
+    --priorities high,medium,low,medium --op add_i32 --requests "$REQUESTS" ||
     SRC=$?
 
 echo "== stop vgpu-mediator (SIGTERM)"

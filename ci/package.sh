@@ -8,10 +8,11 @@
 #     and build it;
 #  3. `cmake --install` into a temporary DESTDIR and check the layout;
 #  4. cpack: two .deb and two .rpm files; check their control data, conffiles,
-#     maintainer scripts (run against stubs: no user is created here), and
-#     that the .deb and .rpm of each package hold the same files, that the
-#     two packages share none, and that together they hold everything
-#     `cmake --install` installs;
+#     the man pages and guides each carries, maintainer scripts (run
+#     against stubs: no user is created here), and that the .deb and .rpm
+#     of each package hold the same files, that the two packages share
+#     none, and that together they hold everything `cmake --install`
+#     installs;
 #  5. unpack both .deb files with `dpkg -x` into a temporary root and run
 #     what they installed: the daemon (--version, --help, --check-config on
 #     the shipped config, a real start on a temporary socket served to
@@ -33,7 +34,7 @@ BUILD=${1:-build/package}
 CUDA=${VGPU_PACKAGE_CUDA:-OFF}
 
 if ! vgpu_need_pkgs cmake ninja-build gcc libc6-dev binutils pkg-config \
-    dpkg-dev rpm file; then
+    dpkg-dev rpm file help2man scdoc man-db libmicrohttpd-dev; then
     if [ "${VGPU_PACKAGE_SKIP_OK:-}" = 1 ]; then
         echo "SKIP: cannot install the packaging tools (dpkg-dev, rpm, file)"
         exit 77
@@ -80,6 +81,7 @@ must_exist() {
 echo "== configure ($BUILD: Release, tests off, prefix /usr, CUDA $CUDA)"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DVGPU_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr \
+    -DVGPU_MAN_PAGES=ON \
     -DVGPU_WITH_CUDA="$CUDA" >"$T/configure.log" 2>&1 ||
     {
         cat "$T/configure.log"
@@ -109,7 +111,7 @@ for exe in vgpu-admin vgpu-legacy-client; do
         echo "  note: $exe is not built in this tree: not packaged"
     fi
 done
-MEDIATOR_BINS="vgpu-mediator"
+MEDIATOR_BINS="vgpu-mediator vgpu-trace vgpu-sim"
 GUEST_BINS="vgpu-info vgpu-dump vgpu-selftest vgpu-vector-add vgpu-bench"
 case " $OPTIONAL " in *" vgpu-admin "*) MEDIATOR_BINS="$MEDIATOR_BINS vgpu-admin" ;; esac
 case " $OPTIONAL " in
@@ -130,7 +132,9 @@ must_exist "$D/usr/$LIBDIR/libvgpu-guest.so.0" "$D/usr/$LIBDIR/libvgpu-guest.a" 
     "$D/usr/include/vgpu/guest.h" "$D/usr/include/vgpu/common.h" \
     "$D/usr/include/vgpu/regs.h" \
     "$D/etc/vgpu/mediator.conf" "$D/etc/vgpu/vms.conf" \
-    "$D/usr/lib/systemd/system/vgpu-mediator.service"
+    "$D/usr/lib/systemd/system/vgpu-mediator.service" \
+    "$D/usr/share/vgpu-mediator/grafana/vgpu-mediator.json" \
+    "$D/usr/share/vgpu-mediator/prometheus/vgpu-mediator.yml"
 [ -L "$D/usr/$LIBDIR/libvgpu-guest.so" ] || fail "no libvgpu-guest.so link"
 grep -q '^prefix=/usr$' "$D/usr/$LIBDIR/pkgconfig/vgpu-guest.pc" ||
     fail "vgpu-guest.pc: prefix is not /usr"
@@ -171,6 +175,11 @@ field "$MED_DEB" Depends | grep -q 'libc6' ||
     fail "vgpu-mediator.deb does not depend on libc6"
 field "$GST_DEB" Depends | grep -q 'libc6' ||
     fail "vgpu-guest.deb does not depend on libc6"
+# The metrics endpoint links libmicrohttpd (src/daemon/metrics_http.c).
+field "$MED_DEB" Depends | grep -q 'libmicrohttpd' ||
+    fail "vgpu-mediator.deb does not depend on libmicrohttpd"
+rpm -qpR "$MED_RPM" 2>/dev/null | grep -q 'libmicrohttpd\.so' ||
+    fail "vgpu-mediator.rpm does not require libmicrohttpd.so"
 rpm -qpR "$MED_RPM" 2>/dev/null | grep -q 'libc\.so\.6' ||
     fail "vgpu-mediator.rpm does not require libc.so.6"
 [ "$(rpm -qp --qf '%{NAME} %{VERSION}' "$MED_RPM" 2>/dev/null)" = \
@@ -285,6 +294,60 @@ sed 's/^/    /' "$T/med.deb.list"
 echo "  vgpu-guest:"
 sed 's/^/    /' "$T/gst.deb.list"
 
+echo "== man pages and docs (each in the package of what it describes)"
+# in_pkg LIST PATH...: each PATH is in the package file list LIST.
+in_pkg() {
+    l=$1
+    shift
+    for p in "$@"; do
+        grep -qx "$p" "$T/$l.deb.list" || fail "$p is not in the $l package"
+    done
+}
+man_of() {
+    case $1 in
+    vgpu-mediator | vgpu-admin) echo "/usr/share/man/man8/$1.8" ;;
+    *) echo "/usr/share/man/man1/$1.1" ;;
+    esac
+}
+for b in $MEDIATOR_BINS; do
+    in_pkg med "$(man_of "$b")"
+done
+for b in $GUEST_BINS; do
+    in_pkg gst "$(man_of "$b")"
+done
+in_pkg med /usr/share/man/man5/mediator.conf.5 /usr/share/man/man5/vms.conf.5
+for d in admin-guide mediator socket-permissions reliability; do
+    in_pkg med "/usr/share/doc/vgpu-mediator/$d.md"
+done
+for d in guest-api registers protocol; do
+    in_pkg gst "/usr/share/doc/vgpu-guest/$d.md"
+done
+# The unit's Documentation= lines name what the package installs.
+for d in $(sed -n 's/^Documentation=//p' \
+    "$D/usr/lib/systemd/system/vgpu-mediator.service"); do
+    case $d in
+    man:*)
+        p=${d#man:}
+        s=${p##*(}
+        s=${s%)}
+        in_pkg med "/usr/share/man/man$s/${p%(*}.$s"
+        ;;
+    file:*) in_pkg med "${d#file:}" ;;
+    *) fail "the unit's Documentation=$d is neither man: nor file:" ;;
+    esac
+done
+# Each page renders without a warning (tests/docs/man_pages.sh does the
+# same in CTest, on the build tree's pages).
+for p in $(grep -h '^/usr/share/man/' "$T/med.deb.list" "$T/gst.deb.list"); do
+    MANWIDTH=80 man --warnings -l "$D$p" >/dev/null 2>"$T/man.err" ||
+        fail "man -l $p failed"
+    [ ! -s "$T/man.err" ] || {
+        cat "$T/man.err"
+        fail "man -l $p: warnings"
+    }
+done
+ok "a man page for each program and both files; the guides; the unit's Documentation="
+
 echo "== the systemd unit"
 UNIT=$D/usr/lib/systemd/system/vgpu-mediator.service
 if command -v systemd-analyze >/dev/null 2>&1; then
@@ -293,7 +356,8 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     mkdir -p "$T/unit"
     sed "s|^ExecStart=/usr/bin/|ExecStart=$D/usr/bin/|" "$UNIT" \
         >"$T/unit/vgpu-mediator.service"
-    systemd-analyze verify "$T/unit/vgpu-mediator.service" \
+    # --man=no: the pages are checked above, in the package.
+    systemd-analyze verify --man=no "$T/unit/vgpu-mediator.service" \
         >"$T/unit/verify.out" 2>&1 || true
     if [ -s "$T/unit/verify.out" ]; then
         cat "$T/unit/verify.out"
@@ -364,7 +428,8 @@ done
 [ "$(stat -c %a "$SOCK")" = 660 ] || fail "socket mode $(stat -c %a "$SOCK")"
 out=$("$MED" --socket "$SOCK" --stats) || fail "--stats"
 [ "$(echo "$out" | head -n 1)" = "vms 0" ] || fail "--stats: $out"
-SIM=$BUILD/src/sim/vgpu-sim
+# The packaged vgpu-sim (vgpu-mediator), as a CI user runs it.
+SIM=$R/usr/bin/vgpu-sim
 if [ -x "$SIM" ]; then
     "$SIM" --socket "$SOCK" --vms 2 --pools AB --requests 50 \
         >"$T/sim.out" 2>&1 || {
@@ -374,7 +439,7 @@ if [ -x "$SIM" ]; then
     out=$("$MED" --socket "$SOCK" --stats) || fail "--stats"
     [ "$(echo "$out" | head -n 1)" = "vms 2" ] || fail "--stats: $out"
     echo "$out" | grep -q 'requests=50 responses=50' || fail "--stats: $out"
-    ok "vgpu-sim: 2 VMs x 50 verified requests through the installed daemon"
+    ok "the packaged vgpu-sim: 2 VMs x 50 verified requests through the installed daemon"
 fi
 kill -TERM "$DPID"
 rc=0

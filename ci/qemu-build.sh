@@ -33,7 +33,17 @@
 #
 # Environment: VGPU_JOBS (ninja -j, default 2), VGPU_DEBIAN_MIRROR (default:
 # the mirror the system's apt uses, else http://deb.debian.org/debian),
-# VGPU_QEMU_SUITE (default bookworm: QEMU 7.2).
+# VGPU_QEMU_SUITE (default bookworm: QEMU 7.2; trixie: QEMU 10.0, which
+# ci/qemu-checks.sh current builds into build/qemu10).
+#
+# A QEMU of 8.1 or later (its tree has pythondeps.toml) configures through
+# its own Python venv and wants a newer meson than bookworm's; Debian's +ds
+# tarball drops the bundled wheel. The meson it is built with in that suite
+# (Debian's binary package, pure Python) is downloaded through the same
+# private apt configuration, unpacked under OUT_DIR/meson and put on
+# PYTHONPATH for Debian's /usr/bin/python3. Such a QEMU also no longer
+# selects the boards under --without-default-devices: q35 and pc are
+# enabled by name.
 set -eu
 
 ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
@@ -58,7 +68,7 @@ elapsed() {
     echo $(($(date +%s) - $1))
 }
 
-vgpu_need_pkgs dpkg-dev xz-utils debian-archive-keyring python3 gcc \
+vgpu_need_pkgs dpkg-dev xz-utils debian-archive-keyring python3 python3-venv gcc \
     pkg-config meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev \
     zlib1g-dev flex bison seabios qemu-system-data
 case $VARIANT in
@@ -112,30 +122,63 @@ debian_mirror() {
     echo "${m:-http://deb.debian.org/debian}"
 }
 
-fetch_source() {
+# apt_opts LIST: the private apt configuration's options for a sources list
+# of our own (its state and cache under $SRCOUT/apt); the system's apt
+# sources are never read or changed.
+apt_opts() {
     apt_dir=$SRCOUT/apt
-    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $SUITE main" \
-        >"$apt_dir/sources.list"
-    set -- -o "Dir::Etc::SourceList=$apt_dir/sources.list" \
-        -o Dir::Etc::SourceParts=/dev/null \
-        -o "Dir::State::Lists=$apt_dir/lists" \
-        -o "Dir::Cache=$apt_dir/cache"
+    mkdir -p "$apt_dir/lists-$1/partial" "$apt_dir/cache/archives/partial"
+    APT_OPTS="-o Dir::Etc::SourceList=$apt_dir/$1.list \
+-o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$apt_dir/lists-$1 \
+-o Dir::Cache=$apt_dir/cache"
     if [ "$(id -u)" -eq 0 ]; then
         # Root's downloads would run as _apt, which cannot write here.
-        set -- "$@" -o APT::Sandbox::User=root
+        APT_OPTS="$APT_OPTS -o APT::Sandbox::User=root"
     fi
+}
+
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+fetch_source() {
+    apt_opts sources
+    echo "deb-src [signed-by=$KEYRING] $(debian_mirror) $SUITE main" \
+        >"$apt_dir/sources.list"
     say "fetching Debian's qemu source ($(cat "$apt_dir/sources.list"))"
-    apt-get "$@" -qq update
+    # shellcheck disable=SC2086 # the options are words
+    apt-get $APT_OPTS -qq update
     rm -rf "$SRCOUT/src.tmp"
     mkdir -p "$SRCOUT/src.tmp"
-    (cd "$SRCOUT/src.tmp" && apt-get "$@" -q source qemu >apt-source.log 2>&1) ||
+    # shellcheck disable=SC2086
+    (cd "$SRCOUT/src.tmp" && apt-get $APT_OPTS -q source qemu >apt-source.log 2>&1) ||
         {
             tail -n 20 "$SRCOUT/src.tmp/apt-source.log" >&2
             die "apt-get source qemu failed"
         }
     rm -rf "$SRCOUT/src"
     mv "$SRCOUT/src.tmp" "$SRCOUT/src"
+}
+
+# suite_meson: the suite's meson unpacked under $SRCOUT/meson; prints the
+# folder to put on PYTHONPATH.
+suite_meson() {
+    site=$SRCOUT/meson/root/usr/lib/python3/dist-packages
+    if [ ! -d "$site/mesonbuild" ]; then
+        apt_opts binary
+        echo "deb [signed-by=$KEYRING] $(debian_mirror) $SUITE main" \
+            >"$apt_dir/binary.list"
+        # shellcheck disable=SC2086
+        apt-get $APT_OPTS -qq update >&2
+        rm -rf "$SRCOUT/meson"
+        mkdir -p "$SRCOUT/meson"
+        # shellcheck disable=SC2086
+        (cd "$SRCOUT/meson" && apt-get $APT_OPTS -q download meson >download.log 2>&1 &&
+            dpkg-deb -x meson_*.deb root) || {
+            tail -n 20 "$SRCOUT/meson/download.log" >&2
+            die "could not fetch $SUITE's meson"
+        }
+        say "$SUITE's meson: $(basename "$SRCOUT"/meson/meson_*.deb)" >&2
+    fi
+    echo "$site"
 }
 
 find_source() {
@@ -175,6 +218,14 @@ if ! grep -qx 'CONFIG_VGPU_STUB=y' "$MAK"; then
     printf '\n# vgpu-stub (added by ci/qemu-build.sh)\nCONFIG_VGPU_STUB=y\n' \
         >>"$MAK"
 fi
+# QEMU 8.2 and later select no board under --without-default-devices.
+if ! grep -qx 'CONFIG_Q35=y' "$MAK"; then
+    printf 'CONFIG_I440FX=y\nCONFIG_Q35=y\n' >>"$MAK"
+fi
+MESON_PATH=""
+if [ -f "$SRC/pythondeps.toml" ]; then
+    MESON_PATH=$(suite_meson)
+fi
 if [ "$VARIANT" != tcg ] && command -v flock >/dev/null 2>&1; then
     flock -u 8
 fi
@@ -184,6 +235,10 @@ fi
 COMMON="--disable-docs --disable-tools --disable-user --disable-install-blobs"
 MINIMAL="--target-list=x86_64-softmmu --without-default-features \
 --without-default-devices --enable-tcg --disable-werror $COMMON"
+if [ -n "$MESON_PATH" ]; then
+    COMMON="$COMMON --python=/usr/bin/python3"
+    MINIMAL="$MINIMAL --python=/usr/bin/python3"
+fi
 case $VARIANT in
 tcg)
     CONFIGURE_FLAGS=$MINIMAL
@@ -214,7 +269,8 @@ if [ ! -f "$OBJ/build.ninja" ] ||
     mkdir -p "$OBJ"
     say "configure $CONFIGURE_FLAGS"
     # shellcheck disable=SC2086 # the flags are words
-    (cd "$OBJ" && "$SRC/configure" $CONFIGURE_FLAGS >configure.log 2>&1) || {
+    (cd "$OBJ" && PYTHONPATH=$MESON_PATH "$SRC/configure" $CONFIGURE_FLAGS \
+        >configure.log 2>&1) || {
         tail -n 30 "$OBJ/configure.log" >&2
         die "configure failed (log: $OBJ/configure.log)"
     }

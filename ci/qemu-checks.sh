@@ -15,8 +15,14 @@
 #           seeds of tests/fuzz/qemu/seeds.sh, after replaying every input
 #           in tests/fuzz/qemu/regressions. A crash fails the step and its
 #           input is copied into that folder, to be committed.
+#   current the device in the newest QEMU of Debian's next stable release
+#           (trixie's source: QEMU 10.0, ci/qemu-build.sh with
+#           VGPU_QEMU_SUITE=trixie into build/qemu10), and against it the
+#           qtest driver (every check vgpu-qtest makes on 7.2, the queue's
+#           DMA and migration included) and one guest boot
+#           (tests/e2e/e2e_guest_basic.sh with VGPU_QEMU set)
 #
-# STEP is xen, full, fuzz or all (the default); ci/test.sh runs each as a
+# STEP is xen, full, fuzz, current or all (the default); ci/test.sh runs each as a
 # stage of its own, so its wall-time line shows each.
 #
 # Each QEMU is built by ci/qemu-build.sh OUT VARIANT from the same
@@ -31,15 +37,15 @@ cd "$ROOT"
 STEP=${1:-all}
 SECS=${2:-${VGPU_QEMU_FUZZ_SECONDS:-120}}
 case $STEP:$SECS in
-xen:* | full:* | fuzz:* | all:*) ;;
+xen:* | full:* | fuzz:* | current:* | all:*) ;;
 *)
-    echo "usage: ci/qemu-checks.sh [xen|full|fuzz|all [SECONDS]]" >&2
+    echo "usage: ci/qemu-checks.sh [xen|full|fuzz|current|all [SECONDS]]" >&2
     exit 2
     ;;
 esac
 case $SECS in
 '' | *[!0-9]*)
-    echo "usage: ci/qemu-checks.sh [xen|full|fuzz|all [SECONDS]]" >&2
+    echo "usage: ci/qemu-checks.sh [xen|full|fuzz|current|all [SECONDS]]" >&2
     exit 2
     ;;
 esac
@@ -89,6 +95,26 @@ xen_check() {
     qrc=$?
     grep -v '^ok' "$T/xen.log" || true
     [ "$qrc" -eq 0 ]
+}
+
+# ---- The current QEMU (Debian trixie's 10.0) --------------------------------
+
+current_check() {
+    VGPU_QEMU_SUITE=trixie sh ci/qemu-build.sh build/qemu10 || return 1
+    q10=$ROOT/build/qemu10/qemu-system-x86_64
+    "$QTEST" --qemu "$q10" --mediator "$MEDIATOR" --sim "$SIM" \
+        --root "$ROOT" >"$T/current.log" 2>&1
+    qrc=$?
+    grep -v '^ok' "$T/current.log" || true
+    [ "$qrc" -eq 0 ] || return 1
+    VGPU_QEMU=$q10 timeout 300 sh tests/e2e/e2e_guest_basic.sh "$MEDIATOR" \
+        "$ROOT" >"$T/current-boot.log" 2>&1 || {
+        tail -n 40 "$T/current-boot.log"
+        echo "current: the guest boot on $("$q10" --version | head -n 1) failed"
+        return 1
+    }
+    echo "current: $("$q10" --version | head -n 1):" \
+        "$(grep -E '^(boot vm1|vm=1) ' "$T/current-boot.log" | tr '\n' ' ')"
 }
 
 # ---- QEMU's own qtests, with the default devices ---------------------------
@@ -198,7 +224,7 @@ fuzz_check() {
     return "$ok"
 }
 
-for s in xen full fuzz; do
+for s in xen current full fuzz; do
     [ "$STEP" = all ] || [ "$STEP" = "$s" ] || continue
     step "$s" "${s}_check"
 done

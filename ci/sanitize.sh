@@ -24,6 +24,7 @@ cd "$ROOT"
 . ci/lib.sh
 
 vgpu_need_pkgs cmake ninja-build gcc libc6-dev pkg-config libcmocka-dev \
+    libmicrohttpd-dev curl tmux \
     valgrind
 
 EXCLUDE=${VGPU_SANITIZE_EXCLUDE:-^(package|release)\$}

@@ -26,9 +26,11 @@
 #                threaded simulator and daemon tests under TSan, the daemon
 #                under valgrind memcheck
 #   fuzz         ci/fuzz.sh: each libFuzzer harness for VGPU_FUZZ_SECONDS
-#   qemu-xen, qemu-full, qemu-fuzz
+#   qemu-xen, qemu-current, qemu-full, qemu-fuzz
 #                ci/qemu-checks.sh STEP: the device in XCP-ng's configuration
 #                (-Werror, Xen, no TCG) with the qtest driver against it;
+#                the device in QEMU 10.0 (Debian trixie's source, in
+#                build/qemu10) with the qtest driver and one guest boot;
 #                QEMU's device-introspect-test, qom-test and test-hmp
 #                against a build with the default devices; QEMU's
 #                generic-fuzz on the device for VGPU_QEMU_FUZZ_SECONDS
@@ -49,7 +51,9 @@ cd "$ROOT"
 
 T0=$(date +%s)
 vgpu_need_pkgs cmake ninja-build gcc g++ libc6-dev pkg-config libcmocka-dev \
-    lcov clang-format valgrind rpm dpkg-dev file graphviz
+    libmicrohttpd-dev curl tmux \
+    lcov clang-format valgrind rpm dpkg-dev file graphviz help2man scdoc \
+    man-db gdb gnuplot-nox
 
 BUILD=${VGPU_BUILD_DIR:-build/ci}
 MIN=${VGPU_MIN_COVERAGE:-90}
@@ -122,6 +126,7 @@ stage cuda sh ci/cuda.sh
 stage sanitize sh ci/sanitize.sh
 stage fuzz sh ci/fuzz.sh build/fuzz "$FUZZ_SECONDS"
 stage qemu-xen sh ci/qemu-checks.sh xen
+stage qemu-current sh ci/qemu-checks.sh current
 stage qemu-full sh ci/qemu-checks.sh full
 stage qemu-fuzz sh ci/qemu-checks.sh fuzz "$QEMU_FUZZ_SECONDS"
 

@@ -1,11 +1,17 @@
 # The install layout (GNUInstallDirs), in two components that become the two
 # packages of cmake/VgpuPackage.cmake:
 #
-#   mediator  the host: vgpu-mediator, vgpu-admin, the systemd unit,
-#             <sysconfdir>/vgpu/mediator.conf and vms.conf
+#   mediator  the host: vgpu-mediator, vgpu-admin, vgpu-trace, vgpu-sim (the
+#             simulator a CI user runs against the daemon), the systemd
+#             unit, <sysconfdir>/vgpu/mediator.conf and vms.conf, the
+#             operator's guides in <datarootdir>/doc/vgpu-mediator
 #   guest     the VM: libvgpu-guest (shared and static, with the archives the
 #             static one needs), its headers, vgpu-guest.pc, the guest tools
-#             and vgpu-legacy-client
+#             and vgpu-legacy-client, the guest API pages in
+#             <datarootdir>/doc/vgpu-guest
+#
+# Every program and both configuration files have a man page, in the
+# component of what it describes (cmake/VgpuManPages.cmake).
 #
 # libvgpu-guest's own rules live in src/guest and src/guest/tools (COMPONENT
 # guest). Targets that are still being written elsewhere are installed only
@@ -40,6 +46,10 @@ if(TARGET vgpu-trace)
     install(TARGETS vgpu-trace RUNTIME
             DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT mediator)
 endif()
+if(TARGET vgpu-sim)
+    install(TARGETS vgpu-sim RUNTIME
+            DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT mediator)
+endif()
 
 # vgpu_install_rewrite(SRC DST): copy SRC to DST (in the build tree), with
 # the packages' paths (/usr/bin, /etc/vgpu) replaced by this build's. DST is
@@ -70,12 +80,25 @@ install(FILES "${VGPU_INSTALL_STAGE}/vgpu-mediator.service"
 install(FILES "${VGPU_INSTALL_STAGE}/mediator.conf"
               "${VGPU_INSTALL_STAGE}/vms.conf"
         DESTINATION ${VGPU_CONFDIR} COMPONENT mediator)
-install(FILES "${PROJECT_SOURCE_DIR}/docs/mediator.md"
+# The operator's pages (the unit's Documentation= lines name four of them)
+# and vgpu-sim's (debugging.md).
+install(FILES "${PROJECT_SOURCE_DIR}/docs/admin-guide.md"
+              "${PROJECT_SOURCE_DIR}/docs/mediator.md"
               "${PROJECT_SOURCE_DIR}/docs/socket-permissions.md"
+              "${PROJECT_SOURCE_DIR}/docs/reliability.md"
+              "${PROJECT_SOURCE_DIR}/docs/debugging.md"
               "${PROJECT_SOURCE_DIR}/docs/compatibility.md"
               "${PROJECT_SOURCE_DIR}/docs/migration.md"
               "${PROJECT_SOURCE_DIR}/CHANGELOG.md"
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/vgpu-mediator
+        COMPONENT mediator)
+# Monitoring: the Grafana dashboard and the Prometheus scrape example
+# (docs/admin-guide.md, "Monitoring").
+install(FILES "${VGPU_PACKAGING_DIR}/grafana/vgpu-mediator.json"
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/vgpu-mediator/grafana
+        COMPONENT mediator)
+install(FILES "${VGPU_PACKAGING_DIR}/prometheus/vgpu-mediator.yml"
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/vgpu-mediator/prometheus
         COMPONENT mediator)
 
 # ---- guest ------------------------------------------------------------------
@@ -85,5 +108,12 @@ if(TARGET vgpu-legacy-client)
     install(TARGETS vgpu-legacy-client RUNTIME
             DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT guest)
 endif()
+install(FILES "${PROJECT_SOURCE_DIR}/docs/guest-api.md"
+              "${PROJECT_SOURCE_DIR}/docs/registers.md"
+              "${PROJECT_SOURCE_DIR}/docs/protocol.md"
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/vgpu-guest
+        COMPONENT guest)
+
+include(${CMAKE_CURRENT_LIST_DIR}/VgpuManPages.cmake)
 
 include(${CMAKE_CURRENT_LIST_DIR}/VgpuPackage.cmake)

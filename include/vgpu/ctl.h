@@ -92,6 +92,19 @@ VGPU_EXPORT int vgpu_ctl_parse_stats(const char *text, struct vgpu_ctl_vm **vms,
 VGPU_EXPORT int vgpu_ctl_query(const char *path, const char *cmd,
                                int timeout_ms, size_t max, char **answer);
 
+/* The query of "live": the stats lines with " queued=N running=N" added to
+ * each VM line (the requests waiting in the scheduler, and running). */
+#define VGPU_CTL_LIVE "live\n"
+
+/**
+ * vgpu_ctl_field() - the value of the word "@key=..." on the line
+ * [@line, @end) of a stats or live answer: a pointer to what follows the
+ * '=', up to the next space or @end, or NULL when the line has no such
+ * word. Thread-safe.
+ */
+VGPU_EXPORT const char *vgpu_ctl_field(const char *line, const char *end,
+                                       const char *key);
+
 /* The reconnect window of the tools that ask the control socket (--stats,
  * vgpu-admin check) unless told otherwise, and the pause between tries. */
 #define VGPU_CTL_RECONNECT_MS       5000

@@ -338,6 +338,12 @@ VGPU_EXPORT int vgpu_op_lookup(const char *name, uint32_t *op);
 #define VGPU_PARSE_INITIALS (1u << 1) /* priority "l", "m", "h" */
 #define VGPU_PARSE_ANYCASE  (1u << 2) /* "HIGH", "High"; pool "a" */
 
+/* The one vocabulary of a priority that every tool, property, file and
+ * line a person writes accepts (docs/admin-guide.md, "Names and numbers"):
+ * a name in any case, or its number. Messages print the names. */
+#define VGPU_PARSE_PRIORITY (VGPU_PARSE_DIGITS | VGPU_PARSE_ANYCASE)
+#define VGPU_PRIO_SPELLINGS "low, medium, high (or 0, 1, 2)"
+
 /**
  * vgpu_prio_name() - the name of priority @prio: "low", "medium", "high",
  * or NULL when @prio is not below VGPU_PRIO_COUNT. The strings are static.
@@ -378,6 +384,20 @@ VGPU_EXPORT int vgpu_pool_parse(const char *s, size_t len, unsigned flags,
  */
 VGPU_EXPORT int vgpu_parse_decimal(const char *s, size_t len, uint32_t max,
                                    uint32_t *out);
+
+/* How a vm_id is written, everywhere (SPEC.md section 6: 1 .. 4294967295):
+ * decimal digits without a leading zero, so that one VM has one spelling
+ * (the legacy transport's directory vmN, a registry line, a log line). */
+#define VGPU_VM_ID_SPELLING "1..4294967295, in decimal without a leading zero"
+
+/**
+ * vgpu_vm_id_parse() - the vm_id spelled by the @len bytes at @s (no NUL
+ * needed): VGPU_VM_ID_SPELLING, nothing else ("007", "+7", " 7", "0" and
+ * "4294967296" are refused). The one parser of a vm_id: vgpu-admin and the
+ * registry, the device property, the legacy line and directory names.
+ * Return: 0 and *@out set, or -EINVAL (*@out untouched). Thread-safe.
+ */
+VGPU_EXPORT int vgpu_vm_id_parse(const char *s, size_t len, uint32_t *out);
 
 /**
  * vgpu_op_request_len() - bytes of a well-formed request for @op with counts

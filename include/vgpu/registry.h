@@ -12,9 +12,10 @@
  *   priority = high
  *   uuid = 0b7c2b56-8a5e-4c1b-9f4e-2c1d3e5f7a90   (optional: XCP-ng's VM uuid)
  *
- * vm_id, pool and priority are required; vm_id is 1..4294967295, pool one
- * letter A-Z, priority low, medium or high. A name is 1..40 letters, digits,
- * '.', '_' or '-' and starts with a letter or a digit. Comments are lines
+ * vm_id, pool and priority are required; vm_id is 1..4294967295 without a
+ * leading zero, pool one letter A-Z, priority low, medium or high (or 0, 1,
+ * 2). A name is 1..40 letters, digits, '.', '_' or '-' and starts with
+ * a letter or a digit. Comments are lines
  * that start with ';' or '#'. Every line starts at column 1: libinih would
  * read an indented line as the continuation of the previous value, so one is
  * refused instead. Every error names the file, the line, the key and the

@@ -15,9 +15,6 @@
 #include "vgpu/proto.h"
 #include "vgpu/registry.h"
 #include "vgpu/regs.h"
-
-#define REG_MAX_ID UINT32_MAX
-
 /* ---- Values -------------------------------------------------------------- */
 
 const char *
@@ -32,7 +29,12 @@ int
 vgpu_registry_parse_vm_id(const char *s, uint32_t *out, char *why,
                           size_t why_len)
 {
-    return vgpu_parse_u32(s, VGPU_VM_ID_MIN, REG_MAX_ID, out, why, why_len);
+    if (vgpu_vm_id_parse(s, strlen(s), out) < 0) {
+        vgpu_set_err(why, why_len, "'%s' is not a vm_id (%s)", s,
+                     VGPU_VM_ID_SPELLING);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 int
@@ -76,13 +78,10 @@ int
 vgpu_registry_parse_priority(const char *s, uint8_t *out, char *why,
                              size_t why_len)
 {
-    if (vgpu_prio_parse(s, strlen(s), 0, out) == 0) {
+    if (vgpu_prio_parse(s, strlen(s), VGPU_PARSE_PRIORITY, out) == 0) {
         return 0;
     }
-    vgpu_set_err(why, why_len, "'%s' is not one of %s, %s, %s", s,
-                 vgpu_prio_name(VGPU_PRIO_LOW),
-                 vgpu_prio_name(VGPU_PRIO_MEDIUM),
-                 vgpu_prio_name(VGPU_PRIO_HIGH));
+    vgpu_set_err(why, why_len, "'%s' is not one of %s", s, VGPU_PRIO_SPELLINGS);
     return -EINVAL;
 }
 
@@ -407,8 +406,8 @@ vgpu_registry_add(struct vgpu_registry *reg, const struct vgpu_vm_entry *e,
         return -EINVAL;
     }
     if (e->vm_id < VGPU_VM_ID_MIN) {
-        vgpu_set_err(err, err_len, "vm_id: '%u' is not an integer in %u..%u",
-                     (unsigned)e->vm_id, VGPU_VM_ID_MIN, (unsigned)REG_MAX_ID);
+        vgpu_set_err(err, err_len, "vm_id: '%u' is not a vm_id (%s)",
+                     (unsigned)e->vm_id, VGPU_VM_ID_SPELLING);
         return -EINVAL;
     }
     if (vgpu_registry_parse_pool(pool, &u8, why, sizeof(why)) < 0) {
@@ -416,10 +415,8 @@ vgpu_registry_add(struct vgpu_registry *reg, const struct vgpu_vm_entry *e,
         return -EINVAL;
     }
     if (e->priority >= VGPU_PRIO_COUNT) {
-        vgpu_set_err(err, err_len, "priority: '%u' is not one of %s, %s, %s",
-                     (unsigned)e->priority, vgpu_prio_name(VGPU_PRIO_LOW),
-                     vgpu_prio_name(VGPU_PRIO_MEDIUM),
-                     vgpu_prio_name(VGPU_PRIO_HIGH));
+        vgpu_set_err(err, err_len, "priority: '%u' is not one of %s",
+                     (unsigned)e->priority, VGPU_PRIO_SPELLINGS);
         return -EINVAL;
     }
     if (e->share > VGPU_REGISTRY_PCT_MAX || e->cap > VGPU_REGISTRY_PCT_MAX) {

@@ -10,9 +10,9 @@
  * never lose an entry.
  *
  * Exit status: 0 done (check: no problem); 1 check found problems, no VM by
- * that name, the mediator or xe not reachable, an I/O failure; 2 a bad
- * command line or value, a refused registration, a registry that does not
- * load.
+ * that name, no registry to list, the mediator or xe not reachable, an I/O
+ * failure; 2 a bad command line or value, a refused registration, a registry
+ * that does not load.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "top.h"
 #include "util.h"
 #include "vgpu/ctl.h"
 #include "vgpu/registry.h"
@@ -181,6 +182,10 @@ admin_usage(FILE *out)
         "        device-model-args; docs/migration.md); with --apply, run "
         "it\n"
         "        (dom0 only). The uuid is --uuid or the VM's registered one\n"
+        "  status|top [--socket PATH | --control PATH] [--interval S]\n"
+        "        each VM's figures from the running mediator, once or "
+        "refreshing\n"
+        "        (vgpu-admin top --help)\n"
         "  check [--legacy-dir DIR] [--socket PATH | --control PATH]\n"
         "        report duplicate vm_ids, names and uuids, VMs without a "
         "DIR/vm<N>\n"
@@ -200,12 +205,11 @@ admin_usage(FILE *out)
         "A running vgpu-mediator --registry FILE reads FILE again on "
         "SIGHUP\n"
         "(systemctl reload vgpu-mediator).\n"
-        "Exit status: 0 done (check: no problem); 1 check found problems, "
-        "no such\n"
-        "VM, the mediator or xe not reachable, an I/O failure; 2 a bad "
-        "command\n"
-        "line or value, a refused registration, a registry that does not "
-        "load.\n",
+        "Exit status: 0 done (check: no problem); 1 a runtime failure:\n"
+        "check found problems, no such VM, no registry to list, the\n"
+        "mediator or xe not reachable, an I/O failure; 2 bad usage: a bad\n"
+        "command line or value, a refused registration, a registry that\n"
+        "does not load.\n",
         ADMIN_PROG, VGPU_CTL_SUFFIX, VGPU_CTL_RECONNECT_MS,
         VGPU_REGISTRY_DEFAULT_PATH);
 }
@@ -490,8 +494,16 @@ admin_list(struct admin *a)
     struct vgpu_registry *reg;
     int width = (int)strlen("NAME");
     size_t n;
+    struct stat st;
 
-    reg = admin_load(a, VGPU_REGISTRY_MISSING_OK | VGPU_REGISTRY_ALLOW_DUPS);
+    /* An empty table would read as "no VMs registered": a registry that is
+     * not there (a typo in --registry) is said as such. */
+    if (stat(a->registry, &st) < 0 && errno == ENOENT) {
+        return admin_fail(ADMIN_EXIT_PROBLEM,
+                          "list: %s does not exist (register-vm creates it)",
+                          a->registry);
+    }
+    reg = admin_load(a, VGPU_REGISTRY_ALLOW_DUPS);
     if (reg == NULL) {
         return ADMIN_EXIT_USAGE;
     }
@@ -875,6 +887,7 @@ admin_check(struct admin *a)
     struct vgpu_registry *reg;
     char err[ADMIN_ERR_MAX];
     size_t n;
+    const char *legacy = a->value[OPT_LEGACY_DIR];
 
     uint32_t u = VGPU_CTL_RECONNECT_MS;
 
@@ -888,6 +901,20 @@ admin_check(struct admin *a)
         return admin_fail(ADMIN_EXIT_USAGE, "check: --reconnect-ms: %s", err);
     }
     a->reconnect_ms = (int)u;
+    /* A legacy directory that is not there is a problem of its own,
+     * said whether or not the registry loads. */
+    if (legacy != NULL &&
+        vgpu_path_check(legacy, VGPU_PATH_DIR, 0, err, sizeof(err)) < 0) {
+        struct stat lst;
+
+        /* Something else than a directory there (a FIFO, a file) is a
+         * mistake on the command line; nothing there is a problem. */
+        if (stat(legacy, &lst) == 0 || errno != ENOENT) {
+            return admin_fail(ADMIN_EXIT_USAGE, "check: --legacy-dir: %s", err);
+        }
+        admin_problemf(&ck, "--legacy-dir: %s", err);
+        legacy = NULL;
+    }
     reg = vgpu_registry_load(a->registry, VGPU_REGISTRY_ALLOW_DUPS, err,
                              sizeof(err));
     if (reg == NULL) {
@@ -899,13 +926,7 @@ admin_check(struct admin *a)
     /* The lookups below are O(log n) with the index (100,000 VMs). */
     (void)vgpu_registry_index(reg);
     (void)vgpu_registry_check(reg, admin_problem, &ck);
-    if (a->value[OPT_LEGACY_DIR] != NULL &&
-        vgpu_path_check(a->value[OPT_LEGACY_DIR], VGPU_PATH_DIR, 0, err,
-                        sizeof(err)) < 0) {
-        vgpu_registry_destroy(reg);
-        return admin_fail(ADMIN_EXIT_USAGE, "check: --legacy-dir: %s", err);
-    }
-    if (a->value[OPT_LEGACY_DIR] != NULL) {
+    if (legacy != NULL) {
         for (size_t i = 0; i < n; i++) {
             const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);
             char dir[4200];
@@ -914,8 +935,7 @@ admin_check(struct admin *a)
             if (vgpu_registry_find_id(reg, e->vm_id) != e) {
                 continue;
             }
-            snprintf(dir, sizeof(dir), "%s/vm%u", a->value[OPT_LEGACY_DIR],
-                     (unsigned)e->vm_id);
+            snprintf(dir, sizeof(dir), "%s/vm%u", legacy, (unsigned)e->vm_id);
             if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 admin_problemf(
                     &ck, "vm_id %u ('%s'): legacy directory %s is missing",
@@ -948,6 +968,11 @@ main(int argc, char **argv)
     unsigned extra;
     int status;
 
+    /* status and top parse their own options (top.c). */
+    if (argc > 1 &&
+        (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "top") == 0)) {
+        return vgpu_admin_top_main(argc - 1, argv + 1);
+    }
     status = admin_parse(&a, argc, argv);
     if (status >= 0) {
         return status;
@@ -970,10 +995,11 @@ main(int argc, char **argv)
         }
     }
     if (cmd == NULL) {
-        return admin_fail(ADMIN_EXIT_USAGE,
-                          "unknown command '%s' (one of register-vm, list, "
-                          "show, remove, qemu-args, xe-args, check)",
-                          a.command);
+        return admin_fail(
+            ADMIN_EXIT_USAGE,
+            "unknown command '%s' (one of register-vm, list, "
+            "show, remove, qemu-args, xe-args, check, status, top)",
+            a.command);
     }
     extra = a.given & ~(cmd->options | ADMIN_BIT(OPT_REGISTRY));
     for (int o = 0; o < OPT_COUNT; o++) {

@@ -472,9 +472,9 @@ conn_hello(struct vgpu_mconn *c, const struct vgpu_frame *f)
     rec->priority = h->priority;
     conn_limits(c);
     vgpu_med_log(m, VGPU_LOG_INFO,
-                 "vm=%u: connected: pool %c priority %u version %u.%u caps "
+                 "vm=%u: connected: pool %c priority %s version %u.%u caps "
                  "0x%x",
-                 (unsigned)c->vm_id, (char)c->pool, (unsigned)c->priority,
+                 (unsigned)c->vm_id, (char)c->pool, vgpu_prio_name(c->priority),
                  (unsigned)(version >> VGPU_MED_VERSION_MAJOR_SHIFT),
                  (unsigned)(version & VGPU_MED_VERSION_MINOR_MASK),
                  (unsigned)caps);
@@ -519,9 +519,13 @@ conn_check_ident(struct vgpu_mconn *c, const struct vgpu_med_ident *id)
     }
     if (id->priority != c->priority) {
         vgpu_med_refuse(c, id, VGPU_ERR_REJECTED,
-                        "request priority %u does not match the "
-                        "connection's priority %u",
-                        (unsigned)id->priority, (unsigned)c->priority);
+                        "request priority %u (%s) does not match the "
+                        "connection's priority %s",
+                        (unsigned)id->priority,
+                        id->priority < VGPU_PRIO_COUNT
+                            ? vgpu_prio_name(id->priority)
+                            : "not a priority",
+                        vgpu_prio_name(c->priority));
         return 1;
     }
     return 0;

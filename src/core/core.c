@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "metrics_internal.h"
 
 /* The backend used when the configuration names none. */
 #define MED_DEFAULT_BACKEND  VGPU_BACKEND_CPU_NAME
@@ -574,6 +575,7 @@ vgpu_mediator_job_finish(struct vgpu_mediator_job *j)
     if (r->stats != NULL) {
         vgpu_hist_record(&r->stats->wait, wait);
         vgpu_hist_record(&r->stats->service, service);
+        vgpu_metrics_count_run(r->stats, r->desc.op, status);
     }
     vgpu_med_log(m, status == VGPU_ERR_NONE ? VGPU_LOG_INFO : VGPU_LOG_WARN,
                  "vm=%u req=%u op=%s status=%s wait_us=%llu service_us=%llu "

@@ -20,6 +20,7 @@
 
 #include "share_window.h"
 #include "vgpu/mediator.h"
+#include "vgpu/mediator_metrics.h"
 
 /*
  * The histogram: values below 2^SUB_BITS have a bucket each; above, every
@@ -63,8 +64,11 @@ struct vgpu_stats_vm {
     uint64_t errors[VGPU_ERR_COUNT]; /* responses by status code */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    struct vgpu_hist wait;          /* queue wait, ns */
-    struct vgpu_hist service;       /* service time, ns */
+    struct vgpu_hist wait;    /* queue wait, ns */
+    struct vgpu_hist service; /* service time, ns */
+    /* Requests an executor ran, by operation (vgpu_metrics_op_slot()) and
+     * the status they ended with: src/core/metrics.c keeps them. */
+    uint64_t ran[VGPU_METRICS_OPS][VGPU_ERR_COUNT];
     struct vgpu_share_window share; /* executor time of the last second */
 };
 

@@ -146,3 +146,9 @@ vgpu_ctl_parse_stats(const char *text, struct vgpu_ctl_vm **vms, size_t *n_vms,
     }
     return 0;
 }
+
+const char *
+vgpu_ctl_field(const char *line, const char *end, const char *key)
+{
+    return parse_word(line, end, key);
+}

@@ -14,6 +14,7 @@
 #include "backends.h"
 #include "config_internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "vgpu/backend.h"
 #include "vgpu/scheduler.h"
@@ -80,6 +81,7 @@ vgpu_config_fini(struct vgpu_daemon_config *cfg)
     free(cfg->default_backend);
     free(cfg->log_file);
     free(cfg->registry_file);
+    free(cfg->metrics_listen);
     free(cfg->legacy_dir);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -436,6 +438,11 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
         rc = vgpu_path_check(value, VGPU_PATH_DIR, 1, why, why_len);
         return rc < 0 ? rc
                       : config_parse_path(value, 0, &cfg->legacy_dir, why,
+                                          why_len);
+    case KEY_METRICS_LISTEN:
+        rc = vgpu_metrics_check_listen(value, why, why_len);
+        return rc < 0 ? rc
+                      : config_parse_path(value, 0, &cfg->metrics_listen, why,
                                           why_len);
     case KEY_REGISTRY:
         rc = vgpu_path_check(value, VGPU_PATH_FILE, 1, why, why_len);

@@ -111,6 +111,9 @@ struct vgpu_daemon_config {
      * string, 1..VGPU_CONFIG_CPU_WORKERS_MAX; 0 (the default): the number
      * of online cores. */
     uint32_t cpu_workers;
+    /* metrics_listen: the metrics endpoint (metrics.h), "unix:PATH" or
+     * "ADDRESS:PORT"; NULL (the default): off. */
+    char *metrics_listen;
 };
 
 /**

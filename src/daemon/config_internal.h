@@ -35,6 +35,7 @@ enum config_key {
     KEY_REGISTRY,
     KEY_CUDA_FALLBACK,
     KEY_CPU_WORKERS,
+    KEY_METRICS_LISTEN, /* INI only: metrics_listen */
     KEY_VM_SHARE,
     KEY_COUNT
 };

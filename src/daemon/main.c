@@ -26,6 +26,7 @@
 #include "executor.h"
 #include "legacy.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "server.h"
 #include "vgpu/ctl.h"
@@ -64,6 +65,8 @@ struct daemon {
     struct vgpu_mediator_ops ops;
     struct vgpu_registry *registry; /* --registry; NULL: none */
     struct vgpu_reload *reload;     /* SIGHUP's reload of it */
+    struct vgpu_metrics *metrics;   /* metrics_listen; NULL: off */
+    struct vgpu_metrics_info metrics_info;
     int sigfd;
     int draining;
 };
@@ -118,6 +121,19 @@ main_stop_timer(struct vgpu_event_loop *loop, int64_t id, void *data)
                     vgpu_server_conn_count(d->srv), MAIN_STOP_MS);
     vgpu_event_loop_stop(loop);
     return VGPU_EVENT_TIMER_DONE;
+}
+
+/* What the metrics say besides the core's figures. */
+static void
+main_metrics_info(struct daemon *d)
+{
+    d->metrics_info.version = VGPU_VERSION_STRING;
+    d->metrics_info.start_time_s = (uint64_t)time(NULL);
+    for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
+        d->metrics_info.backend[i] = d->cfg->pool_backend[i] != NULL
+                                         ? d->cfg->pool_backend[i]
+                                         : d->cfg->default_backend;
+    }
 }
 
 /* SIGTERM/SIGINT: stop accepting, answer what is queued, flush, exit. */
@@ -454,6 +470,15 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
             goto err_mediator;
         }
     }
+    if (cfg->metrics_listen != NULL) {
+        main_metrics_info(&d);
+        d.metrics = vgpu_metrics_start(d.loop, d.log, d.m, &d.metrics_info,
+                                       cfg->metrics_listen, err, sizeof(err));
+        if (d.metrics == NULL) {
+            status = main_fail(&d, MAIN_EXIT_FAIL, err);
+            goto err_mediator;
+        }
+    }
     vgpu_event_set_before_sleep(d.loop, main_before_sleep, &d);
     main_log_start(&d);
     if (d.registry != NULL) {
@@ -475,6 +500,7 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
 err_mediator:
     /* What runs ends and is answered first, then the connections: the core
      * frees nothing on its own. */
+    vgpu_metrics_stop(d.metrics);
     vgpu_executors_destroy(d.x);
     vgpu_reload_destroy(d.reload);
     vgpu_legacy_destroy(d.legacy);

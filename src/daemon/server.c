@@ -186,9 +186,9 @@ server_probe(const char *path)
     return rc;
 }
 
-static int
-server_listener_open(struct vgpu_server *srv, struct server_listener *l,
-                     char *err, size_t err_len)
+int
+vgpu_server_bind_unix(struct vgpu_log *log, const char *path, dev_t *dev,
+                      ino_t *ino, char *err, size_t err_len)
 {
     struct sockaddr_un sa;
     struct stat st;
@@ -196,82 +196,102 @@ server_listener_open(struct vgpu_server *srv, struct server_listener *l,
     int fd;
     int rc;
 
-    rc = server_mkdirs(l->path, err, err_len);
+    rc = server_mkdirs(path, err, err_len);
     if (rc < 0) {
         return rc;
     }
-    if (lstat(l->path, &st) == 0) {
+    if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            snprintf(err, err_len, "%s exists and is not a socket", l->path);
+            snprintf(err, err_len, "%s exists and is not a socket", path);
             return -EEXIST;
         }
-        rc = server_probe(l->path);
+        rc = server_probe(path);
         if (rc > 0) {
             snprintf(err, err_len,
-                     "%s: another mediator is answering on this socket",
-                     l->path);
+                     "%s: another mediator is answering on this socket", path);
             return -EADDRINUSE;
         }
         if (rc < 0) {
-            snprintf(err, err_len, "%s: cannot check the socket: %s", l->path,
+            snprintf(err, err_len, "%s: cannot check the socket: %s", path,
                      strerror(-rc));
             return rc;
         }
-        if (unlink(l->path) < 0 && errno != ENOENT) {
+        if (unlink(path) < 0 && errno != ENOENT) {
             rc = -errno;
             snprintf(err, err_len, "%s: cannot remove the stale socket: %s",
-                     l->path, strerror(errno));
+                     path, strerror(errno));
             return rc;
         }
-        vgpu_log_printf(srv->log, VGPU_LOG_INFO, "%s: replaced a stale socket",
-                        l->path);
+        vgpu_log_printf(log, VGPU_LOG_INFO, "%s: replaced a stale socket",
+                        path);
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         rc = -errno;
         snprintf(err, err_len, "socket: %s", strerror(errno));
-        goto err;
+        return rc;
     }
-    server_sockaddr(&sa, l->path);
+    server_sockaddr(&sa, path);
     /* No moment where the socket is more open than its final mode. */
     old_mask = umask(0777 & ~VGPU_SERVER_SOCKET_MODE);
     rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old_mask);
     if (rc < 0) {
         rc = -errno;
-        snprintf(err, err_len, "%s: bind: %s", l->path, strerror(errno));
-        goto err_close;
+        snprintf(err, err_len, "%s: bind: %s", path, strerror(errno));
+        close(fd);
+        return rc;
     }
-    if (chmod(l->path, VGPU_SERVER_SOCKET_MODE) < 0 ||
-        lstat(l->path, &st) < 0 || listen(fd, SOMAXCONN) < 0) {
+    if (chmod(path, VGPU_SERVER_SOCKET_MODE) < 0 || lstat(path, &st) < 0 ||
+        listen(fd, SOMAXCONN) < 0) {
         rc = -errno;
-        snprintf(err, err_len, "%s: %s", l->path, strerror(errno));
-        goto err_unlink;
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        unlink(path);
+        close(fd);
+        return rc;
     }
-    l->dev = st.st_dev;
-    l->ino = st.st_ino;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return fd;
+}
+
+void
+vgpu_server_unlink_own(const char *path, dev_t dev, ino_t ino)
+{
+    struct stat st;
+
+    if (lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
+        unlink(path);
+    }
+}
+
+static int
+server_listener_open(struct vgpu_server *srv, struct server_listener *l,
+                     char *err, size_t err_len)
+{
+    int fd;
+    int rc;
+
+    fd = vgpu_server_bind_unix(srv->log, l->path, &l->dev, &l->ino, err,
+                               err_len);
+    if (fd < 0) {
+        return fd;
+    }
     rc = vgpu_event_add(srv->loop, fd, VGPU_EVENT_READ, server_listener_event,
                         l);
     if (rc < 0) {
         snprintf(err, err_len, "%s: %s", l->path, vgpu_strerror(rc));
-        goto err_unlink;
+        vgpu_server_unlink_own(l->path, l->dev, l->ino);
+        close(fd);
+        return rc;
     }
     l->fd = fd;
     return 0;
-
-err_unlink:
-    unlink(l->path);
-err_close:
-    close(fd);
-err:
-    return rc;
 }
 
 static void
 server_listener_close(struct vgpu_server *srv, struct server_listener *l)
 {
-    struct stat st;
-
     if (l->pause_timer > 0) {
         vgpu_event_timer_del(srv->loop, l->pause_timer);
         l->pause_timer = 0;
@@ -283,10 +303,7 @@ server_listener_close(struct vgpu_server *srv, struct server_listener *l)
     close(l->fd);
     l->fd = -1;
     /* Only the file we bound: another daemon may have replaced it. */
-    if (lstat(l->path, &st) == 0 && st.st_dev == l->dev &&
-        st.st_ino == l->ino) {
-        unlink(l->path);
-    }
+    vgpu_server_unlink_own(l->path, l->dev, l->ino);
 }
 
 int

@@ -24,6 +24,7 @@
 #define VGPU_MEDIATOR_SERVER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "event.h"
 #include "log.h"
@@ -157,5 +158,26 @@ void vgpu_server_destroy(struct vgpu_server *srv);
  * out of memory.
  */
 char *vgpu_server_format_stats(const struct vgpu_mediator *m);
+
+/**
+ * vgpu_server_format_live() - the answer to "live" (vgpu/ctl.h): as
+ * "stats", with " queued=N running=N" at the end of each VM line.
+ * Return: as vgpu_server_format_stats().
+ */
+char *vgpu_server_format_live(const struct vgpu_mediator *m);
+
+/**
+ * vgpu_server_bind_unix() - a listening, non-blocking Unix socket at @path
+ * (mode VGPU_SERVER_SOCKET_MODE, its directories created), replacing a
+ * socket file that nothing answers on, as the device and control sockets
+ * are (vgpu_server_listen()); the metrics endpoint binds its socket so too.
+ * @dev, @ino: receive the file's identity, for vgpu_server_unlink_own().
+ * Return: the fd, or a negative errno with @err naming the path.
+ */
+int vgpu_server_bind_unix(struct vgpu_log *log, const char *path, dev_t *dev,
+                          ino_t *ino, char *err, size_t err_len);
+
+/** vgpu_server_unlink_own() - remove @path if it is still the file bound. */
+void vgpu_server_unlink_own(const char *path, dev_t dev, ino_t ino);
 
 #endif /* VGPU_MEDIATOR_SERVER_H */

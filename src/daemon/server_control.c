@@ -1,6 +1,6 @@
 /*
  * The server's control socket (server.h): one command line per connection
- * ("stats"), answered at once with the per-VM counters, then closed.
+ * ("stats", "help"), answered at once, then closed.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,6 +14,17 @@
 #include "vgpu/ctl.h"
 
 /* ---- Control connections ------------------------------------------------ */
+
+/* The answer to "help": every command the control socket takes. */
+static const char server_control_help[] =
+    "commands (one line each; the answer follows, then the connection "
+    "closes):\n"
+    "  " SERVER_CMD_HELP "   this list\n"
+    "  " SERVER_CMD_STATS
+    "  the per-VM counters, as vgpu-mediator --stats prints them\n"
+    "  " SERVER_CMD_LIVE
+    "   the same with each VM's queued and running requests (vgpu-admin "
+    "top)\n";
 
 struct server_buf {
     char *p;
@@ -112,8 +123,18 @@ server_control_command(struct server_conn *c, char *line)
     char *text;
 
     line[strcspn(line, "\r")] = '\0';
+    if (strcmp(line, SERVER_CMD_HELP) == 0) {
+        server_control_answer(c, server_control_help);
+        return;
+    }
     if (strcmp(line, SERVER_CMD_STATS) == 0 && c->srv->m != NULL) {
         text = vgpu_server_format_stats(c->srv->m);
+        server_control_answer(c, text ? text : "error: out of memory\n");
+        free(text);
+        return;
+    }
+    if (strcmp(line, SERVER_CMD_LIVE) == 0 && c->srv->m != NULL) {
+        text = vgpu_server_format_live(c->srv->m);
         server_control_answer(c, text ? text : "error: out of memory\n");
         free(text);
         return;
@@ -123,7 +144,8 @@ server_control_command(struct server_conn *c, char *line)
             *p = '?';
         }
     }
-    snprintf(msg, sizeof(msg), "error: unknown command '%s'\n", line);
+    snprintf(msg, sizeof(msg),
+             "error: unknown command '%s' (try '" SERVER_CMD_HELP "')\n", line);
     server_control_answer(c, msg);
 }
 

@@ -45,6 +45,8 @@
 #define SERVER_KIND_CONTROL 1
 
 #define SERVER_CMD_STATS "stats"
+#define SERVER_CMD_HELP  "help"
+#define SERVER_CMD_LIVE  "live"
 
 struct vgpu_server;
 

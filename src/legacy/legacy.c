@@ -484,11 +484,11 @@ legacy_submit(struct legacy_vm *vm, const struct vgpu_legacy_req *req)
     if (vm->mc != NULL && !vm->mc_closed &&
         (vm->pool != req->pool || vm->priority != req->priority)) {
         vgpu_log_printf(lg->log, VGPU_LOG_INFO,
-                        "legacy vm=%u: pool %c priority %u -> pool %c "
-                        "priority %u: connecting again",
+                        "legacy vm=%u: pool %c priority %s -> pool %c "
+                        "priority %s: connecting again",
                         (unsigned)vm->vm_id, (char)vm->pool,
-                        (unsigned)vm->priority, (char)req->pool,
-                        (unsigned)req->priority);
+                        vgpu_prio_name(vm->priority), (char)req->pool,
+                        vgpu_prio_name(req->priority));
         legacy_disconnect(vm);
     } else if (vm->mc != NULL && vm->mc_closed) {
         legacy_disconnect(vm);

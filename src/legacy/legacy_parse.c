@@ -35,9 +35,6 @@ enum legacy_field {
  * too few to carry a file's content back (docs/mediator.md). */
 #define LEGACY_QUOTE_MAX 16
 
-/* Decimal digits of the largest vm_id (4294967295). */
-#define LEGACY_VM_ID_DIGITS 10u
-
 static const char *const legacy_field_names[FIELD_COUNT] = {
     [FIELD_POOL] = "pool",   [FIELD_PRIORITY] = "priority",
     [FIELD_VM_ID] = "vm_id", [FIELD_NUM1] = "num1",
@@ -128,21 +125,17 @@ legacy_parse_field(enum legacy_field field, const char *p, size_t len,
                           name, q, p, cut, VGPU_POOL_FIRST, VGPU_POOL_LAST);
     case FIELD_PRIORITY:
         /* The names of SPEC.md section 6, or the digits. */
-        if (vgpu_prio_parse(p, len, VGPU_PARSE_DIGITS, &out->priority) == 0) {
+        if (vgpu_prio_parse(p, len, VGPU_PARSE_PRIORITY, &out->priority) == 0) {
             return 0;
         }
-        return legacy_why(
-            why, why_len,
-            "%s '%.*s%s' is not one of low, medium, high, 0, 1, 2", name, q, p,
-            cut);
+        return legacy_why(why, why_len, "%s '%.*s%s' is not one of %s", name, q,
+                          p, cut, VGPU_PRIO_SPELLINGS);
     case FIELD_VM_ID:
-        if (legacy_parse_u32(p, len, UINT32_MAX, &out->vm_id) == 0 &&
-            out->vm_id >= VGPU_VM_ID_MIN) {
+        if (vgpu_vm_id_parse(p, len, &out->vm_id) == 0) {
             return 0;
         }
-        return legacy_why(why, why_len,
-                          "%s '%.*s%s' is not an integer in %u..%u", name, q, p,
-                          cut, VGPU_VM_ID_MIN, (unsigned)UINT32_MAX);
+        return legacy_why(why, why_len, "%s '%.*s%s' is not a vm_id (%s)", name,
+                          q, p, cut, VGPU_VM_ID_SPELLING);
     case FIELD_NUM1:
     case FIELD_NUM2:
         if (legacy_parse_i32(p, len, &num) == 0) {
@@ -261,10 +254,7 @@ vgpu_legacy_dir_vm_id(const char *name, uint32_t *vm_id)
     }
     digits = base + plen;
     ndigits = (size_t)(name + len - digits);
-    if (ndigits > LEGACY_VM_ID_DIGITS || digits[0] == '0') {
-        return -EINVAL;
-    }
-    return legacy_parse_u32(digits, ndigits, UINT32_MAX, vm_id);
+    return vgpu_vm_id_parse(digits, ndigits, vm_id);
 }
 
 /* snprintf's result as this file's return: the length, or -ENOBUFS. */

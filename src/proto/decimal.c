@@ -34,3 +34,17 @@ vgpu_parse_decimal(const char *s, size_t len, uint32_t max, uint32_t *out)
     *out = v;
     return 0;
 }
+
+int
+vgpu_vm_id_parse(const char *s, size_t len, uint32_t *out)
+{
+    uint32_t v;
+
+    /* A leading zero would give one VM two spellings. */
+    if (s == NULL || len == 0 || s[0] == '0' ||
+        vgpu_parse_decimal(s, len, UINT32_MAX, &v) < 0) {
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}

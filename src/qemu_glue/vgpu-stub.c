@@ -136,7 +136,8 @@ typedef struct VgpuStubState {
     char *pool_prop;
     char *priority_prop;
     char *socket_prop;
-    uint32_t vm_id;
+    char *vm_id_prop; /* required: VGPU_VM_ID_SPELLING */
+    uint32_t vm_id;   /* vm_id_prop, parsed */
     uint32_t timeout_ms;
     char *trace_prop;        /* trace=PATH: record (docs/trace-format.md) */
     uint32_t trace_max_mb;   /* rotate to PATH.1 past this; 0: never */
@@ -911,18 +912,22 @@ vgpu_stub_check_props(VgpuStubState *s, struct vgpu_dev_config *cfg,
         return false;
     }
     cfg->priority = VGPU_DEFAULT_PRIORITY;
-    if (prio != NULL && vgpu_prio_parse(prio, strlen(prio),
-                                        VGPU_PARSE_DIGITS | VGPU_PARSE_ANYCASE,
+    if (prio != NULL && vgpu_prio_parse(prio, strlen(prio), VGPU_PARSE_PRIORITY,
                                         &cfg->priority) < 0) {
-        error_setg(errp,
-                   "vgpu-stub: priority '%s' is not one of low, medium, high "
-                   "(or 0, 1, 2)",
-                   prio);
+        error_setg(errp, "vgpu-stub: priority '%s' is not one of %s", prio,
+                   VGPU_PRIO_SPELLINGS);
         return false;
     }
-    if (s->vm_id < VGPU_VM_ID_MIN) {
-        error_setg(errp, "vgpu-stub: vm_id is required (%u..%u)",
-                   VGPU_VM_ID_MIN, UINT32_MAX);
+    if (s->vm_id_prop == NULL) {
+        error_setg(errp, "vgpu-stub: vm_id is required (%s)",
+                   VGPU_VM_ID_SPELLING);
+        return false;
+    }
+    /* The one parser of a vm_id (SPEC.md section 6); QEMU's own integer
+     * property would read "012" as octal 10. */
+    if (vgpu_vm_id_parse(s->vm_id_prop, strlen(s->vm_id_prop), &s->vm_id) < 0) {
+        error_setg(errp, "vgpu-stub: vm_id '%s' is not %s", s->vm_id_prop,
+                   VGPU_VM_ID_SPELLING);
         return false;
     }
     cfg->vm_id = s->vm_id;
@@ -947,7 +952,7 @@ vgpu_stub_check_props(VgpuStubState *s, struct vgpu_dev_config *cfg,
 static VGPU_PROPS_CONST Property vgpu_stub_properties[] = {
     DEFINE_PROP_STRING("pool_id", VgpuStubState, pool_prop),
     DEFINE_PROP_STRING("priority", VgpuStubState, priority_prop),
-    DEFINE_PROP_UINT32("vm_id", VgpuStubState, vm_id, 0),
+    DEFINE_PROP_STRING("vm_id", VgpuStubState, vm_id_prop),
     DEFINE_PROP_STRING("socket", VgpuStubState, socket_prop),
     DEFINE_PROP_UINT32("timeout_ms", VgpuStubState, timeout_ms,
                        VGPU_DEFAULT_TIMEOUT_MS),
@@ -1220,6 +1225,16 @@ vgpu_stub_class_init(ObjectClass *klass, VGPU_CLASS_DATA *data)
     device_class_set_props(dc, vgpu_stub_properties);
 #else
     dc->props = vgpu_stub_properties;
+#endif
+#if VGPU_QEMU_AT_LEAST(5, 1)
+    /* What "-device vgpu-stub,help" prints beside each name (SPEC.md
+     * section 6); vm_id has no default: it is required. */
+    object_class_property_set_description(
+        klass, "vm_id", "required: the VM's id, " VGPU_VM_ID_SPELLING);
+    object_class_property_set_description(
+        klass, "priority", VGPU_PRIO_SPELLINGS " (default medium)");
+    object_class_property_set_description(klass, "pool_id",
+                                          "one letter A-Z (default A)");
 #endif
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }

@@ -10,6 +10,7 @@
  * backends, so it answers them with BACKEND_ERROR and a message.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,11 @@ loopback_now(void *opaque)
 static void
 loopback_guest_error(void *opaque, const char *what)
 {
-    printf("  guest error: %s\n", what);
+    const struct loopback *lb = opaque;
+
+    if (lb->verbose) {
+        printf("  guest error: %s\n", what);
+    }
 }
 
 static const struct vgpu_dev_ops loopback_ops = {
@@ -165,6 +170,9 @@ dump(struct loopback *lb)
     struct vgpu_dev *dev = &lb->dev;
     uint32_t len;
 
+    if (!lb->verbose) {
+        return;
+    }
     for (uint64_t off = 0; off < VGPU_REG_SPACE_END; off += VGPU_REG_SIZE) {
         uint32_t v = (uint32_t)vgpu_dev_mmio_read(dev, off, VGPU_REG_SIZE);
 
@@ -198,15 +206,44 @@ make_request(uint8_t *buf, uint32_t op, uint32_t n, const void *operands,
     return VGPU_OP_HDR_SIZE + len;
 }
 
+/* A line of the walk-through, unless --quiet. */
+static void note(const struct loopback *lb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+note(const struct loopback *lb, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!lb->verbose) {
+        return;
+    }
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+
 static void
 usage(FILE *out, const char *argv0)
 {
     fprintf(out,
-            "usage: %s [--vm-id N] [--pool L] [--quiet] [--help] [--version]\n"
+            "usage: %s [--vm-id N] [--pool L] [--quiet]\n"
             "Rings the doorbell of one vgpu-stub device model three times\n"
             "(ECHO, a zero REQUEST_LEN, ADD_I32) through a loopback\n"
             "transport that encodes and decodes real frames, and prints the\n"
-            "registers after each.\n",
+            "registers after each.\n"
+            "\n"
+            "Options:\n"
+            "  --vm-id N    the device's vm_id, " VGPU_VM_ID_SPELLING
+            " (default 1)\n"
+            "  --pool L     its pool, one letter A-Z (default A)\n"
+            "  --quiet      print nothing unless a step fails\n"
+            "  --help       print this text and exit\n"
+            "  --version    print the version and exit\n"
+            "\n"
+            "Exit status: 0 every step did what it should, 1 a step did "
+            "not,\n"
+            "2 bad usage.\n",
             argv0);
 }
 
@@ -233,18 +270,13 @@ main(int argc, char **argv)
     lb.verbose = 1;
     while ((c = getopt_long(argc, argv, "v:p:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'v': {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 0);
-
-            if (*end || v < VGPU_VM_ID_MIN || v > UINT32_MAX) {
-                fprintf(stderr, "--vm-id: expected 1..4294967295, got '%s'\n",
-                        optarg);
+        case 'v':
+            if (vgpu_vm_id_parse(optarg, strlen(optarg), &cfg.vm_id) < 0) {
+                fprintf(stderr, "--vm-id: '%s' is not %s\n", optarg,
+                        VGPU_VM_ID_SPELLING);
                 return 2;
             }
-            cfg.vm_id = (uint32_t)v;
             break;
-        }
         case 'p':
             if (vgpu_pool_parse(optarg, strlen(optarg), 0, &cfg.pool_id) < 0) {
                 fprintf(stderr, "--pool: expected one letter A-Z, got '%s'\n",
@@ -277,7 +309,7 @@ main(int argc, char **argv)
     vgpu_dev_mmio_write(&lb.dev, VGPU_REG_IRQ_CTRL, VGPU_IRQ_CTRL_ENABLE,
                         VGPU_REG_SIZE);
 
-    printf("1. ECHO \"%s\", request id 1\n", hello);
+    note(&lb, "1. ECHO \"%s\", request id 1\n", hello);
     write_request(&lb.dev, req,
                   make_request(req, VGPU_OP_ECHO, sizeof(hello) - 1, hello,
                                sizeof(hello) - 1),
@@ -287,7 +319,7 @@ main(int argc, char **argv)
     vgpu_dev_mmio_write(&lb.dev, VGPU_REG_IRQ_STATUS, VGPU_IRQ_STATUS_DONE,
                         VGPU_REG_SIZE);
 
-    printf("2. REQUEST_LEN 0, request id 2: refused by the device itself\n");
+    note(&lb, "2. REQUEST_LEN 0, request id 2: refused by the device itself\n");
     vgpu_dev_mmio_write(&lb.dev, VGPU_REG_REQUEST_LEN, 0, VGPU_REG_SIZE);
     vgpu_dev_mmio_write(&lb.dev, VGPU_REG_REQUEST_ID, 2, VGPU_REG_SIZE);
     vgpu_dev_mmio_write(&lb.dev, VGPU_REG_DOORBELL, VGPU_DOORBELL_RING,
@@ -297,7 +329,7 @@ main(int argc, char **argv)
     vgpu_dev_mmio_write(&lb.dev, VGPU_REG_IRQ_STATUS, VGPU_IRQ_STATUS_DONE,
                         VGPU_REG_SIZE);
 
-    printf("3. ADD_I32 100 + 200 with one byte missing, request id 3\n");
+    note(&lb, "3. ADD_I32 100 + 200 with one byte missing, request id 3\n");
     vgpu_put_le32(ab_le, (uint32_t)ab[0]);
     vgpu_put_le32(ab_le + 4, (uint32_t)ab[1]);
     write_request(&lb.dev, req, make_request(req, VGPU_OP_ADD_I32, 1, ab_le, 7),
@@ -306,6 +338,10 @@ main(int argc, char **argv)
     failures += lb.dev.error_code != VGPU_ERR_INVALID_REQUEST;
 
     vgpu_dev_fini(&lb.dev);
-    printf("%d passed, %d failed\n", 3 - failures, failures);
+    /* --quiet: silent when every step passed. */
+    if (lb.verbose || failures > 0) {
+        fprintf(lb.verbose ? stdout : stderr, "%d passed, %d failed\n",
+                3 - failures, failures);
+    }
     return failures ? 1 : 0;
 }

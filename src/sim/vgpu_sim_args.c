@@ -62,6 +62,8 @@ usage(FILE *f)
         "  --json             print the summary as one JSON object\n"
         "  --allow-errors     exit 0 despite errors (never despite "
         "mismatches)\n"
+        "  --quiet            no progress meter (one is drawn on stderr when\n"
+        "                     it is a terminal and the run takes over 1 s)\n"
         "  --replay PATH      replay a trace recorded by QEMU's vgpu-stub\n"
         "                     (trace=PATH) on a fresh device model, checking\n"
         "                     every register read and frame; no daemon.\n"
@@ -76,8 +78,8 @@ usage(FILE *f)
         "Environment: VGPU_SIM_LOG=FILE and VGPU_SIM_LOG_LEVEL=error|warn|"
         "info|debug\n"
         "set the simulator's log (default: warnings to stderr).\n"
-        "Exit: 0 all requests verified, 1 errors or mismatches, 2 bad "
-        "arguments.\n",
+        "Exit status: 0 all requests verified, 1 errors or mismatches (a\n"
+        "runtime failure), 2 bad usage; --replay as above.\n",
         DEF_VMS, VGPU_SIM_MAX_VMS, DEF_POOLS, DEF_PRIORITIES, DEF_REQUESTS,
         vgpu_wl_max_n(VGPU_OP_MATMUL_F32), DEF_SEED, VGPU_DEFAULT_TIMEOUT_MS,
         SIM_DEF_RECONNECT_MS, VGPU_Q_ENTRIES_MAX, DEF_VM_ID_BASE);
@@ -92,8 +94,8 @@ sim_cli_bad_arg(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
-    usage(stderr);
+    /* One line naming the mistake; the whole usage would bury it. */
+    fprintf(stderr, "\n" PROG ": see --help\n");
     exit(2);
 }
 
@@ -131,12 +133,11 @@ parse_priorities(struct opts *o, const char *s)
             sim_cli_bad_arg("--priorities: more than %u entries",
                             MAX_PRIORITIES);
         }
-        if (vgpu_prio_parse(tok, strlen(tok), VGPU_PARSE_INITIALS,
+        if (vgpu_prio_parse(tok, strlen(tok),
+                            VGPU_PARSE_PRIORITY | VGPU_PARSE_INITIALS,
                             &o->prios[o->n_prios]) < 0) {
-            sim_cli_bad_arg(
-                "--priorities: '%s' is not one of high, medium, low "
-                "(or h, m, l)",
-                tok);
+            sim_cli_bad_arg("--priorities: '%s' is not one of %s, or h, m, l",
+                            tok, VGPU_PRIO_SPELLINGS);
         }
         o->n_prios++;
     }
@@ -171,6 +172,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         OPT_REPLAY,
         OPT_AGAINST,
         OPT_MAILBOX_ONLY,
+        OPT_QUIET,
         OPT_HELP,
         OPT_VERSION,
     };
@@ -196,6 +198,7 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"against-mediator", no_argument, NULL, OPT_AGAINST},
         {"mailbox-only", no_argument, NULL, OPT_MAILBOX_ONLY},
+        {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -264,10 +267,14 @@ sim_cli_parse_args(int argc, char **argv, struct opts *o)
         case OPT_JSON:
             o->json = 1;
             break;
+        case OPT_QUIET:
+            o->quiet = 1;
+            break;
         case OPT_VM_ID_BASE:
-            o->vm_id_base =
-                (uint32_t)vgpu_wl_arg_num(sim_cli_bad_arg, "--vm-id-base",
-                                          optarg, VGPU_VM_ID_MIN, UINT32_MAX);
+            if (vgpu_vm_id_parse(optarg, strlen(optarg), &o->vm_id_base) < 0) {
+                sim_cli_bad_arg("--vm-id-base: '%s' is not %s", optarg,
+                                VGPU_VM_ID_SPELLING);
+            }
             break;
         case OPT_POLICY:
             if (vgpu_mediator_policy_lookup(optarg, &o->policy) < 0) {

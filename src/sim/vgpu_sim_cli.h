@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
 #include "vgpu/guest.h"
 #include "vgpu/proto.h"
 #include "vgpu/sim.h"
@@ -63,6 +64,7 @@ struct opts {
     int mailbox_only;      /* devices without the queue (cfg.no_queue) */
     uint32_t reconnect_ms; /* socket mode: give up after this long without
                               the mediator */
+    int quiet;             /* --quiet: no progress meter */
 };
 
 /* The request every VM sends: op and counts. */
@@ -122,6 +124,7 @@ struct run {
      * thread that sets it first. */
     volatile int gave_up;
     char gave_up_why[VGPU_BUF_SIZE + 1];
+    struct vgpu_progress progress; /* requests done, on a terminal */
 };
 
 /**
@@ -132,8 +135,8 @@ struct run {
 int sim_cli_gave_up(const struct run *r);
 
 /**
- * sim_cli_bad_arg() - print "vgpu-sim: " and the message, then the usage,
- * to stderr, and exit 2.
+ * sim_cli_bad_arg() - print "vgpu-sim: " and the message, then "vgpu-sim:
+ * see --help", to stderr, and exit 2.
  */
 void sim_cli_bad_arg(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));

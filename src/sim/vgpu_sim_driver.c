@@ -75,6 +75,7 @@ static void
 finish_request(struct run *r, struct vm_run *v, int rc, size_t len, uint64_t t1)
 {
     v->done++;
+    vgpu_progress_add(&r->progress, 1);
     v->lat_ns[v->n_lat++] = t1 - v->t0;
     watch_mediator(r, v,
                    rc == 0               ? 0
@@ -210,6 +211,7 @@ queue_reap(struct run *r, struct vm_run *v)
         v->q_free[v->q_nfree++] = slot;
         v->q_inflight--;
         v->done++;
+        vgpu_progress_add(&r->progress, 1);
         v->lat_ns[v->n_lat++] = t1 - v->slot_t0[slot];
         watch_mediator(r, v, comps[i].status, t1);
         if (comps[i].status != 0) {

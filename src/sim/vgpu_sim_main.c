@@ -121,6 +121,8 @@ main(int argc, char **argv)
         goto out;
     }
     t0 = vgpu_wl_now_ns();
+    vgpu_progress_start(&r.progress, stderr, o.quiet, PROG,
+                        (uint64_t)o.vms * o.requests, "requests");
     if (o.threads) {
         if (sim_cli_drive_threads(&r) < 0) {
             goto out;
@@ -129,6 +131,7 @@ main(int argc, char **argv)
         sim_cli_drive_all(&r);
     }
     wall = vgpu_wl_now_ns() - t0;
+    vgpu_progress_end(&r.progress);
     status = r.gave_up ? sim_cli_gave_up(&r) : sim_cli_report(&r, wall);
 out:
     for (unsigned i = 0; r.vms != NULL && r.sim != NULL && i < o.vms; i++) {

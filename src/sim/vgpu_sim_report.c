@@ -260,13 +260,15 @@ sim_cli_report(struct run *r, uint64_t wall_ns)
         printf("  %-22s %.1f\n", "latency p99 (us)",
                vgpu_wl_pct_us(all, n_all, PCT_99));
         if (sh.known) {
+            /* The share of the backends' busy time each priority got
+             * (the daemon's service_total_us, or the core's). */
             printf("  %-22s high %.1f%%  medium %.1f%%  low %.1f%%\n",
-                   "executor share",
+                   "backend time share",
                    100.0 * sh.ns[VGPU_PRIO_HIGH] / share_total,
                    100.0 * sh.ns[VGPU_PRIO_MEDIUM] / share_total,
                    100.0 * sh.ns[VGPU_PRIO_LOW] / share_total);
         } else {
-            printf("  %-22s n/a%s\n", "executor share",
+            printf("  %-22s n/a%s\n", "backend time share",
                    o->socket != NULL ? " (the daemon's stats have no "
                                        "service_total_us)"
                                      : "");

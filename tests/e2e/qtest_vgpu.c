@@ -803,7 +803,10 @@ test_bad_properties(void)
     bad_property("/qemu/props/pool_id-AB", "vgpu-stub,pool_id=AB,vm_id=1",
                  "pool_id 'AB' must be one letter A-Z");
     bad_property("/qemu/props/vm_id-missing", "vgpu-stub",
-                 "vm_id is required (1..4294967295)");
+                 "vm_id is required (1..4294967295, in decimal without a "
+                 "leading zero)");
+    bad_property("/qemu/props/vm_id-leading-zero", "vgpu-stub,vm_id=012",
+                 "vm_id '012' is not 1..4294967295");
     bad_property("/qemu/props/vm_id-too-big", "vgpu-stub,vm_id=4294967296",
                  "vm_id");
     bad_property("/qemu/props/timeout_ms-too-big",

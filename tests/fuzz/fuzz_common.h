@@ -9,6 +9,7 @@
 #ifndef VGPU_FUZZ_COMMON_H
 #define VGPU_FUZZ_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +122,35 @@ fuzz_check_ini_ascii(const uint8_t *text, size_t len)
                     text[i] <= FUZZ_INI_ASCII_LAST) ||
                    text[i] == '\t' || text[i] == '\r' || text[i] == '\n');
     }
+}
+
+/*
+ * fuzz_ref_prio() - the fuzzers' own model of the one priority vocabulary
+ * (vgpu/proto.h, VGPU_PARSE_PRIORITY): the @len bytes at @p are "low",
+ * "medium" or "high" in any case, or "0", "1", "2". Written apart from
+ * vgpu_prio_parse() so that the two can disagree.
+ */
+static inline bool
+fuzz_ref_prio(const char *p, size_t len, uint8_t *out)
+{
+    static const char *const names[] = {"low", "medium", "high"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n = strlen(names[i]);
+        bool same = n == len;
+
+        for (size_t k = 0; same && k < n; k++) {
+            char c =
+                p[k] >= 'A' && p[k] <= 'Z' ? (char)(p[k] - 'A' + 'a') : p[k];
+
+            same = c == names[i][k];
+        }
+        if (same || (len == 1 && p[0] == (char)('0' + i))) {
+            *out = (uint8_t)i;
+            return true;
+        }
+    }
+    return false;
 }
 
 #endif /* VGPU_FUZZ_COMMON_H */

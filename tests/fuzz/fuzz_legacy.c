@@ -93,22 +93,14 @@ fz_ref_i32(const char *p, size_t len, int32_t *out)
 }
 
 static bool
-fz_field_is(const char *p, size_t len, const char *word)
-{
-    return strlen(word) == len && memcmp(p, word, len) == 0;
-}
-
-static bool
 fz_ref_parse(const char *line, size_t len, struct vgpu_legacy_req *out)
 {
-    static const char *const prios[] = {"low", "medium", "high", "0", "1", "2"};
     const char *field[FZ_FIELDS];
     size_t flen[FZ_FIELDS];
     size_t start = 0;
     size_t end = len;
     size_t nf = 0;
     uint64_t v;
-    bool found = false;
 
     if (len > VGPU_LEGACY_LINE_MAX) {
         return false;
@@ -146,14 +138,10 @@ fz_ref_parse(const char *line, size_t len, struct vgpu_legacy_req *out)
         return false;
     }
     out->pool = (uint8_t)field[0][0];
-    for (size_t i = 0; i < sizeof(prios) / sizeof(prios[0]); i++) {
-        if (fz_field_is(field[1], flen[1], prios[i])) {
-            out->priority = (uint8_t)(i % VGPU_PRIO_COUNT);
-            found = true;
-        }
-    }
-    if (!found || !fz_ref_u(field[2], flen[2], UINT32_MAX, &v) ||
-        v < VGPU_VM_ID_MIN) {
+    /* A vm_id has no leading zero (vgpu_vm_id_parse()). */
+    if (!fuzz_ref_prio(field[1], flen[1], &out->priority) ||
+        (flen[2] > 0 && field[2][0] == '0') ||
+        !fz_ref_u(field[2], flen[2], UINT32_MAX, &v) || v < VGPU_VM_ID_MIN) {
         return false;
     }
     out->vm_id = (uint32_t)v;

@@ -134,7 +134,7 @@ fz_ref_vm_id(const char *s, uint32_t *out)
 {
     uint64_t v = 0;
 
-    if (*s == '\0') {
+    if (*s == '\0' || *s == '0') { /* no leading zero */
         return false;
     }
     for (; *s != '\0'; s++) {
@@ -314,6 +314,7 @@ fz_values(const uint8_t *bytes, size_t len)
     uint32_t id = 0;
     uint32_t ref_id = 0;
     uint8_t u8 = 0;
+    uint8_t ref_u8 = 0;
     int rc;
 
     FUZZ_CHECK(s != NULL);
@@ -327,10 +328,8 @@ fz_values(const uint8_t *bytes, size_t len)
     FUZZ_CHECK((rc == 0) == (strlen(s) == 1 && s[0] >= VGPU_POOL_FIRST &&
                              s[0] <= VGPU_POOL_LAST));
     rc = vgpu_registry_parse_priority(s, &u8, why, sizeof(why));
-    FUZZ_CHECK((rc == 0) ==
-               (strcmp(s, "low") == 0 || strcmp(s, "medium") == 0 ||
-                strcmp(s, "high") == 0));
-    FUZZ_CHECK(rc != 0 || strcmp(vgpu_registry_priority_name(u8), s) == 0);
+    FUZZ_CHECK((rc == 0) == fuzz_ref_prio(s, strlen(s), &ref_u8));
+    FUZZ_CHECK(rc != 0 || u8 == ref_u8);
     FUZZ_CHECK((vgpu_registry_check_name(s, why, sizeof(why)) == 0) ==
                fz_ref_name(s));
     FUZZ_CHECK((vgpu_registry_check_uuid(s, why, sizeof(why)) == 0) ==

@@ -99,11 +99,13 @@ refuse "^vgpu-admin: --pool: 'AB' is not one letter A-Z$" \
     --vm-name Other --vm-id 5 --pool AB --priority high
 refuse "^vgpu-admin: --pool: 'a' is not one letter A-Z$" \
     --vm-name Other --vm-id 5 --pool a --priority high
-refuse "^vgpu-admin: --priority: '2' is not one of low, medium, high$" \
-    --vm-name Other --vm-id 5 --pool A --priority 2
-refuse "^vgpu-admin: --vm-id: '0' is not an integer in 1..4294967295$" \
+refuse "^vgpu-admin: --priority: '3' is not one of low, medium, high \(or 0, 1, 2\)$" \
+    --vm-name Other --vm-id 5 --pool A --priority 3
+refuse "^vgpu-admin: --vm-id: '007' is not a vm_id \(1..4294967295, in decimal without a leading zero\)$" \
+    --vm-name Other --vm-id 007 --pool A --priority high
+refuse "^vgpu-admin: --vm-id: '0' is not a vm_id" \
     --vm-name Other --vm-id 0 --pool A --priority high
-refuse "^vgpu-admin: --vm-id: '4294967296' is not an integer" \
+refuse "^vgpu-admin: --vm-id: '4294967296' is not a vm_id" \
     --vm-name Other --vm-id 4294967296 --pool A --priority high
 refuse "^vgpu-admin: --vm-name: 'a b' is not a name" \
     --vm-name "a b" --vm-id 5 --pool A --priority high
@@ -129,6 +131,12 @@ cap = -
 device = -device vgpu-stub,pool_id=B,priority=high,vm_id=4"
 expect_rc 1 "$ADMIN" --registry "$R" show Nobody
 expect_out "vgpu-admin: no VM named 'Nobody' in $R"
+
+# ---- one vocabulary: a priority's number is its name (SPEC.md section 6)
+expect_rc 0 "$ADMIN" register-vm --registry "$T/num.conf" --vm-name Num \
+    --vm-id 9 --pool A --priority 2
+expect_rc 0 "$ADMIN" show Num --registry "$T/num.conf"
+expect_grep "^priority = high$"
 
 # ---- qemu-args: exactly the -device option
 expect_rc 0 "$ADMIN" --registry "$R" qemu-args Test-1
@@ -209,6 +217,21 @@ expect_out "problem: vm_id 4 ('Test-4'): legacy directory $T/legacy/vm4 is missi
 $R: 2 VMs, 1 problem"
 mkdir "$T/legacy/vm4"
 expect_rc 0 "$ADMIN" check --registry "$R" --legacy-dir "$T/legacy"
+# A legacy directory that is not there is a problem, said even when the
+# registry is not there either.
+expect_rc 1 "$ADMIN" check --registry "$R" --legacy-dir "$T/nolegacy"
+expect_out "problem: --legacy-dir: $T/nolegacy: No such file or directory
+$R: 2 VMs, 1 problem"
+expect_rc 1 "$ADMIN" check --registry "$T/none.conf" --legacy-dir "$T/nolegacy"
+expect_grep "^problem: --legacy-dir: $T/nolegacy: No such file or directory$"
+
+# ---- list: a registry that does not exist is said so (exit 1); an empty
+# one that exists is an empty table (exit 0)
+expect_rc 1 "$ADMIN" list --registry "$T/none.conf"
+expect_out "vgpu-admin: list: $T/none.conf does not exist (register-vm creates it)"
+: >"$T/empty.conf"
+expect_rc 0 "$ADMIN" list --registry "$T/empty.conf"
+expect_out "NAME      VM_ID POOL PRIORITY SHARE CAP UUID"
 
 # ---- check: a hand-edited file with a duplicate vm_id is reported, not
 # refused; the commands that need one answer refuse it and say where
@@ -262,7 +285,7 @@ expect_grep "^problem: $T/bad.conf:5: cap: '0' is not an integer in 1..100$"
 # A file that does not load at all is a problem too.
 printf '[vm "x"]\nvm_id = 1\npool = A\npriority = urgent\n' >"$T/bad.conf"
 expect_rc 1 "$ADMIN" check --registry "$T/bad.conf"
-expect_grep "^problem: $T/bad.conf:4: priority: 'urgent' is not one of low, medium, high$"
+expect_grep "^problem: $T/bad.conf:4: priority: 'urgent' is not one of low, medium, high \(or 0, 1, 2\)$"
 expect_rc 2 "$ADMIN" list --registry "$T/bad.conf"
 
 # ---- check against a running mediator: Test-1 connects, Test-4 never

@@ -4,7 +4,8 @@
 # socket replaced, SIGHUP reopening the log, SIGTERM exiting 0 and removing
 # the sockets.
 set -eu
-DAEMON=${1:?usage: $0 VGPU_MEDIATOR}
+DAEMON=${1:?usage: $0 VGPU_MEDIATOR [VGPU_CTLQUERY]}
+CTLQ=${2:-}
 if [ ! -x "$DAEMON" ]; then
     echo "SKIP: $DAEMON is not built"
     exit 77
@@ -146,6 +147,16 @@ expect_rc 0 "$DAEMON" --socket "$SOCK" --stats
 [ "$(cat "$T/out")" = "$STATS0" ] || fail "--stats: $(cat "$T/out")"
 expect_rc 0 "$DAEMON" --control "$SOCK.ctl" --stats
 [ "$(cat "$T/out")" = "$STATS0" ] || fail "--stats --control: $(cat "$T/out")"
+# The control socket lists its commands; an unknown one points at help.
+if [ -n "$CTLQ" ]; then
+    expect_rc 0 "$CTLQ" "$SOCK.ctl" help
+    grep -q "^  help " "$T/out" && grep -q "^  stats " "$T/out" &&
+        grep -q "^  live " "$T/out" ||
+        fail "help: $(cat "$T/out")"
+    expect_rc 0 "$CTLQ" "$SOCK.ctl" frobnicate
+    [ "$(cat "$T/out")" = "error: unknown command 'frobnicate' (try 'help')" ] ||
+        fail "unknown command: $(cat "$T/out")"
+fi
 # Without a daemon: --reconnect-ms bounds the wait (default 5 s), then one
 # line naming the control socket, exit 1.
 t0=$(date +%s)

@@ -174,7 +174,7 @@ client 3 --pool B --priority low 1 1 || fail "pool B: status $crc"
 "$DAEMON" --socket "$SOCK" --stats >"$T/stats.out" || fail "--stats"
 grep -q '^vm=3 pool=B priority=low connected=1 ' "$T/stats.out" ||
     { cat "$T/stats.out"; fail "--stats: vm=3 is not pool B, low"; }
-grep -q 'legacy vm=3: pool A priority 1 -> pool B priority 0' "$LOG" ||
+grep -q 'legacy vm=3: pool A priority medium -> pool B priority low' "$LOG" ||
     fail "the reconnection is not in the log"
 
 # ---- a vm_id connected on the socket is refused in its directory ----------
@@ -279,7 +279,7 @@ done
 echo $! >"$T/l61.pid"
 # The HELLO of vm61 is logged in the callback that queues its request.
 i=0
-until grep -q 'vm=61: connected: pool C priority 0' "$LOG"; do
+until grep -q 'vm=61: connected: pool C priority low' "$LOG"; do
     i=$((i + 1))
     [ "$i" -le 200 ] || fail "vm61: the request was not queued"
     sleep 0.05

@@ -118,7 +118,7 @@ rc=0
 cat "$T/start.out"
 [ "$rc" -eq 2 ] || fail "start with a bad registry: exit $rc, not 2"
 line=$(wc -l <"$R")
-grep -qxF "vgpu-mediator: $R:$line: vm_id: '0' is not an integer in 1..4294967295" \
+grep -qxF "vgpu-mediator: $R:$line: vm_id: '0' is not a vm_id (1..4294967295, in decimal without a leading zero)" \
     "$T/start.out" || fail "the error does not name $R:$line"
 [ ! -S "$T/other.sock" ] || fail "a socket was made"
 rc=0

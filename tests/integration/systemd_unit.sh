@@ -1,4 +1,7 @@
-#!/bin/sh
+# --man=no: the man: pages it names are not installed here (tests/docs
+# checks that an install has every page the unit names).
+systemd-analyze verify --man=no "$T/vgpu-mediator.service" \
+    >"$T/verify.out" 2>&1 || true#!/bin/sh
 # The systemd unit as installed (build/.../packaging/vgpu-mediator.service,
 # what cmake --install puts in lib/systemd/system): `systemd-analyze verify`
 # says nothing about it, and it gives each documented option what it needs:
@@ -57,8 +60,10 @@ fi
 # it (an unknown key, a bad value, a missing binary) is a failure.
 sed "s|^ExecStart=[^ ]*vgpu-mediator |ExecStart=$DAEMON |" "$UNIT" \
     >"$T/vgpu-mediator.service"
-systemd-analyze verify "$T/vgpu-mediator.service" >"$T/verify.out" 2>&1 ||
-    true
+# --man=no: the man pages it names are not installed on this machine
+# (tests/docs/install.sh checks that an install has every page it names).
+systemd-analyze verify --man=no "$T/vgpu-mediator.service" \
+    >"$T/verify.out" 2>&1 || true
 if [ -s "$T/verify.out" ]; then
     cat "$T/verify.out"
     fail "systemd-analyze verify complained about the unit"

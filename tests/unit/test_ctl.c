@@ -381,6 +381,24 @@ test_query_no_daemon(void **state)
                      -ENAMETOOLONG);
 }
 
+/* vgpu_ctl_field(): a word by key, only whole keys at a word's start,
+ * never past the line's end. */
+static void
+test_field(void **state)
+{
+    const char *line = "vm=7 pool=A xqueued=9 queued=3 running=1\nvm=8 z=1";
+    const char *end = strchr(line, '\n');
+
+    (void)state;
+    assert_ptr_equal(vgpu_ctl_field(line, end, "vm"), line + 3);
+    assert_int_equal(*vgpu_ctl_field(line, end, "pool"), 'A');
+    assert_int_equal(*vgpu_ctl_field(line, end, "queued"), '3');
+    assert_int_equal(*vgpu_ctl_field(line, end, "running"), '1');
+    assert_null(vgpu_ctl_field(line, end, "queue"));
+    assert_null(vgpu_ctl_field(line, end, "z")); /* on the next line */
+    assert_null(vgpu_ctl_field(line, line, "vm"));
+}
+
 int
 main(void)
 {
@@ -391,6 +409,7 @@ main(void)
                   test_format_bad_pool_priority),
         VGPU_TEST("/ctl/format/bounds", test_format_bounds),
         VGPU_TEST("/ctl/parse/roundtrip", test_parse_roundtrip),
+        VGPU_TEST("/ctl/parse/field", test_field),
         VGPU_TEST("/ctl/parse/empty", test_parse_empty),
         VGPU_TEST("/ctl/parse/not_stats", test_parse_not_stats),
         VGPU_TEST("/ctl/parse/partial_lines", test_parse_partial_lines),

@@ -150,8 +150,11 @@ test_vm_id_bounds(void **state)
 {
     expect_ok("A:1:1:0:0", 'A', VGPU_PRIO_MEDIUM, 1, 0, 0);
     expect_ok("A:1:4294967295:0:0", 'A', VGPU_PRIO_MEDIUM, UINT32_MAX, 0, 0);
-    expect_ok("A:1:007:0:0", 'A', VGPU_PRIO_MEDIUM, 7, 0, 0);
-    expect_bad("A:1:0:0:0", "vm_id '0' is not an integer in 1..4294967295");
+    expect_bad("A:1:007:0:0", "vm_id '007' is not a vm_id");
+    expect_ok("A:HIGH:7:0:0", 'A', VGPU_PRIO_HIGH, 7, 0, 0);
+    expect_bad("A:1:0:0:0",
+               "vm_id '0' is not a vm_id (1..4294967295, in decimal "
+               "without a leading zero)");
     expect_bad("A:1:4294967296:0:0", "vm_id '4294967296'");
     expect_bad("A:1:-1:0:0", "vm_id '-1'");
     expect_bad("A:1:+1:0:0", "vm_id '+1'");
@@ -217,8 +220,8 @@ test_bad_values(void **state)
     expect_bad("AB:2:1:100:200", "pool 'AB'");
     expect_bad("1:2:1:100:200", "pool '1'");
     expect_bad("A:3:1:100:200",
-               "priority '3' is not one of low, medium, high, 0, 1, 2");
-    expect_bad("A:HIGH:1:100:200", "priority 'HIGH'");
+               "priority '3' is not one of low, medium, high (or 0, 1, 2)");
+    expect_bad("A:urgent:1:100:200", "priority 'urgent'");
     expect_bad("A:2:1:1e3:200", "num1 '1e3'");
     expect_bad("A:2:1:100:0x10", "num2 '0x10'");
     expect_bad("A:2:1:--1:200", "num1 '--1'");

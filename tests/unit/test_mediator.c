@@ -1122,8 +1122,8 @@ test_request_mismatch(void **state)
     assert_non_null(strstr((const char *)sf->payload, "pool A"));
 
     assert_int_equal(send_req(fc, 3, 3, POOL_A, HIGH, &r), 0);
-    sf = expect_response(fc, 3, VGPU_ERR_REJECTED, "priority 2");
-    assert_non_null(strstr((const char *)sf->payload, "priority 1"));
+    sf = expect_response(fc, 3, VGPU_ERR_REJECTED, "priority 2 (high)");
+    assert_non_null(strstr((const char *)sf->payload, "priority medium"));
 
     assert_int_equal(vgpu_mediator_pending(f->m), 0);
     assert_int_equal(fc->closes, 0);

@@ -1862,6 +1862,49 @@ test_parse_decimal(void **state)
     assert_int_equal(vgpu_parse_decimal(NULL, 1, 99, &v), -EINVAL);
 }
 
+/* vgpu_vm_id_parse() of the C string @s: the vm_id, or -1. */
+static long long
+vm_id_of(const char *s)
+{
+    uint32_t v = 0;
+
+    if (vgpu_vm_id_parse(s, strlen(s), &v) != 0) {
+        return -1;
+    }
+    return v;
+}
+
+/* One vm_id rule: 1..4294967295, decimal, no leading zero. */
+static void
+test_vm_id_parse(void **state)
+{
+    uint8_t p = 0;
+    uint32_t v = 5;
+
+    assert_int_equal(vm_id_of("1"), 1);
+    assert_int_equal(vm_id_of("200"), 200);
+    assert_int_equal(vm_id_of("4294967295"), 4294967295ll);
+    assert_int_equal(vm_id_of("0"), -1);
+    assert_int_equal(vm_id_of("007"), -1);
+    assert_int_equal(vm_id_of("012"), -1);
+    assert_int_equal(vm_id_of("4294967296"), -1);
+    assert_int_equal(vm_id_of("+7"), -1);
+    assert_int_equal(vm_id_of(" 7"), -1);
+    assert_int_equal(vm_id_of("0x7"), -1);
+    assert_int_equal(vm_id_of(""), -1);
+    assert_int_equal(vgpu_vm_id_parse(NULL, 1, &v), -EINVAL);
+    assert_int_equal(v, 5); /* untouched on failure */
+    assert_int_equal(vgpu_vm_id_parse("12:3", 2, &v), 0);
+    assert_int_equal(v, 12);
+    /* The one priority vocabulary: names in any case, or the digits. */
+    assert_int_equal(vgpu_prio_parse("2", 1, VGPU_PARSE_PRIORITY, &p), 0);
+    assert_int_equal(p, VGPU_PRIO_HIGH);
+    assert_int_equal(vgpu_prio_parse("Low", 3, VGPU_PARSE_PRIORITY, &p), 0);
+    assert_int_equal(p, VGPU_PRIO_LOW);
+    assert_int_equal(vgpu_prio_parse("3", 1, VGPU_PARSE_PRIORITY, &p), -ENOENT);
+    assert_int_equal(vgpu_prio_parse("h", 1, VGPU_PARSE_PRIORITY, &p), -ENOENT);
+}
+
 /* ---- vgpu_strerror ------------------------------------------------------- */
 
 static void
@@ -2071,6 +2114,7 @@ main(void)
         VGPU_TEST("/proto/pool/valid", test_pool_valid),
         VGPU_TEST("/proto/pool/parse", test_pool_parse),
         VGPU_TEST("/proto/decimal/parse", test_parse_decimal),
+        VGPU_TEST("/proto/decimal/vm_id", test_vm_id_parse),
         VGPU_TEST("/proto/strerror/device_codes", test_strerror_device_codes),
         VGPU_TEST("/proto/strerror/library_codes", test_strerror_library_codes),
         VGPU_TEST("/proto/strerror/errno", test_strerror_errno),

@@ -230,18 +230,25 @@ static const struct bad_case bad_cases[] = {
      "3: pool: 'a' is not one letter A-Z"},
     {"[vm \"a\"]\nvm_id = 1\npool =\npriority = high\n",
      "3: pool: '' is not one letter A-Z"},
-    {"[vm \"a\"]\nvm_id = 1\npool = A\npriority = 2\n",
-     "4: priority: '2' is not one of low, medium, high"},
-    {"[vm \"a\"]\nvm_id = 1\npool = A\npriority = HIGH\n",
-     "4: priority: 'HIGH' is not one of low, medium, high"},
+    {"[vm \"a\"]\nvm_id = 1\npool = A\npriority = 3\n",
+     "4: priority: '3' is not one of low, medium, high (or 0, 1, 2)"},
+    {"[vm \"a\"]\nvm_id = 1\npool = A\npriority = urgent\n",
+     "4: priority: 'urgent' is not one of low, medium, high (or 0, 1, 2)"},
     {"[vm \"a\"]\nvm_id = 0\npool = A\npriority = high\n",
-     "2: vm_id: '0' is not an integer in 1..4294967295"},
+     "2: vm_id: '0' is not a vm_id (1..4294967295, in decimal without a "
+     "leading zero)"},
     {"[vm \"a\"]\nvm_id = 4294967296\n",
-     "2: vm_id: '4294967296' is not an integer in 1..4294967295"},
+     "2: vm_id: '4294967296' is not a vm_id (1..4294967295, in decimal without "
+     "a leading zero)"},
     {"[vm \"a\"]\nvm_id = -1\n",
-     "2: vm_id: '-1' is not an integer in 1..4294967295"},
+     "2: vm_id: '-1' is not a vm_id (1..4294967295, in decimal without a "
+     "leading zero)"},
     {"[vm \"a\"]\nvm_id = 0x10\n",
-     "2: vm_id: '0x10' is not an integer in 1..4294967295"},
+     "2: vm_id: '0x10' is not a vm_id (1..4294967295, in decimal without a "
+     "leading zero)"},
+    {"[vm \"a\"]\nvm_id = 007\n",
+     "2: vm_id: '007' is not a vm_id (1..4294967295, in decimal without a "
+     "leading zero)"},
     {"[vm \"a\"]\nvm_id = 1\nuuid = 1234\n",
      "3: uuid: '1234' is not a uuid (8-4-4-4-12 hexadecimal digits)"},
     {"[vm \"a\"]\nvm_id = 1\npool = A\n", "1: [vm \"a\"]: priority is missing"},
@@ -418,13 +425,14 @@ test_add_refusals(void **state)
                "name: 'Test 2' is not a name of 1..40 letters, digits, '.', "
                "'_' or '-' starting with a letter or a digit");
     expect_add(reg, entry("Test-2", 0, 'A', VGPU_PRIO_HIGH, NULL), -EINVAL,
-               "vm_id: '0' is not an integer in 1..4294967295");
+               "vm_id: '0' is not a vm_id (1..4294967295, in decimal without a "
+               "leading zero)");
     expect_add(reg, entry("Test-2", 2, 'a', VGPU_PRIO_HIGH, NULL), -EINVAL,
                "pool: 'a' is not one letter A-Z");
     expect_add(reg, entry("Test-2", 2, '[', VGPU_PRIO_HIGH, NULL), -EINVAL,
                "pool: '[' is not one letter A-Z");
     expect_add(reg, entry("Test-2", 2, 'A', VGPU_PRIO_COUNT, NULL), -EINVAL,
-               "priority: '3' is not one of low, medium, high");
+               "priority: '3' is not one of low, medium, high (or 0, 1, 2)");
     expect_add(reg, entry("Test-2", 2, 'A', VGPU_PRIO_LOW, "nope"), -EINVAL,
                "uuid: 'nope' is not a uuid (8-4-4-4-12 hexadecimal digits)");
     bad = entry("Test-2", 2, 'A', VGPU_PRIO_LOW, NULL);
@@ -447,12 +455,19 @@ test_parse_values(void **state)
     assert_int_equal(vgpu_registry_parse_vm_id("4294967295", &id, why, 256), 0);
     assert_int_equal(id, 4294967295u);
     assert_int_equal(vgpu_registry_parse_vm_id("1 ", &id, why, 256), -EINVAL);
-    assert_string_equal(why, "'1 ' is not an integer in 1..4294967295");
+    assert_string_equal(why, "'1 ' is not a vm_id (1..4294967295, in decimal "
+                             "without a leading zero)");
     assert_int_equal(vgpu_registry_parse_pool("Z", &v, why, 256), 0);
     assert_int_equal(v, 'Z');
     assert_int_equal(vgpu_registry_parse_pool("", &v, why, 256), -EINVAL);
     assert_int_equal(vgpu_registry_parse_priority("medium", &v, why, 256), 0);
     assert_int_equal(v, VGPU_PRIO_MEDIUM);
+    /* One vocabulary: a name in any case, or its number. */
+    assert_int_equal(vgpu_registry_parse_priority("2", &v, why, 256), 0);
+    assert_int_equal(v, VGPU_PRIO_HIGH);
+    assert_int_equal(vgpu_registry_parse_priority("Low", &v, why, 256), 0);
+    assert_int_equal(v, VGPU_PRIO_LOW);
+    assert_int_equal(vgpu_registry_parse_vm_id("007", &id, why, 256), -EINVAL);
     assert_string_equal(vgpu_registry_priority_name(VGPU_PRIO_LOW), "low");
     assert_string_equal(vgpu_registry_priority_name(VGPU_PRIO_COUNT), "?");
     assert_int_equal(vgpu_registry_check_name("a.b_c-1", why, 256), 0);

@@ -5,7 +5,7 @@
  * The long options of a tool are the shared table below followed by the
  * tool's own; they are merged into one getopt_long() table per run. getopt's
  * own messages are off (opterr = 0) so that every complaint has the shape
- * "<tool>: <reason>" and is followed by the usage.
+ * "<tool>: <reason>" and is followed by "<tool>: see --help".
  */
 #include <errno.h>
 #include <limits.h>
@@ -103,7 +103,9 @@ vgpu_tool_usage_exit(const struct vgpu_tool_desc *d, const char *why)
     if (why != NULL) {
         vgpu_tool_complain(d, "%s", why);
     }
-    print_usage(d, stderr);
+    /* One line naming the mistake, then where the usage is (as
+     * vgpu-mediator does): the whole usage would bury the line. */
+    fprintf(stderr, "%s: see --help\n", d->name);
     exit(VGPU_TOOL_EXIT_USAGE);
 }
 
@@ -145,10 +147,9 @@ handle_shared(const struct vgpu_tool_desc *d, struct vgpu_tool_opts *o, int id,
         o->sim = 1;
         return 0;
     case OPT_SIM_VM_ID:
-        if (vgpu_tool_parse_u32(arg, VGPU_VM_ID_MIN, UINT32_MAX,
-                                &o->sim_vm_id) != 0) {
-            vgpu_tool_complain(d, "--sim-vm-id: '%s' is not a number in 1..%u",
-                               arg, UINT32_MAX);
+        if (vgpu_vm_id_parse(arg, strlen(arg), &o->sim_vm_id) != 0) {
+            vgpu_tool_complain(d, "--sim-vm-id: '%s' is not %s", arg,
+                               VGPU_VM_ID_SPELLING);
             return -1;
         }
         o->sim = 1;
@@ -224,7 +225,12 @@ vgpu_tool_parse(const struct vgpu_tool_desc *d, int argc, char **argv,
         }
         if (id == '?') {
             if (strncmp(opt, "--", 2) != 0 && optopt > 0 && optopt < CHAR_MAX) {
-                vgpu_tool_complain(d, "unknown option '-%c'", optopt);
+                /* "-5 3": a negative operand read as an option. */
+                vgpu_tool_complain(
+                    d, "unknown option '-%c'%s", optopt,
+                    optopt >= '0' && optopt <= '9'
+                        ? ": put -- before a negative operand (-- -5 3)"
+                        : "");
             } else if (optopt != 0 && strchr(opt, '=') != NULL) {
                 vgpu_tool_complain(d, "option '%s' takes no value", opt);
             } else {
@@ -320,19 +326,13 @@ vgpu_tool_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 int
 vgpu_tool_parse_priority(const char *s, uint8_t *priority)
 {
-    uint32_t v;
-
     if (s == NULL) {
         return -EINVAL;
     }
-    if (vgpu_prio_parse(s, strlen(s), VGPU_PARSE_ANYCASE, priority) == 0) {
-        return 0;
-    }
-    if (vgpu_tool_parse_u32(s, VGPU_PRIO_LOW, VGPU_PRIO_HIGH, &v) == 0) {
-        *priority = (uint8_t)v;
-        return 0;
-    }
-    return -EINVAL;
+    /* The one vocabulary (vgpu/proto.h): a name in any case, or 0, 1, 2. */
+    return vgpu_prio_parse(s, strlen(s), VGPU_PARSE_PRIORITY, priority) == 0
+               ? 0
+               : -EINVAL;
 }
 
 const char *

@@ -5,7 +5,7 @@
  *
  * Every tool exits with VGPU_TOOL_EXIT_OK (0) on success,
  * VGPU_TOOL_EXIT_FAIL (1) when the device or a check failed and
- * VGPU_TOOL_EXIT_USAGE (2) for a wrong argument, after printing the usage.
+ * VGPU_TOOL_EXIT_USAGE (2) for a wrong argument, after a line naming it.
  *
  * Nothing here is thread-safe; the tools are single-threaded.
  */
@@ -60,7 +60,7 @@ struct vgpu_tool_desc {
     const struct option *longopts;
     /* Handle one of them: @id is its getopt id, @arg its value or NULL.
      * Return 0, or -1 after printing why with vgpu_tool_complain(): the
-     * parser then prints the usage and exits 2. */
+     * parser then prints "see --help" and exits 2. */
     int (*handle)(void *ctx, int id, const char *arg);
     void *ctx;
 };

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "progress.h"
 #include "qpipe.h"
 #include "vgpu/proto.h"
 #include "workload.h"
@@ -41,6 +42,7 @@ enum {
     OPT_JSON,
     OPT_PATH,
     OPT_INFLIGHT,
+    OPT_QUIET,
 };
 
 struct bench_args {
@@ -52,6 +54,7 @@ struct bench_args {
     int json;
     int queue; /* --path queue */
     uint32_t inflight;
+    int quiet; /* --quiet: no progress meter */
 };
 
 static struct bench_args args = {
@@ -69,6 +72,7 @@ static const struct option bench_longopts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"path", required_argument, NULL, OPT_PATH},
     {"inflight", required_argument, NULL, OPT_INFLIGHT},
+    {"quiet", no_argument, NULL, OPT_QUIET},
     {NULL, 0, NULL, 0},
 };
 
@@ -93,6 +97,8 @@ static const struct vgpu_tool_desc desc = {
         "                      through the registers; queue: the device's\n"
         "                      queue, --n up to its 1 MiB limits\n"
         "  --inflight K        queue: requests in flight, 1..256 (default 1)\n"
+        "  --quiet             no progress meter (one is drawn on stderr when\n"
+        "                      it is a terminal and the run takes over 1 s)\n"
         "\n"
         "Examples:\n"
         "  vgpu-bench --sim --op add_i32 --n 127 --count 10000\n"
@@ -159,6 +165,9 @@ handle_opt(void *ctx, int id, const char *arg)
             return -1;
         }
         return 0;
+    case OPT_QUIET:
+        a->quiet = 1;
+        return 0;
     default:
         return -1;
     }
@@ -195,6 +204,7 @@ struct run {
     uint64_t *lat; /* the measured requests' latencies, ns */
     uint64_t *t0;  /* queue: each request's submit time */
     uint64_t start;
+    struct vgpu_progress progress; /* requests done, on a terminal */
 };
 
 static int
@@ -232,6 +242,7 @@ bench_mailbox(struct vgpu_client *c, struct run *r, int timeout_ms)
         if (got != r->want) {
             return bad_length(got, r->want);
         }
+        vgpu_progress_add(&r->progress, 1);
     }
     return VGPU_TOOL_EXIT_OK;
 }
@@ -258,6 +269,7 @@ q_done(void *ctx, uint64_t i, const struct vgpu_qcomp *comp, const uint8_t *out)
     if (i >= args.warmup) {
         r->lat[i - args.warmup] = vgpu_tool_now_ns() - r->t0[i];
     }
+    vgpu_progress_add(&r->progress, 1);
     if (comp->status != 0) {
         fprintf(stderr, "ERROR %s (0x%02x): request %llu\n",
                 vgpu_tool_error_name(comp->status), comp->status,
@@ -318,8 +330,11 @@ bench(struct vgpu_client *c, int timeout_ms)
     }
     vgpu_wl_rng_init(&rng, BENCH_SEED, 0);
     vgpu_wl_build(&rng, args.op, args.n, args.n, args.n, r.req);
+    vgpu_progress_start(&r.progress, stderr, args.quiet, desc.name,
+                        (uint64_t)args.warmup + args.count, "requests");
     status = args.queue ? bench_queue(c, &r, timeout_ms)
                         : bench_mailbox(c, &r, timeout_ms);
+    vgpu_progress_end(&r.progress);
     if (status != VGPU_TOOL_EXIT_OK) {
         goto out;
     }
@@ -383,8 +398,8 @@ main(int argc, char **argv)
         char why[160];
 
         snprintf(why, sizeof(why),
-                 "--n %u: a %s request must have n in %u..%u to fit one "
-                 "%u-byte %s",
+                 "--n %u: the requests of %s must have n in %u..%u to fit "
+                 "one %u-byte %s",
                  args.n, vgpu_op_name(args.op),
                  args.op == VGPU_OP_NOP ? 0u : 1u, max_n,
                  args.queue ? VGPU_Q_MAX_XFER : VGPU_BUF_SIZE,

@@ -116,12 +116,9 @@ handle_opt(void *ctx, int id, const char *arg)
         a->have_priority = 1;
         return 0;
     case OPT_EXPECT_VM_ID:
-        if (vgpu_tool_parse_u32(arg, VGPU_VM_ID_MIN, UINT32_MAX, &a->vm_id) !=
-            0) {
-            vgpu_tool_complain(&desc,
-                               "--expect-vm-id: '%s' is not a number in "
-                               "1..%u",
-                               arg, UINT32_MAX);
+        if (vgpu_vm_id_parse(arg, strlen(arg), &a->vm_id) != 0) {
+            vgpu_tool_complain(&desc, "--expect-vm-id: '%s' is not %s", arg,
+                               VGPU_VM_ID_SPELLING);
             return -1;
         }
         a->have_vm_id = 1;

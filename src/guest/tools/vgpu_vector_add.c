@@ -539,8 +539,9 @@ main(int argc, char **argv)
         }
         if (parse_i32(argv[first], &x) != 0 ||
             parse_i32(argv[first + 1], &y) != 0) {
-            vgpu_tool_complain(&desc, "'%s' or '%s' is not an int32",
-                               argv[first], argv[first + 1]);
+            vgpu_tool_complain(
+                &desc, "'%s' or '%s' is not an integer in %ld..%ld",
+                argv[first], argv[first + 1], (long)INT32_MIN, (long)INT32_MAX);
             vgpu_tool_usage_exit(&desc, NULL);
         }
         if (args.random || args.have_seed || args.f32) {

@@ -7,7 +7,7 @@
  * Each line: the event's number, its byte offset, the time since the
  * trace began, its type and its fields (docs/trace-format.md). A trace
  * that does not decode stops the listing with the byte offset and the
- * reason, and exit 2.
+ * reason, and exit 1 (2 is bad usage).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,7 +23,7 @@
 #define NS_PER_MS      1e6
 #define TEXT_SHOWN     120u /* characters of a reason shown */
 #define EXIT_BAD_USAGE 2
-#define EXIT_BAD_TRACE 2
+#define EXIT_BAD_TRACE 1
 
 static void
 usage(FILE *f)
@@ -41,12 +41,13 @@ usage(FILE *f)
            "load\n"
            "  --from MS    only events at or after MS milliseconds\n"
            "  --to MS      only events before MS milliseconds\n"
+           "  --version    print the version and exit\n"
            "  --help\n"
            "\n"
-           "Exit: 0 listed, 2 bad arguments or a trace that does not "
-           "decode\n"
-           "(the byte offset is printed). docs/trace-format.md has the "
-           "format.\n");
+           "Exit status: 0 listed, 1 a trace that cannot be read or does "
+           "not\n"
+           "decode (the byte offset is printed), 2 bad usage.\n"
+           "docs/trace-format.md has the format.\n");
 }
 
 static void __attribute__((noreturn))
@@ -194,6 +195,7 @@ main(int argc, char **argv)
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct vgpu_trace_header th;
@@ -222,6 +224,9 @@ main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf(PROG " %s\n", VGPU_VERSION_STRING);
             return 0;
         default:
             bad_usage("unknown option or missing value", argv[optind - 1]);
