@@ -55,6 +55,10 @@ struct vgpu_mediator_ops {
      * to admit, or VGPU_ERR_REJECTED with a reason written to @why. */
     int (*admit)(void *opaque, uint32_t vm_id, uint8_t pool, uint8_t priority,
                  char *why, size_t why_len);
+    /* Optional, after a HELLO is admitted: the VM's registry share and cap
+     * (percent, 0 for none; SPEC.md section 9). Return 0 with them set, or
+     * nonzero when the VM has none (no entry). May be NULL. */
+    int (*limits)(void *opaque, uint32_t vm_id, uint32_t *share, uint32_t *cap);
 };
 
 /* The queue (SPEC.md section 11): the largest in-flight count a mediator may
@@ -81,6 +85,9 @@ struct vgpu_mediator_config {
     const char *pool_backend[VGPU_POOL_COUNT];
     const char *default_backend;
     int log_level; /* lines above this level are not produced */
+    /* vm_share of each pool, VGPU_SHARE_* (vgpu/scheduler.h), indexed by
+     * pool - 'A'; 0: best_effort. */
+    uint8_t vm_share[VGPU_POOL_COUNT];
 };
 
 /* Counters of one VM, for `vgpu-mediator --stats`. Times in nanoseconds. */
@@ -97,6 +104,15 @@ struct vgpu_vm_stats {
     uint64_t wait_p50, wait_p99;     /* queue wait */
     uint64_t service_p50, service_p99;
     uint64_t service_total; /* sum of service times: executor time used */
+    /* Shares (SPEC.md section 9), in basis points of one executor: its
+     * executor time over the last second, and what its pool's vm_share and
+     * its registry entry give it now (0: no target, best_effort). */
+    uint32_t share_1s_bp;
+    uint32_t target_bp;
+    /* Executor time charged to it: each request's from its take to its
+     * answer's hand-back (at least its service time), ns. */
+    uint64_t executor_total;
+    int share_mode; /* VGPU_SHARE_* of its pool */
 };
 
 /**
@@ -257,6 +273,15 @@ VGPU_EXPORT uint64_t vgpu_mediator_held_bytes(const struct vgpu_mediator *m);
  */
 VGPU_EXPORT uint32_t vgpu_mediator_pending_pools(const struct vgpu_mediator *m);
 
+/**
+ * vgpu_mediator_wake_ns() - when the pools of @pools (a bit mask) have
+ * requests that caps or fixed shares hold back and nothing that may run
+ * now: the earliest time one may (on ops->now_ns's clock); call
+ * vgpu_mediator_take() again then. 0 when nothing is held back.
+ */
+VGPU_EXPORT uint64_t vgpu_mediator_wake_ns(const struct vgpu_mediator *m,
+                                           uint32_t pools);
+
 /** vgpu_mediator_pending() - requests waiting in the scheduler. */
 VGPU_EXPORT size_t vgpu_mediator_pending(const struct vgpu_mediator *m);
 
@@ -270,7 +295,8 @@ VGPU_EXPORT size_t vgpu_mediator_shutdown(struct vgpu_mediator *m);
 
 /**
  * vgpu_mediator_stats() - call @fn once per VM seen since start, in vm_id
- * order. Return: the number of VMs.
+ * order, with its counters and its share of executor time over the last
+ * second beside its target. Return: the number of VMs.
  */
 VGPU_EXPORT size_t vgpu_mediator_stats(const struct vgpu_mediator *m,
                                        void (*fn)(const struct vgpu_vm_stats *,

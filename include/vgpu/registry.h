@@ -43,6 +43,9 @@
 #define VGPU_REGISTRY_DEFAULT_PATH "/etc/vgpu/vms.conf"
 #define VGPU_REGISTRY_LOCK_SUFFIX  ".lock"
 
+/* share and cap: percent, 1..100. */
+#define VGPU_REGISTRY_PCT_MAX 100u
+
 /* The longest VM name: a label for tables, logs and messages. */
 #define VGPU_REGISTRY_NAME_MAX 40u
 /* A uuid: 8-4-4-4-12 hex digits. */
@@ -62,6 +65,11 @@ struct vgpu_vm_entry {
     uint8_t pool;                          /* 'A'..'Z' */
     uint8_t priority;                      /* VGPU_PRIO_* */
     char uuid[VGPU_REGISTRY_UUID_LEN + 1]; /* "" when not given */
+    /* Shares of the pool's executor time (SPEC.md section 9), percent
+     * 1..VGPU_REGISTRY_PCT_MAX; 0 when not given: share under vm_share
+     * fixed, cap in every mode. */
+    uint8_t share;
+    uint8_t cap;
     int line; /* line of its section in the file loaded; 0 when added */
 };
 
@@ -176,7 +184,8 @@ VGPU_EXPORT int vgpu_registry_update(const char *path,
  * vgpu_registry_check() - report each entry that repeats the vm_id, name or
  * uuid of an earlier one (only a file loaded with VGPU_REGISTRY_ALLOW_DUPS
  * has them): @fn gets one line per problem, e.g. "vms.conf:9: vm_id 3 of
- * 'Test-3b' is also the vm_id of 'Test-3' (line 2)".
+ * 'Test-3b' is also the vm_id of 'Test-3' (line 2)"; and each pool whose
+ * VMs' shares add up to more than 100 percent.
  * Return: the number of problems.
  */
 VGPU_EXPORT size_t vgpu_registry_check(const struct vgpu_registry *reg,
@@ -218,6 +227,8 @@ VGPU_EXPORT int vgpu_registry_parse_pool(const char *s, uint8_t *out, char *why,
                                          size_t why_len);
 VGPU_EXPORT int vgpu_registry_parse_priority(const char *s, uint8_t *out,
                                              char *why, size_t why_len);
+VGPU_EXPORT int vgpu_registry_parse_pct(const char *s, uint8_t *out, char *why,
+                                        size_t why_len);
 VGPU_EXPORT int vgpu_registry_check_name(const char *s, char *why,
                                          size_t why_len);
 VGPU_EXPORT int vgpu_registry_check_uuid(const char *s, char *why,

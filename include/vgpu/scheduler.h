@@ -30,12 +30,21 @@
  *   served last), so idle time is never banked as credit. Round robin among
  *   VMs inside a class. No aging: the weights alone bound every class's wait.
  *
- * Costs: enqueue and next are O(1) (a hash lookup of the VM, and a look at
- * each of the VGPU_PRIO_COUNT classes of one pool); no call scans the queued
- * requests. Memory: one small record per VM with queued work and one per
- * (VM, pool, priority) it uses; they are allocated when a VM first queues
- * work, kept on a free list when it has none, and freed by destroy. So in the
- * steady state enqueue allocates nothing.
+ * - vm_share, per pool, inside each class (SPEC.md section 9): best_effort
+ *   is the round robin above; equal serves the VM with the least virtual
+ *   time (executor ns charged; a VM that gains work starts at the class's
+ *   clock, so idle time is not banked); fixed serves, among the VMs whose
+ *   release time has come, the one with the earliest (each service pushes
+ *   it on by service * 100 / share). A registry cap holds back a VM in
+ *   every mode until its release time. vgpu_sched_wake_ns() says when.
+ *
+ * Costs: enqueue and next are O(1) under best_effort without caps (a hash
+ * lookup of the VM, and a look at each of the VGPU_PRIO_COUNT classes of
+ * one pool), O(log n) in the VMs with work of a class otherwise (binary
+ * heaps); no call scans the queued requests. Memory: one small record per VM
+ * with queued work and one per (VM, pool, priority) it uses; they are allocated
+ * when a VM first queues work, kept on a free list when it has none, and freed
+ * by destroy. So in the steady state enqueue allocates nothing.
  */
 #ifndef VGPU_SCHEDULER_H
 #define VGPU_SCHEDULER_H
@@ -48,6 +57,18 @@
 /* Policies (SPEC.md section 9), spelt "priority" and "weighted". */
 #define VGPU_SCHED_PRIORITY 0
 #define VGPU_SCHED_WEIGHTED 1
+
+/* Sharing among the VMs of one class of one pool, vm_share (SPEC.md
+ * section 9), spelt "best_effort", "equal" and "fixed". */
+#define VGPU_SHARE_BEST_EFFORT 0
+#define VGPU_SHARE_EQUAL       1
+#define VGPU_SHARE_FIXED       2
+#define VGPU_SHARE_MODES       3
+/* Registry share and cap: percent of the pool's executor time. */
+#define VGPU_SHARE_PCT_MAX     100u
+/* Lateness a limited VM gets paid back (a request of another VM that was
+ * not preempted); idle time beyond it is not banked. */
+#define VGPU_SHARE_SLACK_NS    50000000ull
 
 /* Defaults (SPEC.md section 9 for max_wait_ms and the weights). */
 #define VGPU_SCHED_DEFAULT_POLICY       VGPU_SCHED_PRIORITY
@@ -64,6 +85,19 @@ struct vgpu_sched_config {
     uint32_t weights[VGPU_PRIO_COUNT]; /* weighted policy, indexed by
                                           VGPU_PRIO_*; each at least 1 */
     uint32_t vm_queue_cap; /* items one VM may have queued, at least 1 */
+    /* VGPU_SHARE_* of each pool, indexed by pool - 'A' (0: best_effort). */
+    uint8_t vm_share[VGPU_POOL_COUNT];
+};
+
+/* What a VM of a pool and class is given (vgpu_sched_vm_target()). Shares
+ * are in basis points (1/100 of a percent) of one executor's time. */
+struct vgpu_sched_target {
+    int mode;            /* VGPU_SHARE_* of its pool */
+    uint32_t target_bp;  /* what it should get while it has work; 0: no
+                            target (best_effort, no cap) */
+    uint32_t cap_pct;    /* its cap, 0: none */
+    uint32_t share_pct;  /* its registry share, 0: none */
+    uint64_t charged_ns; /* executor time charged while connected */
 };
 
 struct vgpu_sched_flow; /* private to scheduler.c */
@@ -107,6 +141,15 @@ int vgpu_sched_policy_lookup(const char *name, int *policy);
  * vgpu_sched_policy_name() - "priority", "weighted", or NULL if unknown.
  */
 const char *vgpu_sched_policy_name(int policy);
+
+/**
+ * vgpu_sched_share_lookup() - the vm_share mode named @name ("best_effort",
+ * "equal" or "fixed"). Return: 0 and *@mode set, or -EINVAL.
+ */
+int vgpu_sched_share_lookup(const char *name, int *mode);
+
+/** vgpu_sched_share_name() - the name of a VGPU_SHARE_*, or NULL. */
+const char *vgpu_sched_share_name(int mode);
 
 /**
  * vgpu_sched_create() - make an empty scheduler.
@@ -162,12 +205,50 @@ struct vgpu_sched_item *vgpu_sched_next(struct vgpu_sched *s, uint8_t pool,
 
 /**
  * vgpu_sched_charge() - account @service_ns of executor time to the class
- * (pool, priority) of @item, an item returned by vgpu_sched_next(). Only
- * the weighted policy uses it; with the priority policy it does nothing.
- * Reads @item's pool and priority only: the item need not be alive after.
+ * (pool, priority) of @item, an item returned by vgpu_sched_next(), for
+ * the weighted policy, and to its VM, for vm_share and caps.
+ * Reads @item's vm_id, pool and priority only: the item need not be alive
+ * after. O(log n) in the VMs with work in its class.
  */
 void vgpu_sched_charge(struct vgpu_sched *s, const struct vgpu_sched_item *item,
                        uint64_t service_ns);
+
+/**
+ * vgpu_sched_vm_limits() - the registry's @share and @cap (percent, 0 for
+ * none, else 1..100) of @vm_id in @pool and class @prio (when it connects).
+ * They hold until vgpu_sched_remove_vm(). In every mode the cap bounds the
+ * VM's executor time, even on an idle pool: its items wait until its
+ * release time. Under `fixed` the VM gets @share percent while it has
+ * work, and no more; a VM without a share gets an equal split of what the
+ * shares of the pool's VMs leave (at least 1%).
+ * Return: 0; -EINVAL for a bad pool, priority or percentage; -ENOMEM.
+ */
+int vgpu_sched_vm_limits(struct vgpu_sched *s, uint32_t vm_id, uint8_t pool,
+                         uint8_t prio, uint32_t share, uint32_t cap);
+
+/**
+ * vgpu_sched_vm_target() - what @vm_id in @pool and class @prio is given
+ * now (for --stats). Return: 0, or -ENOENT when it has no account (never
+ * queued anything since it connected).
+ */
+int vgpu_sched_vm_target(const struct vgpu_sched *s, uint32_t vm_id,
+                         uint8_t pool, uint8_t prio,
+                         struct vgpu_sched_target *out);
+
+/**
+ * vgpu_sched_wake_ns() - when @pool has items that its VMs' caps or fixed
+ * shares hold back and none it may serve now: the earliest time one of
+ * them may be served (call vgpu_sched_next() again then). 0 when nothing
+ * is held back. O(priorities).
+ */
+uint64_t vgpu_sched_wake_ns(const struct vgpu_sched *s, uint8_t pool);
+
+/**
+ * vgpu_sched_next_any() - as vgpu_sched_next(), but ignoring caps and
+ * fixed shares: every queued item comes out (to drain a pool at shutdown).
+ */
+struct vgpu_sched_item *vgpu_sched_next_any(struct vgpu_sched *s, uint8_t pool,
+                                            uint64_t now_ns);
 
 /**
  * vgpu_sched_remove_vm() - take out every queued item of @vm_id, in every

@@ -38,6 +38,32 @@ vgpu_registry_parse_vm_id(const char *s, uint32_t *out, char *why,
 }
 
 int
+vgpu_registry_parse_pct(const char *s, uint8_t *out, char *why, size_t why_len)
+{
+    uint32_t v = 0;
+    int rc = vgpu_parse_u32(s, 1, VGPU_REGISTRY_PCT_MAX, &v, why, why_len);
+
+    if (rc == 0) {
+        *out = (uint8_t)v;
+    }
+    return rc;
+}
+
+/* The shares of @pool's entries, with @extra added. */
+static uint32_t
+reg_pool_shares(const struct vgpu_registry *reg, uint8_t pool, uint32_t extra)
+{
+    uint32_t sum = extra;
+
+    for (size_t i = 0; i < reg->n; i++) {
+        if (reg->v[i].pool == pool) {
+            sum += reg->v[i].share;
+        }
+    }
+    return sum;
+}
+
+int
 vgpu_registry_parse_pool(const char *s, uint8_t *out, char *why, size_t why_len)
 {
     if (vgpu_pool_parse(s, strlen(s), 0, out) < 0) {
@@ -393,6 +419,24 @@ vgpu_registry_add(struct vgpu_registry *reg, const struct vgpu_vm_entry *e,
                      (unsigned)e->priority, VGPU_PRIO_SPELLINGS);
         return -EINVAL;
     }
+    if (e->share > VGPU_REGISTRY_PCT_MAX || e->cap > VGPU_REGISTRY_PCT_MAX) {
+        vgpu_set_err(
+            err, err_len, "%s: '%u' is not an integer in 1..%u",
+            e->share > VGPU_REGISTRY_PCT_MAX ? "share" : "cap",
+            (unsigned)(e->share > VGPU_REGISTRY_PCT_MAX ? e->share : e->cap),
+            VGPU_REGISTRY_PCT_MAX);
+        return -EINVAL;
+    }
+    if (e->share != 0 &&
+        reg_pool_shares(reg, e->pool, e->share) > VGPU_REGISTRY_PCT_MAX) {
+        vgpu_set_err(err, err_len,
+                     "share: %u%% would bring pool %c's shares to %u%% (at "
+                     "most %u)",
+                     (unsigned)e->share, (char)e->pool,
+                     (unsigned)reg_pool_shares(reg, e->pool, e->share),
+                     VGPU_REGISTRY_PCT_MAX);
+        return -EINVAL;
+    }
     if (memchr(e->uuid, '\0', sizeof(e->uuid)) == NULL ||
         (e->uuid[0] != '\0' &&
          vgpu_registry_check_uuid(e->uuid, why, sizeof(why)) < 0)) {
@@ -516,6 +560,18 @@ vgpu_registry_check(const struct vgpu_registry *reg,
             snprintf(line, sizeof(line),
                      "%suuid %s of '%s' is also the uuid of '%s'%s", where,
                      e->uuid, e->name, uuid->name, at);
+            fn(arg, line);
+            problems++;
+        }
+    }
+    for (uint8_t pool = VGPU_POOL_FIRST; pool <= VGPU_POOL_LAST; pool++) {
+        uint32_t sum = reg_pool_shares(reg, pool, 0);
+
+        if (sum > VGPU_REGISTRY_PCT_MAX) {
+            snprintf(line, sizeof(line),
+                     "pool %c: the shares of its VMs add up to %u%% (at most "
+                     "%u)",
+                     (char)pool, (unsigned)sum, VGPU_REGISTRY_PCT_MAX);
             fn(arg, line);
             problems++;
         }

@@ -31,14 +31,15 @@ enum reg_key {
     REG_KEY_POOL,
     REG_KEY_PRIORITY,
     REG_KEY_UUID,
+    REG_KEY_SHARE,
+    REG_KEY_CAP,
     REG_KEY_COUNT
 };
 
 static const char *const reg_key_names[REG_KEY_COUNT] = {
-    [REG_KEY_VM_ID] = "vm_id",
-    [REG_KEY_POOL] = "pool",
-    [REG_KEY_PRIORITY] = "priority",
-    [REG_KEY_UUID] = "uuid",
+    [REG_KEY_VM_ID] = "vm_id",       [REG_KEY_POOL] = "pool",
+    [REG_KEY_PRIORITY] = "priority", [REG_KEY_UUID] = "uuid",
+    [REG_KEY_SHARE] = "share",       [REG_KEY_CAP] = "cap",
 };
 
 /* ---- Reading the file ---------------------------------------------------- */
@@ -206,9 +207,11 @@ reg_ini_handler(void *user, const struct vgpu_ini_entry *ie)
     if (k == REG_KEY_COUNT) {
         return reg_fail(
             ini, -EINVAL, ie->line,
-            "unknown key '%s' in [vm \"%s\"] (keys: %s, %s, %s, %s)", ie->name,
-            e->name, reg_key_names[REG_KEY_VM_ID], reg_key_names[REG_KEY_POOL],
-            reg_key_names[REG_KEY_PRIORITY], reg_key_names[REG_KEY_UUID]);
+            "unknown key '%s' in [vm \"%s\"] (keys: %s, %s, %s, %s, %s, %s)",
+            ie->name, e->name, reg_key_names[REG_KEY_VM_ID],
+            reg_key_names[REG_KEY_POOL], reg_key_names[REG_KEY_PRIORITY],
+            reg_key_names[REG_KEY_UUID], reg_key_names[REG_KEY_SHARE],
+            reg_key_names[REG_KEY_CAP]);
     }
     if (ini->key_line[k] != 0) {
         return reg_fail(ini, -EINVAL, ie->line,
@@ -234,6 +237,12 @@ reg_ini_handler(void *user, const struct vgpu_ini_entry *ie)
             memcpy(e->uuid, ie->value, VGPU_REGISTRY_UUID_LEN + 1);
         }
         ini->lines[ini->reg->n - 1].uuid = ie->line;
+        break;
+    case REG_KEY_SHARE:
+        rc = vgpu_registry_parse_pct(ie->value, &e->share, why, sizeof(why));
+        break;
+    case REG_KEY_CAP:
+        rc = vgpu_registry_parse_pct(ie->value, &e->cap, why, sizeof(why));
         break;
     case REG_KEY_COUNT:
         break;
@@ -366,6 +375,12 @@ reg_format(const struct vgpu_registry *reg, char **text, size_t *len)
                 vgpu_registry_priority_name(e->priority));
         if (e->uuid[0] != '\0') {
             fprintf(f, "uuid = %s\n", e->uuid);
+        }
+        if (e->share != 0) {
+            fprintf(f, "share = %u\n", (unsigned)e->share);
+        }
+        if (e->cap != 0) {
+            fprintf(f, "cap = %u\n", (unsigned)e->cap);
         }
     }
     if (fclose(f) != 0) {

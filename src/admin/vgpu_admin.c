@@ -57,6 +57,8 @@ enum admin_opt {
     OPT_POOL,
     OPT_PRIORITY,
     OPT_UUID,
+    OPT_SHARE,
+    OPT_CAP,
     OPT_SOCKET,
     OPT_CONTROL,
     OPT_APPLY,
@@ -82,6 +84,8 @@ static const struct option admin_options[] = {
     {"pool", required_argument, NULL, ADMIN_OPT_VAL(OPT_POOL)},
     {"priority", required_argument, NULL, ADMIN_OPT_VAL(OPT_PRIORITY)},
     {"uuid", required_argument, NULL, ADMIN_OPT_VAL(OPT_UUID)},
+    {"share", required_argument, NULL, ADMIN_OPT_VAL(OPT_SHARE)},
+    {"cap", required_argument, NULL, ADMIN_OPT_VAL(OPT_CAP)},
     {"socket", required_argument, NULL, ADMIN_OPT_VAL(OPT_SOCKET)},
     {"control", required_argument, NULL, ADMIN_OPT_VAL(OPT_CONTROL)},
     {"apply", no_argument, NULL, ADMIN_OPT_VAL(OPT_APPLY)},
@@ -120,7 +124,8 @@ static int admin_check(struct admin *a);
 static const struct admin_cmd admin_cmds[] = {
     {"register-vm",
      ADMIN_BIT(OPT_VM_NAME) | ADMIN_BIT(OPT_VM_ID) | ADMIN_BIT(OPT_POOL) |
-         ADMIN_BIT(OPT_PRIORITY) | ADMIN_BIT(OPT_UUID),
+         ADMIN_BIT(OPT_PRIORITY) | ADMIN_BIT(OPT_UUID) | ADMIN_BIT(OPT_SHARE) |
+         ADMIN_BIT(OPT_CAP),
      0, admin_register},
     {"list", 0, 0, admin_list},
     {"show", ADMIN_BIT(OPT_SOCKET), 1, admin_show},
@@ -151,11 +156,16 @@ admin_usage(FILE *out)
         "Commands:\n"
         "  register-vm --vm-name NAME --vm-id N --pool L --priority P "
         "[--uuid UUID]\n"
+        "              [--share PCT] [--cap PCT]\n"
         "        add a VM: N 1..4294967295, L one letter A-Z, P low, medium "
         "or\n"
-        "        high; UUID its XCP-ng uuid. Refused (exit 2) when the "
-        "vm_id, the\n"
-        "        name or the uuid is already registered\n"
+        "        high; UUID its XCP-ng uuid; PCT 1..100: its share of the "
+        "pool's\n"
+        "        executor time under vm_share fixed, and its cap in every "
+        "mode.\n"
+        "        Refused (exit 2) when the vm_id, the name or the uuid is "
+        "already\n"
+        "        registered, or the pool's shares would pass 100\n"
         "  list  every VM\n"
         "  show NAME [--socket PATH]\n"
         "        one VM and its -device option\n"
@@ -436,6 +446,16 @@ admin_register(struct admin *a)
         }
         snprintf(e.uuid, sizeof(e.uuid), "%s", a->value[OPT_UUID]);
     }
+    if (a->value[OPT_SHARE] != NULL &&
+        vgpu_registry_parse_pct(a->value[OPT_SHARE], &e.share, why,
+                                sizeof(why)) < 0) {
+        return admin_flag_error(OPT_SHARE, why);
+    }
+    if (a->value[OPT_CAP] != NULL &&
+        vgpu_registry_parse_pct(a->value[OPT_CAP], &e.cap, why, sizeof(why)) <
+            0) {
+        return admin_flag_error(OPT_CAP, why);
+    }
     admin_make_dir(a->registry);
     rc =
         vgpu_registry_update(a->registry, admin_edit_add, &e, why, sizeof(why));
@@ -456,6 +476,17 @@ admin_register(struct admin *a)
 
 /* ---- list, show ------------------------------------------------------------
  */
+
+/* "30", or "-" for a share or cap not given. */
+static const char *
+admin_pct(uint8_t pct, char *buf, size_t len)
+{
+    if (pct == 0) {
+        return "-";
+    }
+    snprintf(buf, len, "%u", (unsigned)pct);
+    return buf;
+}
 
 static int
 admin_list(struct admin *a)
@@ -482,13 +513,18 @@ admin_list(struct admin *a)
 
         width = len > width ? len : width;
     }
-    printf("%-*s %10s %-4s %-8s %s\n", width, "NAME", "VM_ID", "POOL",
-           "PRIORITY", "UUID");
+    printf("%-*s %10s %-4s %-8s %-5s %-3s %s\n", width, "NAME", "VM_ID", "POOL",
+           "PRIORITY", "SHARE", "CAP", "UUID");
     for (size_t i = 0; i < n; i++) {
         const struct vgpu_vm_entry *e = vgpu_registry_entry(reg, i);
+        char share[8];
+        char cap[8];
 
-        printf("%-*s %10u %-4c %-8s %s\n", width, e->name, (unsigned)e->vm_id,
-               (char)e->pool, vgpu_registry_priority_name(e->priority),
+        printf("%-*s %10u %-4c %-8s %-5s %-3s %s\n", width, e->name,
+               (unsigned)e->vm_id, (char)e->pool,
+               vgpu_registry_priority_name(e->priority),
+               admin_pct(e->share, share, sizeof(share)),
+               admin_pct(e->cap, cap, sizeof(cap)),
                e->uuid[0] != '\0' ? e->uuid : "-");
     }
     vgpu_registry_destroy(reg);
@@ -512,11 +548,16 @@ admin_show(struct admin *a)
         status = admin_device_args(a, e, device, sizeof(device));
     }
     if (e != NULL && status == 0) {
+        char share[8];
+        char cap[8];
+
         printf("name = %s\nvm_id = %u\npool = %c\npriority = %s\n"
-               "uuid = %s\ndevice = %s\n",
+               "uuid = %s\nshare = %s\ncap = %s\ndevice = %s\n",
                e->name, (unsigned)e->vm_id, (char)e->pool,
                vgpu_registry_priority_name(e->priority),
-               e->uuid[0] != '\0' ? e->uuid : "-", device);
+               e->uuid[0] != '\0' ? e->uuid : "-",
+               admin_pct(e->share, share, sizeof(share)),
+               admin_pct(e->cap, cap, sizeof(cap)), device);
     }
     vgpu_registry_destroy(reg);
     return status;

@@ -341,6 +341,35 @@ vgpu_mediator_conn_close(struct vgpu_mconn *c)
     free(c);
 }
 
+/* The registry's share and cap of @c's VM, to the scheduler. Without them
+ * (no entry, or out of memory) the VM is shared as one without an entry. */
+static void
+conn_limits(struct vgpu_mconn *c)
+{
+    struct vgpu_mediator *m = c->m;
+    uint32_t share = 0;
+    uint32_t cap = 0;
+    int rc;
+
+    if (m->ops->limits == NULL ||
+        m->ops->limits(m->opaque, c->vm_id, &share, &cap) != 0) {
+        return;
+    }
+    rc = vgpu_sched_vm_limits(m->sched, c->vm_id, c->pool, c->priority, share,
+                              cap);
+    if (rc < 0) {
+        vgpu_med_log(m, VGPU_LOG_WARN,
+                     "vm=%u: share %u%% cap %u%% not applied: %s",
+                     (unsigned)c->vm_id, (unsigned)share, (unsigned)cap,
+                     vgpu_strerror(rc));
+        return;
+    }
+    if (share != 0 || cap != 0) {
+        vgpu_med_log(m, VGPU_LOG_INFO, "vm=%u: share %u%% cap %u%%",
+                     (unsigned)c->vm_id, (unsigned)share, (unsigned)cap);
+    }
+}
+
 /* ---- HELLO --------------------------------------------------------------- */
 
 /* The live connection that owns @vm_id, or NULL. O(connections); a HELLO
@@ -441,6 +470,7 @@ conn_hello(struct vgpu_mconn *c, const struct vgpu_frame *f)
     rec->connected = 1;
     rec->pool = h->pool_id;
     rec->priority = h->priority;
+    conn_limits(c);
     vgpu_med_log(m, VGPU_LOG_INFO,
                  "vm=%u: connected: pool %c priority %s version %u.%u caps "
                  "0x%x",

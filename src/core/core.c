@@ -288,6 +288,15 @@ med_sched_config(const struct vgpu_mediator_config *cfg,
     sc->max_wait_ms = cfg->max_wait_ms;
     memcpy(sc->weights, cfg->weights, sizeof(sc->weights));
     sc->vm_queue_cap = cfg->vm_queue_cap;
+    for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
+        if (vgpu_sched_share_name(cfg->vm_share[i]) == NULL) {
+            vgpu_set_err(err, err_len, "vm_share: unknown mode %u of pool %c",
+                         (unsigned)cfg->vm_share[i],
+                         (char)(VGPU_POOL_FIRST + i));
+            return -EINVAL;
+        }
+        sc->vm_share[i] = cfg->vm_share[i];
+    }
     return 0;
 }
 
@@ -339,6 +348,7 @@ vgpu_mediator_create(const struct vgpu_mediator_config *cfg,
         goto err;
     }
     m->sched = vgpu_sched_create(&sc);
+    memcpy(m->sched_share, sc.vm_share, sizeof(m->sched_share));
     if (m->sched == NULL) {
         vgpu_set_err(err, err_len, "scheduler: %s", vgpu_strerror(-errno));
         goto err;
@@ -371,7 +381,7 @@ med_drain_pool(struct vgpu_mediator *m, uint8_t pool, uint64_t now,
     struct vgpu_sched_item *item;
     size_t count = 0;
 
-    while ((item = vgpu_sched_next(m->sched, pool, now)) != NULL) {
+    while ((item = vgpu_sched_next_any(m->sched, pool, now)) != NULL) {
         fn(m, vgpu_med_request_of(item));
         count++;
     }
@@ -523,6 +533,7 @@ vgpu_mediator_job_finish(struct vgpu_mediator_job *j)
     };
     uint64_t wait = med_elapsed(r->item.enqueue_ns, j->start_ns);
     uint64_t service = med_elapsed(j->start_ns, j->end_ns);
+    uint64_t occupied;
     int status = j->status;
     size_t len;
 
@@ -538,7 +549,18 @@ vgpu_mediator_job_finish(struct vgpu_mediator_job *j)
     if (c != NULL) {
         c->running--;
     }
-    vgpu_sched_charge(m->sched, &r->item, service);
+    /* The VM is charged the executor's time from the take to now, the
+     * answer's hand-back to this thread included: the executor is not
+     * free for another request before that (docs/mediator.md "Shares"). */
+    occupied = med_elapsed(j->start_ns, vgpu_med_now(m));
+    if (occupied < service) {
+        occupied = service;
+    }
+    vgpu_sched_charge(m->sched, &r->item, occupied);
+    if (r->stats != NULL) {
+        vgpu_share_window_add(&r->stats->share, j->start_ns + occupied,
+                              occupied);
+    }
     if (status != VGPU_ERR_NONE) {
         if (status < 0 || status >= (int)VGPU_ERR_COUNT) {
             status = VGPU_ERR_BACKEND_ERROR;
@@ -714,9 +736,70 @@ vgpu_mediator_shutdown(struct vgpu_mediator *m)
     return count;
 }
 
+uint64_t
+vgpu_mediator_wake_ns(const struct vgpu_mediator *m, uint32_t pools)
+{
+    uint32_t pending = vgpu_sched_pending(m->sched) & pools;
+    uint64_t wake = 0;
+
+    for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
+        uint64_t w;
+
+        if ((pending & (1u << i)) == 0) {
+            continue;
+        }
+        w = vgpu_sched_wake_ns(m->sched, (uint8_t)(VGPU_POOL_FIRST + i));
+        if (w == 0) {
+            return 0; /* that pool may run something now */
+        }
+        if (wake == 0 || w < wake) {
+            wake = w;
+        }
+    }
+    return wake;
+}
+
+/* vgpu_mediator_stats()'s walk: each record with its share and target. */
+struct med_stats_walk {
+    const struct vgpu_mediator *m;
+    uint64_t now;
+    void (*fn)(const struct vgpu_vm_stats *, void *);
+    void *arg;
+};
+
+static void
+med_stats_share(const struct vgpu_vm_stats *in, void *arg)
+{
+    const struct med_stats_walk *w = arg;
+    const struct vgpu_stats_vm *r = vgpu_stats_find(w->m->stats, in->vm_id);
+    struct vgpu_sched_target t;
+    struct vgpu_vm_stats out = *in;
+
+    if (r != NULL) {
+        out.share_1s_bp = vgpu_share_window_bp(&r->share, w->now);
+        out.executor_total = r->share.total;
+    }
+    if (vgpu_pool_valid(in->pool)) {
+        out.share_mode = w->m->sched_share[in->pool - VGPU_POOL_FIRST];
+        if (vgpu_sched_vm_target(w->m->sched, in->vm_id, in->pool, in->priority,
+                                 &t) == 0) {
+            out.target_bp = t.target_bp;
+        }
+    }
+    w->fn(&out, w->arg);
+}
+
 size_t
 vgpu_mediator_stats(const struct vgpu_mediator *m,
                     void (*fn)(const struct vgpu_vm_stats *, void *), void *arg)
 {
-    return vgpu_stats_foreach(m->stats, fn, arg);
+    struct med_stats_walk w = {
+        .m = m,
+        .now = m->ops->now_ns(m->opaque),
+        .fn = fn,
+        .arg = arg,
+    };
+
+    return vgpu_stats_foreach(m->stats, fn != NULL ? med_stats_share : NULL,
+                              &w);
 }

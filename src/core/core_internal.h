@@ -115,6 +115,7 @@ struct vgpu_mediator {
     struct vgpu_med_request *small_free; /* freed small requests */
     uint32_t n_small_free;
     struct vgpu_sched *sched;
+    uint8_t sched_share[VGPU_POOL_COUNT]; /* vm_share of each pool */
     struct vgpu_stats *stats;
     struct vgpu_med_backend backends[VGPU_POOL_COUNT];
     struct vgpu_mconn *conns; /* every open connection, newest first */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sched_share.h"
 #include "vgpu/scheduler.h"
 
 _Static_assert(VGPU_POOL_COUNT <= 32, "pending mask holds every pool");
@@ -42,6 +43,7 @@ struct vgpu_sched_flow {
     struct vgpu_sched_flow *ring_prev; /* the class's round robin ring */
     struct vgpu_sched_flow *ring_next;
     struct vgpu_sched_flow *vm_next; /* the VM's flows, or the free list */
+    struct sched_acct *acct;         /* its VM's account (sched_share.h) */
 };
 
 struct sched_class {
@@ -51,12 +53,22 @@ struct sched_class {
     size_t queued;
     uint64_t vtime; /* weighted: charged ns / weight */
     uint64_t vrem;  /* weighted: remainder of that division, < weight */
+    /* vm_share (sched_share.h): the accounts with work that may be served
+     * (equal, fixed; best_effort uses the ring) and those held back. */
+    struct sched_heap ready;
+    struct sched_heap parked;
+    uint64_t vm_clock; /* equal: virtual time of the VM served last */
+    size_t nflows;     /* VMs with work */
+    size_t naccts;     /* VMs with an account (connected, or with work) */
 };
 
 struct sched_pool {
     struct sched_class cls[VGPU_PRIO_COUNT];
     size_t queued;
-    uint64_t vclock; /* weighted: virtual time of the class served last */
+    uint64_t vclock;    /* weighted: virtual time of the class served last */
+    int share_mode;     /* VGPU_SHARE_* */
+    uint32_t fixed_sum; /* shares of its accounts, percent */
+    uint32_t unset;     /* its accounts with work and no share */
 };
 
 struct vgpu_sched {
@@ -69,11 +81,19 @@ struct vgpu_sched {
     size_t nvms;     /* VM records in the table */
     struct sched_vm *vm_free;
     struct vgpu_sched_flow *flow_free;
+    struct sched_accts accts;
+    uint64_t seq; /* stamps accounts as they join or are served */
 };
 
 static const char *const sched_policy_names[] = {
     [VGPU_SCHED_PRIORITY] = "priority",
     [VGPU_SCHED_WEIGHTED] = "weighted",
+};
+
+static const char *const sched_share_names[VGPU_SHARE_MODES] = {
+    [VGPU_SHARE_BEST_EFFORT] = "best_effort",
+    [VGPU_SHARE_EQUAL] = "equal",
+    [VGPU_SHARE_FIXED] = "fixed",
 };
 
 #define SCHED_POLICY_COUNT                                                     \
@@ -258,6 +278,10 @@ sched_ring_remove(struct sched_class *cls, struct vgpu_sched_flow *f)
     }
 }
 
+static void sched_acct_leave(struct vgpu_sched *s, struct sched_class *cls,
+                             struct vgpu_sched_flow *f);
+static void sched_unlink(struct vgpu_sched *s, struct vgpu_sched_item *item);
+
 /* Unlink an empty flow from its class and its VM, onto the free list. */
 static void
 sched_flow_drop(struct vgpu_sched *s, struct sched_class *cls,
@@ -265,13 +289,228 @@ sched_flow_drop(struct vgpu_sched *s, struct sched_class *cls,
 {
     struct vgpu_sched_flow **pp = &f->vm->flows;
 
-    sched_ring_remove(cls, f);
+    sched_acct_leave(s, cls, f);
     while (*pp != f) {
         pp = &(*pp)->vm_next;
     }
     *pp = f->vm_next;
     f->vm_next = s->flow_free;
     s->flow_free = f;
+}
+
+/* ---- Shares (sched_share.h) --------------------------------------------- */
+
+static bool
+sched_limited(const struct vgpu_sched *s, const struct sched_acct *a)
+{
+    return a->cap != 0 ||
+           s->pools[sched_pool_index(a->pool)].share_mode == VGPU_SHARE_FIXED;
+}
+
+/* The percentage of an executor @a may use: its cap, and under fixed its
+ * share (or an equal split of what the shares leave). 100: no limit. */
+static uint32_t
+sched_rate(const struct vgpu_sched *s, const struct sched_acct *a)
+{
+    const struct sched_pool *pool = &s->pools[sched_pool_index(a->pool)];
+    uint32_t rate = VGPU_SHARE_PCT_MAX;
+
+    if (pool->share_mode == VGPU_SHARE_FIXED) {
+        if (a->share != 0) {
+            rate = a->share;
+        } else {
+            uint32_t left = pool->fixed_sum < VGPU_SHARE_PCT_MAX
+                                ? VGPU_SHARE_PCT_MAX - pool->fixed_sum
+                                : 0;
+            uint32_t n = pool->unset != 0 ? pool->unset : 1;
+            rate = left / n != 0 ? left / n : 1;
+        }
+    }
+    if (a->cap != 0 && a->cap < rate) {
+        rate = a->cap;
+    }
+    return rate;
+}
+
+/* Put @f's account where it waits for its turn: the ring (best_effort),
+ * the ready heap, or the parked heap when its release time is after
+ * @now_ns. Cannot fail: sched_acct_join() made room in both heaps for
+ * every account with work. */
+static void
+sched_acct_place(struct vgpu_sched *s, struct sched_class *cls,
+                 struct vgpu_sched_flow *f, uint64_t now_ns)
+{
+    struct sched_acct *a = f->acct;
+    int mode = sched_pool_of(s, f->pool)->share_mode;
+
+    if (sched_limited(s, a) && a->release_ns > now_ns) {
+        (void)share_heap_push(&cls->parked, a);
+        a->where = SHARE_PARKED;
+    } else if (mode == VGPU_SHARE_BEST_EFFORT) {
+        sched_ring_insert(cls, f);
+        a->where = SHARE_RING;
+    } else {
+        (void)share_heap_push(&cls->ready, a);
+        a->where = SHARE_READY;
+    }
+}
+
+/* Take @a out of wherever it waits. */
+static void
+sched_acct_unplace(struct sched_class *cls, struct sched_acct *a)
+{
+    if (a->where == SHARE_RING) {
+        sched_ring_remove(cls, a->flow);
+    } else if (a->where == SHARE_READY) {
+        share_heap_remove(&cls->ready, a);
+    } else if (a->where == SHARE_PARKED) {
+        share_heap_remove(&cls->parked, a);
+    }
+    a->where = SHARE_NOWHERE;
+}
+
+/* The account of (@vm_id, @pool, @prio), added if new; NULL when out of
+ * memory. */
+static struct sched_acct *
+sched_acct_get(struct vgpu_sched *s, uint32_t vm_id, uint8_t pool, uint8_t prio)
+{
+    size_t before = s->accts.n;
+    struct sched_acct *a = share_acct_get(&s->accts, vm_id, pool, prio);
+
+    if (s->accts.n != before) {
+        sched_pool_of(s, pool)->cls[prio].naccts++;
+    }
+    return a;
+}
+
+/* @f gains its first item: its account joins the class. */
+static int
+sched_acct_join(struct vgpu_sched *s, struct sched_class *cls,
+                struct vgpu_sched_flow *f, uint64_t now_ns)
+{
+    struct sched_pool *pool = sched_pool_of(s, f->pool);
+    struct sched_acct *a = sched_acct_get(s, f->vm->vm_id, f->pool, f->prio);
+
+    if (a == NULL || share_heap_reserve(&cls->ready, cls->nflows + 1) < 0 ||
+        share_heap_reserve(&cls->parked, cls->nflows + 1) < 0) {
+        return -ENOMEM;
+    }
+    /* Idle time is not credit: a VM that gains work starts at the clock
+     * (equal), and no earlier than now once it has been charged (caps,
+     * fixed; one never charged keeps 0, its turn among equals). */
+    if (a->vtime < cls->vm_clock) {
+        a->vtime = cls->vm_clock;
+    }
+    if (a->charged_ns != 0 && a->release_ns < now_ns) {
+        a->release_ns = now_ns;
+    }
+    a->flow = f;
+    a->seq = ++s->seq;
+    f->acct = a;
+    sched_acct_place(s, cls, f, now_ns);
+    cls->nflows++;
+    if (a->share == 0) {
+        pool->unset++;
+    }
+    return 0;
+}
+
+/* @f has no work left: its account leaves the class (it stays in the
+ * table, with its virtual and release times). */
+static void
+sched_acct_leave(struct vgpu_sched *s, struct sched_class *cls,
+                 struct vgpu_sched_flow *f)
+{
+    struct sched_acct *a = f->acct;
+
+    sched_acct_unplace(cls, a);
+    a->flow = NULL;
+    f->acct = NULL;
+    cls->nflows--;
+    if (a->share == 0) {
+        sched_pool_of(s, f->pool)->unset--;
+    }
+}
+
+/* Accounts whose release time has come go back to the ready side. */
+static void
+sched_unpark(struct vgpu_sched *s, struct sched_class *cls, uint64_t now_ns)
+{
+    struct sched_acct *a;
+
+    while ((a = share_heap_top(&cls->parked)) != NULL &&
+           a->release_ns <= now_ns) {
+        share_heap_remove(&cls->parked, a);
+        a->where = SHARE_NOWHERE;
+        sched_acct_place(s, cls, a->flow, now_ns);
+    }
+}
+
+/* The flow @cls serves next under its pool's mode, at @now_ns, moving
+ * accounts held back by their release time to the parked heap; NULL when
+ * none may be served. With @any, a held-back one is taken too.
+ * Cost: O(log n) per account moved, each moved once per charge. */
+static struct vgpu_sched_flow *
+sched_class_pick(struct vgpu_sched *s, struct sched_class *cls, int mode,
+                 uint64_t now_ns, bool any)
+{
+    sched_unpark(s, cls, now_ns);
+    for (;;) {
+        struct sched_acct *a;
+
+        if (mode == VGPU_SHARE_BEST_EFFORT) {
+            a = cls->cur != NULL ? cls->cur->acct : NULL;
+        } else {
+            a = share_heap_top(&cls->ready);
+        }
+        if (a == NULL) {
+            a = any ? share_heap_top(&cls->parked) : NULL;
+            return a != NULL ? a->flow : NULL;
+        }
+        if (!sched_limited(s, a) || a->release_ns <= now_ns) {
+            return a->flow;
+        }
+        sched_acct_unplace(cls, a);
+        sched_acct_place(s, cls, a->flow, now_ns); /* parks it */
+    }
+}
+
+/* Take the head of @f, a flow of @cls picked for service at @now_ns: the
+ * turn passes on, and its account records the take. */
+static struct vgpu_sched_item *
+sched_take_flow(struct vgpu_sched *s, struct sched_class *cls,
+                struct vgpu_sched_flow *f, uint64_t now_ns)
+{
+    struct vgpu_sched_item *item = f->head;
+    struct sched_acct *a = f->acct;
+
+    if (cls->cur == f && a->where == SHARE_RING) {
+        cls->cur = f->ring_next;
+    }
+    a->taken_ns = now_ns;
+    a->seq = ++s->seq;
+    if (a->where == SHARE_READY) {
+        share_heap_fix(&cls->ready, a);
+    }
+    if (a->vtime > cls->vm_clock) {
+        cls->vm_clock = a->vtime;
+    }
+    sched_unlink(s, item);
+    return item;
+}
+
+/* The next item of @cls under its pool's mode, or NULL. */
+static struct vgpu_sched_item *
+sched_class_take(struct vgpu_sched *s, struct sched_pool *pool,
+                 struct sched_class *cls, uint64_t now_ns, bool any)
+{
+    struct vgpu_sched_flow *f;
+
+    if (cls->queued == 0) {
+        return NULL;
+    }
+    f = sched_class_pick(s, cls, pool->share_mode, now_ns, any);
+    return f != NULL ? sched_take_flow(s, cls, f, now_ns) : NULL;
 }
 
 /* ---- Items --------------------------------------------------------------- */
@@ -326,18 +565,6 @@ sched_unlink(struct vgpu_sched *s, struct vgpu_sched_item *item)
     }
 }
 
-/* Take the head of the class's current flow and pass the turn on. */
-static struct vgpu_sched_item *
-sched_take_rr(struct vgpu_sched *s, struct sched_class *cls)
-{
-    struct vgpu_sched_flow *f = cls->cur;
-    struct vgpu_sched_item *item = f->head;
-
-    cls->cur = f->ring_next;
-    sched_unlink(s, item);
-    return item;
-}
-
 /* The oldest item among the heads of the classes' age lists that has waited
  * max_wait_ns or more; NULL if none. Ties go to the higher priority. A time
  * earlier than the enqueue (a clock that went back) counts as no wait. */
@@ -364,47 +591,65 @@ sched_overdue(const struct vgpu_sched *s, const struct sched_pool *pool,
 
 static struct vgpu_sched_item *
 sched_next_priority(struct vgpu_sched *s, struct sched_pool *pool,
-                    uint64_t now_ns)
+                    uint64_t now_ns, bool any)
 {
     struct vgpu_sched_item *old = sched_overdue(s, pool, now_ns);
 
-    if (old != NULL) {
-        /* The oldest of its class is the head of its VM's FIFO, so FIFO
-         * order holds. If that VM was next in turn, the turn is used. */
-        struct sched_class *cls = &pool->cls[old->priority];
-        if (cls->cur == old->flow) {
-            cls->cur = cls->cur->ring_next;
-        }
-        sched_unlink(s, old);
-        return old;
+    /* The oldest of its class is the head of its VM's FIFO, so FIFO order
+     * holds; if that VM was next in turn, the turn is used. A VM its cap
+     * or fixed share holds back is not aged past it. */
+    if (old != NULL && (any || !sched_limited(s, old->flow->acct) ||
+                        old->flow->acct->release_ns <= now_ns)) {
+        return sched_take_flow(s, &pool->cls[old->priority], old->flow, now_ns);
     }
     for (size_t i = 0; i < VGPU_PRIO_COUNT; i++) {
         struct sched_class *cls = &pool->cls[VGPU_PRIO_COUNT - 1 - i];
-        if (cls->queued > 0) {
-            return sched_take_rr(s, cls);
+        struct vgpu_sched_item *item =
+            sched_class_take(s, pool, cls, now_ns, any);
+
+        if (item != NULL) {
+            return item;
         }
     }
     return NULL;
 }
 
+/* The class with work and the least virtual time (ties: the higher
+ * priority), among those not in @tried; a class whose VMs are all held
+ * back is tried, and the next one is asked. */
 static struct vgpu_sched_item *
-sched_next_weighted(struct vgpu_sched *s, struct sched_pool *pool)
+sched_next_weighted(struct vgpu_sched *s, struct sched_pool *pool,
+                    uint64_t now_ns, bool any)
 {
-    struct sched_class *best = NULL;
+    bool tried[VGPU_PRIO_COUNT] = {false};
 
-    for (size_t i = 0; i < VGPU_PRIO_COUNT; i++) {
-        struct sched_class *cls = &pool->cls[VGPU_PRIO_COUNT - 1 - i];
-        if (cls->queued > 0 && (best == NULL || cls->vtime < best->vtime)) {
-            best = cls;
+    for (size_t round = 0; round < VGPU_PRIO_COUNT; round++) {
+        struct sched_class *best = NULL;
+        struct vgpu_sched_item *item;
+        size_t best_p = 0;
+
+        for (size_t i = 0; i < VGPU_PRIO_COUNT; i++) {
+            size_t p = VGPU_PRIO_COUNT - 1 - i;
+            struct sched_class *cls = &pool->cls[p];
+            if (!tried[p] && cls->queued > 0 &&
+                (best == NULL || cls->vtime < best->vtime)) {
+                best = cls;
+                best_p = p;
+            }
         }
+        if (best == NULL) {
+            return NULL;
+        }
+        item = sched_class_take(s, pool, best, now_ns, any);
+        if (item != NULL) {
+            if (best->vtime > pool->vclock) {
+                pool->vclock = best->vtime;
+            }
+            return item;
+        }
+        tried[best_p] = true;
     }
-    if (best == NULL) {
-        return NULL;
-    }
-    if (best->vtime > pool->vclock) {
-        pool->vclock = best->vtime;
-    }
-    return sched_take_rr(s, best);
+    return NULL;
 }
 
 /* ---- Public API ---------------------------------------------------------- */
@@ -436,6 +681,30 @@ vgpu_sched_policy_lookup(const char *name, int *policy)
     return -EINVAL;
 }
 
+int
+vgpu_sched_share_lookup(const char *name, int *mode)
+{
+    if (name == NULL) {
+        return -EINVAL;
+    }
+    for (int i = 0; i < VGPU_SHARE_MODES; i++) {
+        if (strcmp(sched_share_names[i], name) == 0) {
+            *mode = i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *
+vgpu_sched_share_name(int mode)
+{
+    if (mode < 0 || mode >= VGPU_SHARE_MODES) {
+        return NULL;
+    }
+    return sched_share_names[mode];
+}
+
 const char *
 vgpu_sched_policy_name(int policy)
 {
@@ -465,6 +734,12 @@ vgpu_sched_create(const struct vgpu_sched_config *cfg)
             return NULL;
         }
     }
+    for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
+        if (cfg->vm_share[i] >= VGPU_SHARE_MODES) {
+            errno = EINVAL;
+            return NULL;
+        }
+    }
 
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -476,6 +751,13 @@ vgpu_sched_create(const struct vgpu_sched_config *cfg)
     }
     s->nbuckets = SCHED_INITIAL_BUCKETS;
     s->cfg = *cfg;
+    for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
+        s->pools[i].share_mode = cfg->vm_share[i];
+        for (size_t p = 0; p < VGPU_PRIO_COUNT; p++) {
+            s->pools[i].cls[p].ready.by_vtime =
+                cfg->vm_share[i] == VGPU_SHARE_EQUAL;
+        }
+    }
     s->max_wait_ns = (uint64_t)cfg->max_wait_ms * SCHED_NS_PER_MS;
     return s;
 
@@ -516,6 +798,13 @@ vgpu_sched_destroy(struct vgpu_sched *s)
         free(s->flow_free);
         s->flow_free = next;
     }
+    for (size_t i = 0; i < VGPU_POOL_COUNT; i++) {
+        for (size_t p = 0; p < VGPU_PRIO_COUNT; p++) {
+            share_heap_free(&s->pools[i].cls[p].ready);
+            share_heap_free(&s->pools[i].cls[p].parked);
+        }
+    }
+    share_accts_free(&s->accts);
     free(s->buckets);
     free(s);
 }
@@ -574,9 +863,17 @@ vgpu_sched_enqueue(struct vgpu_sched *s, struct vgpu_sched_item *item,
         f->prio = item->priority;
         f->head = NULL;
         f->tail = NULL;
+        f->acct = NULL;
+        if (sched_acct_join(s, cls, f, now_ns) < 0) {
+            f->vm_next = s->flow_free;
+            s->flow_free = f;
+            if (new_vm) {
+                sched_vm_drop(s, vm);
+            }
+            return -ENOMEM;
+        }
         f->vm_next = vm->flows;
         vm->flows = f;
-        sched_ring_insert(cls, f);
     }
 
     /* A class that was idle restarts at the pool's virtual clock, so the
@@ -611,8 +908,10 @@ vgpu_sched_enqueue(struct vgpu_sched *s, struct vgpu_sched_item *item,
     return 0;
 }
 
-struct vgpu_sched_item *
-vgpu_sched_next(struct vgpu_sched *s, uint8_t pool, uint64_t now_ns)
+/* The next item of @pool by the policy; with @any, caps and fixed shares
+ * hold nothing back. */
+static struct vgpu_sched_item *
+sched_next(struct vgpu_sched *s, uint8_t pool, uint64_t now_ns, bool any)
 {
     struct sched_pool *p;
 
@@ -624,9 +923,132 @@ vgpu_sched_next(struct vgpu_sched *s, uint8_t pool, uint64_t now_ns)
         return NULL;
     }
     if (s->cfg.policy == VGPU_SCHED_WEIGHTED) {
-        return sched_next_weighted(s, p);
+        return sched_next_weighted(s, p, now_ns, any);
     }
-    return sched_next_priority(s, p, now_ns);
+    return sched_next_priority(s, p, now_ns, any);
+}
+
+struct vgpu_sched_item *
+vgpu_sched_next(struct vgpu_sched *s, uint8_t pool, uint64_t now_ns)
+{
+    return sched_next(s, pool, now_ns, false);
+}
+
+struct vgpu_sched_item *
+vgpu_sched_next_any(struct vgpu_sched *s, uint8_t pool, uint64_t now_ns)
+{
+    return sched_next(s, pool, now_ns, true);
+}
+
+uint64_t
+vgpu_sched_wake_ns(const struct vgpu_sched *s, uint8_t pool)
+{
+    const struct sched_pool *p;
+    uint64_t wake = 0;
+
+    if (!sched_pool_valid(pool)) {
+        return 0;
+    }
+    p = &s->pools[sched_pool_index(pool)];
+    for (size_t i = 0; i < VGPU_PRIO_COUNT; i++) {
+        const struct sched_class *cls = &p->cls[i];
+        const struct sched_acct *a = share_heap_top(&cls->parked);
+
+        if (cls->cur != NULL || cls->ready.n > 0) {
+            return 0; /* something may be served now */
+        }
+        if (a != NULL && (wake == 0 || a->release_ns < wake)) {
+            wake = a->release_ns;
+        }
+    }
+    return wake;
+}
+
+int
+vgpu_sched_vm_limits(struct vgpu_sched *s, uint32_t vm_id, uint8_t pool,
+                     uint8_t prio, uint32_t share, uint32_t cap)
+{
+    struct sched_pool *p;
+    struct sched_acct *a;
+
+    if (!sched_pool_valid(pool) || prio >= VGPU_PRIO_COUNT ||
+        share > VGPU_SHARE_PCT_MAX || cap > VGPU_SHARE_PCT_MAX) {
+        return -EINVAL;
+    }
+    p = sched_pool_of(s, pool);
+    a = sched_acct_get(s, vm_id, pool, prio);
+    if (a == NULL) {
+        return -ENOMEM;
+    }
+    p->fixed_sum -= a->share;
+    if (a->flow != NULL && a->share == 0) {
+        p->unset--;
+    }
+    a->share = (uint8_t)share;
+    a->cap = (uint8_t)(cap == VGPU_SHARE_PCT_MAX ? 0 : cap);
+    p->fixed_sum += a->share;
+    if (a->flow != NULL && a->share == 0) {
+        p->unset++;
+    }
+    return 0;
+}
+
+int
+vgpu_sched_vm_target(const struct vgpu_sched *s, uint32_t vm_id, uint8_t pool,
+                     uint8_t prio, struct vgpu_sched_target *out)
+{
+    const struct sched_acct *a = share_acct_find(&s->accts, vm_id, pool, prio);
+    const struct sched_pool *p;
+    const uint32_t bp = 100u; /* basis points per percent */
+    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    if (a == NULL) {
+        return -ENOENT;
+    }
+    p = &s->pools[sched_pool_index(pool)];
+    out->mode = p->share_mode;
+    out->cap_pct = a->cap;
+    out->share_pct = a->share;
+    out->charged_ns = a->charged_ns;
+    if (p->share_mode == VGPU_SHARE_FIXED) {
+        out->target_bp = sched_rate(s, a) * bp;
+    } else if (p->share_mode == VGPU_SHARE_EQUAL) {
+        /* Equal among the class's connected VMs (each with work). */
+        n = p->cls[prio].naccts;
+        out->target_bp = (uint32_t)(VGPU_SHARE_PCT_MAX * bp / (n ? n : 1u));
+    }
+    if (a->cap != 0 && (out->target_bp == 0 || a->cap * bp < out->target_bp)) {
+        out->target_bp = a->cap * bp;
+    }
+    return 0;
+}
+
+/* Charge @service_ns to the account of @item's VM: its virtual time, its
+ * release time when it is limited, and its place in its heap. A VM that
+ * disconnected meanwhile has no account: nothing to do. */
+static void
+sched_charge_vm(struct vgpu_sched *s, struct sched_class *cls,
+                const struct vgpu_sched_item *item, uint64_t service_ns)
+{
+    struct sched_acct *a =
+        share_acct_find(&s->accts, item->vm_id, item->pool, item->priority);
+
+    if (a == NULL) {
+        return;
+    }
+    a->charged_ns += service_ns;
+    a->vtime =
+        a->vtime > UINT64_MAX - service_ns ? UINT64_MAX : a->vtime + service_ns;
+    if (sched_limited(s, a)) {
+        a->release_ns = share_release_after(a, service_ns, sched_rate(s, a),
+                                            VGPU_SHARE_SLACK_NS);
+    }
+    if (a->where == SHARE_READY) {
+        share_heap_fix(&cls->ready, a);
+    } else if (a->where == SHARE_PARKED) {
+        share_heap_fix(&cls->parked, a);
+    }
 }
 
 void
@@ -637,11 +1059,14 @@ vgpu_sched_charge(struct vgpu_sched *s, const struct vgpu_sched_item *item,
     uint64_t weight;
     uint64_t sum;
 
-    if (s->cfg.policy != VGPU_SCHED_WEIGHTED || !sched_pool_valid(item->pool) ||
-        item->priority >= VGPU_PRIO_COUNT) {
+    if (!sched_pool_valid(item->pool) || item->priority >= VGPU_PRIO_COUNT) {
         return;
     }
     cls = &sched_pool_of(s, item->pool)->cls[item->priority];
+    sched_charge_vm(s, cls, item, service_ns);
+    if (s->cfg.policy != VGPU_SCHED_WEIGHTED) {
+        return;
+    }
     weight = s->cfg.weights[item->priority];
     /* Exact over any number of charges: the remainder carries over. vrem is
      * below the weight, so only an absurd service_ns could overflow; clamp. */
@@ -668,6 +1093,19 @@ vgpu_sched_remove_vm(struct vgpu_sched *s, uint32_t vm_id,
         removed++;
         if (fn != NULL) {
             fn(item, arg);
+        }
+    }
+    /* Its accounts go too (they have no work left): O(pools x classes). */
+    for (size_t i = 0; i < VGPU_POOL_COUNT && s->accts.n > 0; i++) {
+        for (uint8_t p = 0; p < VGPU_PRIO_COUNT; p++) {
+            uint8_t pool = (uint8_t)(VGPU_POOL_FIRST + i);
+            struct sched_acct *a = share_acct_find(&s->accts, vm_id, pool, p);
+
+            if (a != NULL && a->flow == NULL) {
+                s->pools[i].fixed_sum -= a->share;
+                s->pools[i].cls[p].naccts--;
+                share_acct_del(&s->accts, a);
+            }
         }
     }
     return removed;

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "share_window.h"
 #include "vgpu/mediator.h"
 #include "vgpu/mediator_metrics.h"
 
@@ -68,6 +69,7 @@ struct vgpu_stats_vm {
     /* Requests an executor ran, by operation (vgpu_metrics_op_slot()) and
      * the status they ended with: src/core/metrics.c keeps them. */
     uint64_t ran[VGPU_METRICS_OPS][VGPU_ERR_COUNT];
+    struct vgpu_share_window share; /* executor time of the last second */
 };
 
 struct vgpu_stats;

@@ -289,6 +289,54 @@ config_parse_pool_flag(struct vgpu_daemon_config *cfg, const char *value,
     return rc;
 }
 
+/* vm_share: "MODE" for every pool, or "A:MODE,B:MODE" per pool. */
+static int
+config_parse_vm_share(struct vgpu_daemon_config *cfg, const char *value,
+                      char *why, size_t why_len)
+{
+    uint8_t modes[VGPU_POOL_COUNT];
+    char name[16];
+    int mode;
+
+    memcpy(modes, cfg->vm_share, sizeof(modes));
+    if (value[0] == '\0') {
+        return config_why(why, why_len,
+                          "empty (best_effort, equal, fixed, or a list such "
+                          "as A:fixed,B:equal)");
+    }
+    if (vgpu_sched_share_lookup(value, &mode) == 0) {
+        memset(cfg->vm_share, mode, sizeof(cfg->vm_share));
+        return 0;
+    }
+    for (const char *p = value; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        size_t index;
+
+        if (len < 3 || p[1] != ':' || len - 2 >= sizeof(name) ||
+            vgpu_config_pool_index(p, 1, &index) < 0) {
+            return config_why(why, why_len,
+                              "'%s' is not best_effort, equal, fixed or a "
+                              "list such as A:fixed,B:equal",
+                              value);
+        }
+        memcpy(name, p + 2, len - 2);
+        name[len - 2] = '\0';
+        if (vgpu_sched_share_lookup(name, &mode) < 0) {
+            return config_why(why, why_len,
+                              "pool %c: '%s' is not best_effort, equal or "
+                              "fixed",
+                              p[0], name);
+        }
+        modes[index] = (uint8_t)mode;
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    memcpy(cfg->vm_share, modes, sizeof(modes));
+    return 0;
+}
+
 int
 vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
                     const char *value, char *why, size_t why_len)
@@ -315,6 +363,8 @@ vgpu_config_set_key(struct vgpu_daemon_config *cfg, enum config_key key,
                           config_policy_names[VGPU_SCHED_WEIGHTED]);
     case KEY_WEIGHTS:
         return config_parse_weights(cfg, value, why, why_len);
+    case KEY_VM_SHARE:
+        return config_parse_vm_share(cfg, value, why, why_len);
     case KEY_WEIGHT_HIGH:
         return vgpu_parse_u32(value, VGPU_CONFIG_WEIGHT_MIN,
                               VGPU_CONFIG_WEIGHT_MAX,
@@ -522,4 +572,5 @@ vgpu_config_to_core(const struct vgpu_daemon_config *cfg,
     }
     core->default_backend = cfg->default_backend;
     core->log_level = cfg->log_level;
+    memcpy(core->vm_share, cfg->vm_share, sizeof(core->vm_share));
 }

@@ -84,6 +84,8 @@ struct vgpu_daemon_config {
     char *socket_path;
     char *control_path; /* set by vgpu_config_parse_args() when not given */
     int policy;         /* VGPU_SCHED_PRIORITY or VGPU_SCHED_WEIGHTED */
+    /* vm_share, --vm-share: VGPU_SHARE_* of each pool (pool - 'A'). */
+    uint8_t vm_share[VGPU_POOL_COUNT];
     uint32_t weights[VGPU_PRIO_COUNT]; /* indexed by VGPU_PRIO_* */
     uint32_t max_wait_ms;
     uint32_t vm_queue_cap;

@@ -57,6 +57,7 @@ static const struct option config_options[] = {
     {"cuda-fallback", required_argument, NULL,
      OPT_KEY_BASE + KEY_CUDA_FALLBACK},
     {"cpu-workers", required_argument, NULL, OPT_KEY_BASE + KEY_CPU_WORKERS},
+    {"vm-share", required_argument, NULL, OPT_KEY_BASE + KEY_VM_SHARE},
     {"backends", no_argument, NULL, OPT_BACKENDS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -289,6 +290,10 @@ vgpu_config_usage(FILE *out, const char *prog)
         "  --max-wait-ms N        aging bound of the priority policy, "
         "0..%u\n"
         "                         (default %u)\n"
+        "  --vm-share MODE        sharing among the VMs of one class:\n"
+        "                         best_effort (default), equal or fixed,\n"
+        "                         for every pool, or per pool as\n"
+        "                         A:fixed,B:equal (registry share, cap)\n"
         "  --vm-queue-cap N       queued requests per VM, %u..%u "
         "(default %u)\n"
         "  --queue-inflight N     requests in flight a queue device may "

@@ -40,6 +40,7 @@ static const char *const config_ini_keys[KEY_COUNT] = {
     [KEY_CUDA_FALLBACK] = "cuda_fallback",
     [KEY_CPU_WORKERS] = "cpu_workers",
     [KEY_METRICS_LISTEN] = "metrics_listen",
+    [KEY_VM_SHARE] = "vm_share",
 };
 
 #define CONFIG_SECTION_MEDIATOR "mediator"

@@ -36,6 +36,7 @@ enum config_key {
     KEY_CUDA_FALLBACK,
     KEY_CPU_WORKERS,
     KEY_METRICS_LISTEN, /* INI only: metrics_listen */
+    KEY_VM_SHARE,
     KEY_COUNT
 };
 

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backends.h"
@@ -76,6 +78,11 @@ struct vgpu_executors {
     size_t ngroups;
     size_t busy;
     int efd;
+    /* Requests that caps or fixed shares hold back (SPEC.md section 9):
+     * a timer on the mediator's clock (CLOCK_MONOTONIC) wakes the loop at
+     * the earliest time one may run; armed_ns is that time, 0: disarmed. */
+    int tfd;
+    uint64_t armed_ns;
     pthread_mutex_t done_mu;
     struct executor *done_head; /* done_mu */
     struct executor *done_tail; /* done_mu */
@@ -180,7 +187,8 @@ exec_done_event(struct vgpu_event_loop *loop, int fd, void *data, int mask)
     exec_collect(x);
 }
 
-/* The next job of @g's pools with work, round robin among them. */
+/* The next job of @g's pools with work, round robin among them; a pool
+ * whose work caps hold back is passed over. */
 static struct vgpu_mediator_job *
 exec_take(struct vgpu_executors *x, struct exec_group *g)
 {
@@ -188,13 +196,51 @@ exec_take(struct vgpu_executors *x, struct exec_group *g)
 
     for (unsigned k = 0; pending != 0 && k < VGPU_POOL_COUNT; k++) {
         unsigned i = (g->next_pool + k) % VGPU_POOL_COUNT;
+        struct vgpu_mediator_job *j;
 
-        if ((pending & (1u << i)) != 0) {
+        if ((pending & (1u << i)) == 0) {
+            continue;
+        }
+        j = vgpu_mediator_take(x->m, (uint8_t)(VGPU_POOL_FIRST + i));
+        if (j != NULL) {
             g->next_pool = (i + 1) % VGPU_POOL_COUNT;
-            return vgpu_mediator_take(x->m, (uint8_t)(VGPU_POOL_FIRST + i));
+            return j;
         }
     }
     return NULL;
+}
+
+/* The timer fired: the before-sleep hook dispatches what it let go. */
+static void
+exec_wake_event(struct vgpu_event_loop *loop, int fd, void *data, int mask)
+{
+    struct vgpu_executors *x = data;
+    uint64_t count;
+
+    (void)loop;
+    (void)mask;
+    (void)!read(fd, &count, sizeof(count));
+    x->armed_ns = 0;
+}
+
+/* Arm the timer for the work that caps hold back from the idle
+ * executors' pools (@idle_pools), or disarm it when there is none. */
+static void
+exec_arm(struct vgpu_executors *x, uint32_t idle_pools)
+{
+    uint64_t wake =
+        idle_pools != 0 ? vgpu_mediator_wake_ns(x->m, idle_pools) : 0;
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    const uint64_t ns_per_s = 1000000000u;
+
+    if (wake == x->armed_ns || x->tfd < 0) {
+        return;
+    }
+    its.it_value.tv_sec = (time_t)(wake / ns_per_s);
+    its.it_value.tv_nsec = (long)(wake % ns_per_s);
+    if (timerfd_settime(x->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
+        x->armed_ns = wake;
+    }
 }
 
 static void
@@ -212,6 +258,7 @@ size_t
 vgpu_executors_dispatch(struct vgpu_executors *x)
 {
     size_t taken = 0;
+    uint32_t idle_pools = 0;
 
     for (size_t gi = 0; gi < x->ngroups; gi++) {
         struct exec_group *g = &x->groups[gi];
@@ -223,6 +270,7 @@ vgpu_executors_dispatch(struct vgpu_executors *x)
             if (e->busy) {
                 continue;
             }
+            idle_pools |= g->pools;
             while ((j = exec_take(x, g)) != NULL) {
                 taken++;
                 if (!vgpu_mediator_job_inline(j, e->ops, e->ctx)) {
@@ -240,6 +288,7 @@ vgpu_executors_dispatch(struct vgpu_executors *x)
             exec_hand(e, j);
         }
     }
+    exec_arm(x, idle_pools);
     return taken;
 }
 
@@ -394,9 +443,16 @@ vgpu_executors_create(struct vgpu_event_loop *loop, struct vgpu_mediator *m,
     x->loop = loop;
     x->m = m;
     pthread_mutex_init(&x->done_mu, NULL);
+    x->tfd = -1;
     x->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (x->efd < 0) {
         vgpu_set_err(err, err_len, "eventfd: %s", strerror(errno));
+        goto err;
+    }
+    x->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (x->tfd < 0 ||
+        vgpu_event_add(loop, x->tfd, VGPU_EVENT_READ, exec_wake_event, x) < 0) {
+        vgpu_set_err(err, err_len, "timerfd: %s", strerror(errno));
         goto err;
     }
     if (cpu_workers == 0) {
@@ -478,6 +534,10 @@ vgpu_executors_destroy(struct vgpu_executors *x)
     if (x->efd >= 0) {
         vgpu_event_del(x->loop, x->efd, VGPU_EVENT_READ | VGPU_EVENT_WRITE);
         close(x->efd);
+    }
+    if (x->tfd >= 0) {
+        vgpu_event_del(x->loop, x->tfd, VGPU_EVENT_READ);
+        close(x->tfd);
     }
     pthread_mutex_destroy(&x->done_mu);
     free(x);

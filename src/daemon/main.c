@@ -171,6 +171,21 @@ main_admit(void *opaque, uint32_t vm_id, uint8_t pool, uint8_t priority,
                                why_len);
 }
 
+/* ops->limits: the registry's share and cap of a VM (SPEC.md section 9). */
+static int
+main_limits(void *opaque, uint32_t vm_id, uint32_t *share, uint32_t *cap)
+{
+    struct daemon *d = opaque;
+    const struct vgpu_vm_entry *e = vgpu_registry_find_id(d->registry, vm_id);
+
+    if (e == NULL) {
+        return -ENOENT;
+    }
+    *share = e->share;
+    *cap = e->cap;
+    return 0;
+}
+
 /* Raise the soft RLIMIT_NOFILE to the hard limit (systemd starts services
  * at 1024 soft; the unit's LimitNOFILE sets the hard one), and derive the
  * connection cap from it unless max_connections is set. @line: what was
@@ -412,6 +427,7 @@ main_run(const struct vgpu_daemon_config *cfg, const char *note)
     d.ops.now_ns = main_now_ns;
     d.ops.log = main_log;
     d.ops.admit = d.registry != NULL ? main_admit : NULL;
+    d.ops.limits = d.registry != NULL ? main_limits : NULL;
     vgpu_config_to_core(cfg, &core);
     d.m = vgpu_mediator_create(&core, &d.ops, &d, err, sizeof(err));
     if (d.m == NULL) {

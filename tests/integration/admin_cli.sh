@@ -116,16 +116,18 @@ refuse "^vgpu-admin: register-vm: --pool is required" \
 
 # ---- list, show
 expect_rc 0 "$ADMIN" list --registry "$R"
-expect_out "NAME        VM_ID POOL PRIORITY UUID
-Test-1          1 A    high     -
-Test-4          4 B    high     $U1
-Test-7          7 C    low      -"
+expect_out "NAME        VM_ID POOL PRIORITY SHARE CAP UUID
+Test-1          1 A    high     -     -   -
+Test-4          4 B    high     -     -   $U1
+Test-7          7 C    low      -     -   -"
 expect_rc 0 "$ADMIN" show Test-4 --registry "$R"
 expect_out "name = Test-4
 vm_id = 4
 pool = B
 priority = high
 uuid = $U1
+share = -
+cap = -
 device = -device vgpu-stub,pool_id=B,priority=high,vm_id=4"
 expect_rc 1 "$ADMIN" --registry "$R" show Nobody
 expect_out "vgpu-admin: no VM named 'Nobody' in $R"
@@ -229,7 +231,7 @@ expect_rc 1 "$ADMIN" list --registry "$T/none.conf"
 expect_out "vgpu-admin: list: $T/none.conf does not exist (register-vm creates it)"
 : >"$T/empty.conf"
 expect_rc 0 "$ADMIN" list --registry "$T/empty.conf"
-expect_out "NAME      VM_ID POOL PRIORITY UUID"
+expect_out "NAME      VM_ID POOL PRIORITY SHARE CAP UUID"
 
 # ---- check: a hand-edited file with a duplicate vm_id is reported, not
 # refused; the commands that need one answer refuse it and say where
@@ -249,6 +251,37 @@ expect_grep "vgpu-admin check lists every problem"
 # remove fixes it.
 expect_rc 0 "$ADMIN" remove Test-4b --registry "$T/hand.conf"
 expect_rc 0 "$ADMIN" check --registry "$T/hand.conf"
+# ---- share and cap: given, shown, written; a pool's shares at most 100
+cp "$R" "$T/share.conf"
+expect_rc 0 "$ADMIN" register-vm --registry "$T/share.conf" --vm-name Fix-30 \
+    --vm-id 30 --pool S --priority medium --share 30 --cap 50
+expect_rc 0 "$ADMIN" register-vm --registry "$T/share.conf" --vm-name Fix-70 \
+    --vm-id 70 --pool S --priority medium --share 70
+expect_rc 2 "$ADMIN" register-vm --registry "$T/share.conf" --vm-name Fix-1 \
+    --vm-id 71 --pool S --priority medium --share 1
+expect_grep "share: 1% would bring pool S's shares to 101% \\(at most 100\\)"
+expect_rc 2 "$ADMIN" register-vm --registry "$T/share.conf" --vm-name Bad \
+    --vm-id 72 --pool T --priority medium --cap 0
+expect_grep "^vgpu-admin: --cap: '0' is not an integer in 1..100"
+expect_rc 2 "$ADMIN" register-vm --registry "$T/share.conf" --vm-name Bad \
+    --vm-id 72 --pool T --priority medium --share 101
+expect_grep "^vgpu-admin: --share: '101' is not an integer in 1..100"
+expect_rc 0 "$ADMIN" list --registry "$T/share.conf"
+expect_grep '^Fix-30 +30 S +medium +30 +50 +-$'
+expect_grep '^Fix-70 +70 S +medium +70 +- +-$'
+expect_rc 0 "$ADMIN" show Fix-30 --registry "$T/share.conf"
+expect_grep '^share = 30$'
+expect_grep '^cap = 50$'
+expect_rc 0 "$ADMIN" check --registry "$T/share.conf"
+# A hand-edited file whose shares pass 100 is reported by check.
+printf '\n[vm "Fix-9"]\nvm_id = 9\npool = S\npriority = low\nshare = 9\n' \
+    >>"$T/share.conf"
+expect_rc 1 "$ADMIN" check --registry "$T/share.conf"
+expect_grep "^problem: pool S: the shares of its VMs add up to 109% \\(at most 100\\)$"
+printf '[vm "x"]\nvm_id = 1\npool = A\npriority = low\ncap = 0\n' \
+    >"$T/bad.conf"
+expect_rc 1 "$ADMIN" check --registry "$T/bad.conf"
+expect_grep "^problem: $T/bad.conf:5: cap: '0' is not an integer in 1..100$"
 # A file that does not load at all is a problem too.
 printf '[vm "x"]\nvm_id = 1\npool = A\npriority = urgent\n' >"$T/bad.conf"
 expect_rc 1 "$ADMIN" check --registry "$T/bad.conf"

@@ -492,6 +492,41 @@ test_pool_parsing(void **state)
     }
 }
 
+/* --vm-share: one mode for every pool, or LETTER:MODE items; a bad one
+ * changes nothing. */
+static void
+test_vm_share_parsing(void **state)
+{
+    static const char *const bad[] = {
+        "Equal",    "",          "A:",      "A:fair", "a:equal",
+        "AB:equal", "A:equal,,", "A=equal", ":equal",
+    };
+    struct vgpu_daemon_config cfg;
+    char err[512] = "";
+
+    (void)state;
+    init(&cfg);
+    assert_int_equal(cfg.vm_share[0], VGPU_SHARE_BEST_EFFORT);
+    assert_int_equal(PARSE(&cfg, err, "--vm-share", "equal"), 0);
+    assert_int_equal(cfg.vm_share[0], VGPU_SHARE_EQUAL);
+    assert_int_equal(cfg.vm_share[VGPU_POOL_COUNT - 1], VGPU_SHARE_EQUAL);
+    vgpu_config_fini(&cfg);
+    init(&cfg);
+    assert_int_equal(PARSE(&cfg, err, "--vm-share", "A:fixed,C:equal"), 0);
+    assert_int_equal(cfg.vm_share[0], VGPU_SHARE_FIXED);
+    assert_int_equal(cfg.vm_share[1], VGPU_SHARE_BEST_EFFORT);
+    assert_int_equal(cfg.vm_share[2], VGPU_SHARE_EQUAL);
+    vgpu_config_fini(&cfg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        init(&cfg);
+        assert_int_equal(PARSE(&cfg, err, "--vm-share", (char *)bad[i]),
+                         -EINVAL);
+        assert_non_null(strstr(err, "--vm-share: "));
+        assert_int_equal(cfg.vm_share[0], VGPU_SHARE_BEST_EFFORT);
+        vgpu_config_fini(&cfg);
+    }
+}
+
 static void
 test_weights_parsing(void **state)
 {
@@ -711,6 +746,7 @@ main(void)
         VGPU_TEST("/config/flags/twice", test_flags_twice),
         VGPU_TEST("/config/flags/pool", test_pool_parsing),
         VGPU_TEST("/config/flags/weights", test_weights_parsing),
+        VGPU_TEST("/config/flags/vm-share", test_vm_share_parsing),
         VGPU_TEST_FIXTURE("/config/flags/override_file",
                           test_flags_override_file, setup_dir, teardown_dir),
         VGPU_TEST_FIXTURE("/config/file/error_through_config",

@@ -20,6 +20,7 @@
 
 #include "vgpu/ctl.h"
 #include "vgpu/regs.h"
+#include "vgpu/scheduler.h"
 #include "vgpu_test.h"
 
 #define NS 1000u /* ns per us */
@@ -41,6 +42,10 @@ sample(void)
         .service_p50 = 7 * NS,
         .service_p99 = 8 * NS,
         .service_total = 1234 * NS,
+        .share_1s_bp = 4987,
+        .executor_total = 1300 * NS,
+        .target_bp = 5000,
+        .share_mode = VGPU_SHARE_EQUAL,
     };
 
     return s;
@@ -56,7 +61,9 @@ test_format_line(void **state)
     const char *want =
         "vm=7 pool=B priority=high connected=1 requests=10 responses=9 "
         "bytes_in=100 bytes_out=90 wait_p50_us=5 wait_p99_us=6 "
-        "service_p50_us=7 service_p99_us=8 service_total_us=1234 errors=-\n";
+        "service_p50_us=7 service_p99_us=8 service_total_us=1234 "
+        "executor_us=1300 vm_share=equal share_1s_pct=49.87 target_pct=50.00 "
+        "errors=-\n";
 
     assert_int_equal(vgpu_ctl_format_vm(&s, line, sizeof(line)),
                      (int)strlen(want));

@@ -257,7 +257,7 @@ static const struct bad_case bad_cases[] = {
     {"[vm \"a\"]\n", "1: [vm \"a\"]: vm_id is missing"},
     {VM1 "colour = red\n",
      "5: unknown key 'colour' in [vm \"a\"] (keys: vm_id, pool, priority, "
-     "uuid)"},
+     "uuid, share, cap)"},
     {VM1 "pool = B\n", "5: pool: given twice in [vm \"a\"] (first at line 3)"},
     {"vm_id = 1\n" VM1,
      "1: key 'vm_id' is outside any section (start with [vm \"NAME\"])"},

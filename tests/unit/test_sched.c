@@ -67,6 +67,10 @@ next_tag(struct vgpu_sched *s, uint8_t pool, uint64_t now_ns)
     return item != NULL ? req_of(item)->tag : NO_TAG;
 }
 
+/* The vm_share mode of every pool (main runs the priority, aging and
+ * weighted tests once per mode). */
+static int share_mode = VGPU_SHARE_BEST_EFFORT;
+
 static struct vgpu_sched *
 sched_new(int policy, uint32_t max_wait_ms, uint32_t cap)
 {
@@ -74,6 +78,7 @@ sched_new(int policy, uint32_t max_wait_ms, uint32_t cap)
     struct vgpu_sched *s;
 
     vgpu_sched_config_default(&cfg);
+    memset(cfg.vm_share, share_mode, sizeof(cfg.vm_share));
     cfg.policy = policy;
     cfg.max_wait_ms = max_wait_ms;
     cfg.vm_queue_cap = cap;
@@ -786,31 +791,54 @@ test_many_vms(void **state)
 int
 main(void)
 {
+    static const struct CMUnitTest weighted[] = {
+        VGPU_TEST("/sched/weighted/equal-service", test_weighted_equal_service),
+        VGPU_TEST("/sched/weighted/unequal-service",
+                  test_weighted_unequal_service),
+        VGPU_TEST("/sched/weighted/no-banking", test_weighted_no_banking),
+    };
     static const struct CMUnitTest tests[] = {
         VGPU_TEST("/sched/config", test_config),
+        VGPU_TEST("/sched/pools/empty", test_pools_empty),
+        VGPU_TEST("/sched/remove-vm/reentrant", test_remove_vm_reentrant),
+        VGPU_TEST("/sched/bad-args", test_bad_args),
+    };
+
+    /* Without charges (these tests charge nothing, or only under the
+     * weighted policy) equal and fixed take turns as the round robin does;
+     * priorities, aging and class weights hold in every mode (under
+     * fixed, each VM without a registry share is held to an equal split,
+     * which the class weights cannot pass: fixed runs the first group). */
+    static const struct CMUnitTest every_mode[] = {
         VGPU_TEST("/sched/priority/order", test_priority_order),
         VGPU_TEST("/sched/priority/round-robin", test_priority_round_robin),
         VGPU_TEST("/sched/priority/round-robin-join",
                   test_priority_round_robin_join),
         VGPU_TEST("/sched/priority/fifo-within-vm", test_priority_fifo),
         VGPU_TEST("/sched/pools/independent", test_pools_independent),
-        VGPU_TEST("/sched/pools/empty", test_pools_empty),
         VGPU_TEST("/sched/aging/overdue-first", test_aging_overdue_first),
         VGPU_TEST("/sched/aging/oldest-overdue-first", test_aging_oldest_first),
         VGPU_TEST("/sched/aging/zero-wait", test_aging_zero_wait),
         VGPU_TEST("/sched/aging/bound", test_aging_bound),
         VGPU_TEST("/sched/aging/bound-two-classes", test_aging_bound_two),
-        VGPU_TEST("/sched/weighted/equal-service", test_weighted_equal_service),
-        VGPU_TEST("/sched/weighted/unequal-service",
-                  test_weighted_unequal_service),
-        VGPU_TEST("/sched/weighted/no-banking", test_weighted_no_banking),
         VGPU_TEST("/sched/cap", test_vm_cap),
         VGPU_TEST("/sched/remove-vm/all", test_remove_vm),
-        VGPU_TEST("/sched/remove-vm/reentrant", test_remove_vm_reentrant),
         VGPU_TEST("/sched/cancel", test_cancel),
-        VGPU_TEST("/sched/bad-args", test_bad_args),
         VGPU_TEST("/sched/many-vms", test_many_vms),
     };
+    int failed = cmocka_run_group_tests_name("sched", tests, NULL, NULL);
 
-    return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("sched_w", weighted, NULL, NULL);
+    failed += cmocka_run_group_tests_name("sched_best_effort", every_mode, NULL,
+                                          NULL);
+
+    share_mode = VGPU_SHARE_EQUAL;
+    failed +=
+        cmocka_run_group_tests_name("sched_equal", every_mode, NULL, NULL);
+    failed +=
+        cmocka_run_group_tests_name("sched_equal_w", weighted, NULL, NULL);
+    share_mode = VGPU_SHARE_FIXED;
+    failed +=
+        cmocka_run_group_tests_name("sched_fixed", every_mode, NULL, NULL);
+    return failed;
 }
