@@ -108,5 +108,7 @@ vgpu_mediator_metrics(const struct vgpu_mediator *m,
 {
     struct metrics_walk w = {.m = m, .fn = fn, .arg = arg};
 
-    return vgpu_stats_foreach(m->stats, fn != NULL ? metrics_vm : NULL, &w);
+    /* Through vgpu_mediator_stats(), so that each record comes with its
+     * share over the last second and its target (SPEC.md section 9). */
+    return vgpu_mediator_stats(m, fn != NULL ? metrics_vm : NULL, &w);
 }

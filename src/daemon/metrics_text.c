@@ -61,14 +61,19 @@ metrics_vm_labels(const struct vgpu_vm_stats *s, char *buf, size_t len)
 /* One sample per VM of the value @get picks. */
 static void
 metrics_per_vm(FILE *f, const struct metrics_all *a, const char *name,
-               uint64_t (*get)(const struct vgpu_vm_metrics *))
+               uint64_t (*get)(const struct vgpu_vm_metrics *), double scale)
 {
     char labels[128];
 
     for (size_t i = 0; i < a->n; i++) {
         metrics_vm_labels(&a->vms[i].stats, labels, sizeof(labels));
-        fprintf(f, "%s{%s} %llu\n", name, labels,
-                (unsigned long long)get(&a->vms[i]));
+        if (scale != 0) {
+            fprintf(f, "%s{%s} %.9g\n", name, labels,
+                    (double)get(&a->vms[i]) * scale);
+        } else {
+            fprintf(f, "%s{%s} %llu\n", name, labels,
+                    (unsigned long long)get(&a->vms[i]));
+        }
     }
 }
 
@@ -108,6 +113,24 @@ get_running(const struct vgpu_vm_metrics *v)
     return v->running;
 }
 
+static uint64_t
+get_executor_ns(const struct vgpu_vm_metrics *v)
+{
+    return v->stats.executor_total;
+}
+
+static uint64_t
+get_share_bp(const struct vgpu_vm_metrics *v)
+{
+    return v->stats.share_1s_bp;
+}
+
+static uint64_t
+get_target_bp(const struct vgpu_vm_metrics *v)
+{
+    return v->stats.target_bp;
+}
+
 /* The families with one sample per VM, in the order written; get NULL:
  * vgpu_mediator_responses_total, which has a sample per status too. */
 struct metrics_per_vm_family {
@@ -115,22 +138,34 @@ struct metrics_per_vm_family {
     const char *type;
     const char *help;
     uint64_t (*get)(const struct vgpu_vm_metrics *);
+    double scale; /* the sample is get() * scale; 0: 1, printed whole */
 };
 
 static const struct metrics_per_vm_family metrics_per_vm_families[] = {
     {"vgpu_mediator_vm_connected", "gauge", "1 while the VM is connected.",
-     get_connected},
+     get_connected, 0},
     {"vgpu_mediator_requests_total", "counter", "REQUEST frames received.",
-     get_requests},
-    {NULL, NULL, NULL, NULL},
+     get_requests, 0},
+    {NULL, NULL, NULL, NULL, 0},
     {"vgpu_mediator_request_bytes_total", "counter",
-     "Request payload bytes received.", get_bytes_in},
+     "Request payload bytes received.", get_bytes_in, 0},
     {"vgpu_mediator_response_bytes_total", "counter",
-     "Response payload bytes sent.", get_bytes_out},
+     "Response payload bytes sent.", get_bytes_out, 0},
     {"vgpu_mediator_queue_depth", "gauge",
-     "Requests waiting in the scheduler now.", get_queued},
+     "Requests waiting in the scheduler now.", get_queued, 0},
     {"vgpu_mediator_requests_in_flight", "gauge",
-     "Requests an executor runs now.", get_running},
+     "Requests an executor runs now.", get_running, 0},
+    {"vgpu_mediator_vm_executor_seconds_total", "counter",
+     "Executor time charged to the VM (each request from its take to its "
+     "answer's hand-back).",
+     get_executor_ns, 1.0 / NS_PER_S},
+    {"vgpu_mediator_vm_share_ratio", "gauge",
+     "The VM's share of one executor's time over the last second (0..1).",
+     get_share_bp, 1e-4},
+    {"vgpu_mediator_vm_share_target_ratio", "gauge",
+     "The share the pool's vm_share and the VM's registry entry give it now "
+     "(0..1; 0: no target, best_effort).",
+     get_target_bp, 1e-4},
 };
 
 #define METRICS_NPER_VM                                                        \
@@ -294,7 +329,7 @@ metrics_write(FILE *f, const struct metrics_all *a,
             continue;
         }
         metrics_family(f, pf->name, pf->type, pf->help);
-        metrics_per_vm(f, a, pf->name, pf->get);
+        metrics_per_vm(f, a, pf->name, pf->get, pf->scale);
     }
     metrics_family(f, "vgpu_mediator_request_wait_seconds", "histogram",
                    "Time requests waited in the queue.");

@@ -62,6 +62,7 @@ while :; do
     [ "$i" -le 200 ] || fail "VMs still connected 10 s after the run"
     sleep 0.05
 done
+"$DAEMON" --socket "$SOCK" --stats >"$T/stats" || fail "--stats failed"
 total=0
 for line in $(sed -n 's/^vm=\([0-9]*\) pool=\(.\) priority=\([a-z]*\) requests=\([0-9]*\) errors=\([0-9]*\) .*/\1:\2:\3:\4:\5/p' "$T/sim.out"); do
     IFS=: read -r vm pool prio req errs <<EOF2
@@ -90,6 +91,22 @@ EOF2
         [ "$b" -eq 0 ] || fail "vm $vm: $b requests under 1 ms on a 2 ms backend"
     fi
     [ "$(metric "vgpu_mediator_vm_connected{$l}")" -eq 0 ] || fail "vm $vm connected"
+    # Executor time (issue 23): what --stats says, in seconds; at least
+    # 2 ms a request on pool A; the share and target gauges in 0..1.
+    ex=$(metric "vgpu_mediator_vm_executor_seconds_total{$l}")
+    ex_us=$(sed -n "s/^vm=$vm .* executor_us=\([0-9]*\).*/\1/p" "$T/stats")
+    [ -n "$ex_us" ] || { cat "$T/stats"; fail "vm $vm: no executor_us in --stats"; }
+    awk -v m="$ex" -v u="$ex_us" 'BEGIN { d = m * 1e6 - u; exit !(d < 1 && d > -1) }' ||
+        fail "vm $vm: executor ${ex} s in the metrics, ${ex_us} us in --stats"
+    if [ "$pool" = A ]; then
+        awk -v m="$ex" -v r="$req" 'BEGIN { exit !(m >= r * 0.002) }' ||
+            fail "vm $vm: executor $ex s for $req requests of 2 ms"
+    fi
+    for g in share share_target; do
+        v=$(metric "vgpu_mediator_vm_${g}_ratio{$l}")
+        awk -v v="$v" 'BEGIN { exit !(v >= 0 && v <= 1) }' ||
+            fail "vm $vm: ${g}_ratio $v"
+    done
     [ "$(metric "vgpu_mediator_queue_depth{$l}")" -eq 0 ] || fail "vm $vm queued"
     total=$((total + req))
 done

@@ -29,12 +29,26 @@ struct fixture {
     struct vgpu_stats_vm *b; /* vm 9, pool B, low */
 };
 
+static uint64_t
+fixed_now(void *opaque)
+{
+    (void)opaque;
+    return 5000000000ull;
+}
+
+/* What vgpu_mediator_stats() reads besides the records: the clock and a
+ * scheduler (no VM in it has a share target here). */
+static const struct vgpu_mediator_ops fixture_ops = {.now_ns = fixed_now};
+
 static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
+    f->m.ops = &fixture_ops;
+    f->m.sched = vgpu_sched_create(NULL);
+    assert_non_null(f->m.sched);
     f->m.stats = vgpu_stats_create();
     assert_non_null(f->m.stats);
     f->b = vgpu_stats_get(f->m.stats, 9);
@@ -65,6 +79,7 @@ teardown(void **state)
     struct fixture *f = *state;
 
     vgpu_stats_destroy(f->m.stats);
+    vgpu_sched_destroy(f->m.sched);
     free(f);
     return 0;
 }
