@@ -42,9 +42,15 @@ run_case() {
 
 run_case 200
 lat=$LAT
+# The daemon's own slack covers its event loop and the freed executor
+# waking late: on 2 cores shared with a parallel ctest (and, in a
+# developer's run, other builds) one fresh-clone run saw the low request
+# taken 53 ms after the executor's boundary (273 ms). Still far under what
+# the second case shows without aging (the whole 2.5 s run).
+DSLACK_MS=60
 echo "with --max-wait-ms 200: the daemon held the low request $((WAIT / 1000))" \
-    "ms (bound $((200 + SERVICE_MS)) ms + 10 ms)"
-[ "$WAIT" -le $(((200 + SERVICE_MS + 10) * 1000)) ] ||
+    "ms (bound $((200 + SERVICE_MS)) ms + $DSLACK_MS ms)"
+[ "$WAIT" -le $(((200 + SERVICE_MS + DSLACK_MS) * 1000)) ] ||
     fail "the daemon held the low request $WAIT us"
 echo "with --max-wait-ms 200: low request latency $((lat / 1000)) ms" \
     "(bound $BOUND_MS ms + $SLACK_MS ms slack)"
