@@ -158,10 +158,12 @@ stop_daemon() {
 }
 
 # peer_bg NAME ARGS...: run vgpu-testpeer on $SOCK in the background; its
-# output goes to $T/NAME.out.
+# output goes to $T/NAME.out. A ready file of an earlier peer of that name
+# is removed first, so that peer_ready waits for this one.
 peer_bg() {
     name=$1
     shift
+    rm -f "$T/$name.ready"
     "$PEER" --socket "$SOCK" "$@" >"$T/$name.out" 2>&1 &
     echo $! >"$T/$name.pid"
 }

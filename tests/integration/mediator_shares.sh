@@ -238,41 +238,52 @@ try_pair() {
 try_pair equal 50 50
 try_pair fixed 30 70
 
-# cap 25: alone on pool B, then with a second VM.
-start_daemon --registry "$R" --cpu-workers 1 \
-    --pool "B=cpu:delay_us=$FLOOR_US" --log-level warn
-peer_bg capped --vm-id 3 --pool B --queue --op add_f32 --n 64 --pipeline 16 \
-    --duration-ms 30000 --ready-file "$T/capped.ready"
-peer_ready capped
-backlogged 3
-sample 2 3
-check_shares cap-alone wall "<25"
-peer_bg other --vm-id 4 --pool B --queue --op add_f32 --n 64 --pipeline 16 \
-    --duration-ms 30000 --ready-file "$T/other.ready"
-peer_ready other
-backlogged 3 4
-sample 2 3 4
-if is_sanitized; then
-    # The sanitizer's slow control socket stalls the loop at each sample,
-    # and the capped VM's catch-up after the stall lands in one window or
-    # the next: only the cap is checked.
-    echo "sanitizer build: beside another VM only the cap is checked"
-    check_shares cap-beside wall "<25" -
-else
-    check_shares cap-beside used 25 75
-fi
-# The last sample's --stats line of the capped VM shows its target.
-grep -q '^vm=3 .* vm_share=best_effort share_1s_pct=[0-9.]* target_pct=25.00 ' \
-    "$T/stats.out" || {
-    cat "$T/stats.out"
-    fail "--stats does not show vm 3's target of 25%"
+# cap 25: alone on pool B, then with a second VM. The cap itself is checked
+# at once (a capped VM over its cap is no noise); the pair beside it gets a
+# second try, as try_pair: a starved peer that lets its queue run dry makes
+# the capped VM fall under 25 in a window (20.2 once here).
+cap_phase() {
+    start_daemon --registry "$R" --cpu-workers 1 \
+        --pool "B=cpu:delay_us=$FLOOR_US" --log-level warn
+    peer_bg capped --vm-id 3 --pool B --queue --op add_f32 --n 64 --pipeline 16 \
+        --duration-ms 30000 --ready-file "$T/capped.ready"
+    peer_ready capped
+    backlogged 3
+    sample 2 3
+    check_shares cap-alone wall "<25"
+    peer_bg other --vm-id 4 --pool B --queue --op add_f32 --n 64 --pipeline 16 \
+        --duration-ms 30000 --ready-file "$T/other.ready"
+    peer_ready other
+    backlogged 3 4
+    sample 2 3 4
+    beside=0
+    if is_sanitized; then
+        # The sanitizer's slow control socket stalls the loop at each sample,
+        # and the capped VM's catch-up after the stall lands in one window or
+        # the next: only the cap is checked.
+        echo "sanitizer build: beside another VM only the cap is checked"
+        (check_shares cap-beside wall "<25" -) || beside=1
+    else
+        (check_shares cap-beside used 25 75) || beside=1
+    fi
+    # The last sample's --stats line of the capped VM shows its target.
+    grep -q '^vm=3 .* vm_share=best_effort share_1s_pct=[0-9.]* target_pct=25.00 ' \
+        "$T/stats.out" || {
+        cat "$T/stats.out"
+        fail "--stats does not show vm 3's target of 25%"
+    }
+    peer_stop capped
+    peer_stop other
+    peer_check capped
+    peer_check other
+    stop_daemon
+    [ "$DRC" -eq 0 ] || fail "daemon exit status $DRC"
+    return "$beside"
 }
-peer_stop capped
-peer_stop other
-peer_check capped
-peer_check other
-stop_daemon
-[ "$DRC" -eq 0 ] || fail "daemon exit status $DRC"
+if ! cap_phase; then
+    echo "cap-beside: a window missed; one more try (see above)"
+    cap_phase || fail "cap-beside: a share is off its target twice"
+fi
 # field VM NAME: a field of VM's line in $T/stats.out.
 field_of() {
     sed -n "s/^vm=$1 .* $2=\([0-9]*\).*/\1/p" "$T/stats.out"
