@@ -235,6 +235,10 @@ metrics_request(void *cls, struct MHD_Connection *conn, const char *url,
                          VGPU_METRICS_CONTENT_TYPE);
 }
 
+/* libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER: its own printf format. */
+static void metrics_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 metrics_mhd_log(void *cls, const char *fmt, va_list ap)
 {
