@@ -417,22 +417,6 @@ top_usage(FILE *out, const char *cmd)
             strcmp(cmd, "top") == 0 ? " or goes away" : "");
 }
 
-static int top_fail(int status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-top_fail(int status, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "%s: ", TOP_PROG);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return status;
-}
-
 /* --interval "S[.T]" in tenths. Return: 0, or -1. */
 static int
 top_parse_interval(const char *s, unsigned *tenths)
@@ -473,10 +457,10 @@ top_parse(struct top *t, int argc, char **argv, const char **registry)
             break;
         case TOP_OPT_INTERVAL:
             if (top_parse_interval(optarg, &t->interval) < 0) {
-                return top_fail(TOP_EXIT_USAGE,
-                                "%s: --interval: '%s' is not a number of "
-                                "seconds in 0.1..3600",
-                                argv[0], optarg);
+                return admin_fail(TOP_EXIT_USAGE,
+                                  "%s: --interval: '%s' is not a number of "
+                                  "seconds in 0.1..3600",
+                                  argv[0], optarg);
             }
             break;
         case 'h':
@@ -484,21 +468,21 @@ top_parse(struct top *t, int argc, char **argv, const char **registry)
             top_usage(stdout, argv[0]);
             return TOP_EXIT_OK;
         case ':':
-            return top_fail(TOP_EXIT_USAGE, "%s: %s needs a value", argv[0],
-                            argv[optind - 1]);
+            return admin_fail(TOP_EXIT_USAGE, "%s: %s needs a value", argv[0],
+                              argv[optind - 1]);
         default:
-            return top_fail(TOP_EXIT_USAGE,
-                            "%s: unknown option '%s' (see %s %s --help)",
-                            argv[0], argv[optind - 1], TOP_PROG, argv[0]);
+            return admin_fail(TOP_EXIT_USAGE,
+                              "%s: unknown option '%s' (see %s %s --help)",
+                              argv[0], argv[optind - 1], TOP_PROG, argv[0]);
         }
     }
     if (optind < argc) {
-        return top_fail(TOP_EXIT_USAGE, "%s: unexpected argument '%s'", argv[0],
-                        argv[optind]);
+        return admin_fail(TOP_EXIT_USAGE, "%s: unexpected argument '%s'",
+                          argv[0], argv[optind]);
     }
     if (socket != NULL && control != NULL) {
-        return top_fail(TOP_EXIT_USAGE,
-                        "%s: give --socket or --control, not both", argv[0]);
+        return admin_fail(TOP_EXIT_USAGE,
+                          "%s: give --socket or --control, not both", argv[0]);
     }
     if (control != NULL) {
         snprintf(t->control, sizeof(t->control), "%s", control);
@@ -588,9 +572,9 @@ top_loop(struct top *t)
         if (rc < 0) {
             fputs(TOP_ESC_LEAVE, stdout);
             fflush(stdout);
-            status = top_fail(TOP_EXIT_PROBLEM,
-                              "top: the mediator at %s went away: %s",
-                              t->control, strerror(-rc));
+            status = admin_fail(TOP_EXIT_PROBLEM,
+                                "top: the mediator at %s went away: %s",
+                                t->control, strerror(-rc));
             goto out;
         }
         top_draw(t);
@@ -623,9 +607,9 @@ vgpu_admin_top_main(int argc, char **argv)
                                sizeof(err));
     rc = top_query(&t, &t.cur);
     if (rc < 0) {
-        status = top_fail(TOP_EXIT_PROBLEM,
-                          "%s: cannot reach the mediator at %s: %s", argv[0],
-                          t.control, strerror(-rc));
+        status = admin_fail(TOP_EXIT_PROBLEM,
+                            "%s: cannot reach the mediator at %s: %s", argv[0],
+                            t.control, strerror(-rc));
     } else if (t.live) {
         status = top_loop(&t);
     } else {
@@ -635,9 +619,9 @@ vgpu_admin_top_main(int argc, char **argv)
         t.cur.vms = NULL;
         rc = top_query(&t, &t.cur);
         if (rc < 0) {
-            status = top_fail(TOP_EXIT_PROBLEM,
-                              "status: the mediator at %s went away: %s",
-                              t.control, strerror(-rc));
+            status = admin_fail(TOP_EXIT_PROBLEM,
+                                "status: the mediator at %s went away: %s",
+                                t.control, strerror(-rc));
         } else {
             top_draw(&t);
             status = TOP_EXIT_OK;

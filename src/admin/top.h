@@ -15,4 +15,12 @@
  */
 int vgpu_admin_top_main(int argc, char **argv);
 
+/**
+ * admin_fail() - print "vgpu-admin: " and the message on stderr, with a
+ * newline (vgpu_admin.c; every vgpu-admin command's one-line error).
+ * Return: @status, the exit status to return.
+ */
+int admin_fail(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif /* VGPU_ADMIN_TOP_H */

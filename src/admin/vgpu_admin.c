@@ -214,10 +214,7 @@ admin_usage(FILE *out)
         VGPU_REGISTRY_DEFAULT_PATH);
 }
 
-static int admin_fail(int status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
+int
 admin_fail(int status, const char *fmt, ...)
 {
     va_list ap;
